@@ -1,0 +1,81 @@
+import { invalid } from './errors.js'
+import { type ChunkHash, isChunkHash } from './hashes.js'
+
+export const MiB = 1024 * 1024
+/** Fixed-size chunking is the default (contract: 4 MiB). */
+export const DEFAULT_CHUNK_SIZE = 4 * MiB
+/** Contract: a declared variable chunk is at most 16 MiB. */
+export const MAX_CHUNK_SIZE = 16 * MiB
+/** Far beyond any real file, but small enough that sizes stay exact in a JS number and in SQL bigint. */
+export const MAX_FILE_SIZE = 16 * 1024 ** 4
+
+export interface PlannedChunk {
+  index: number
+  hash: ChunkHash
+  size: number
+  /** Byte offset of this chunk in the file. */
+  offset: number
+}
+
+export interface ChunkPlan {
+  size: number
+  /** The nominal chunk size reported to clients: the fixed size, or the largest declared one. */
+  chunkSize: number
+  chunks: PlannedChunk[]
+}
+
+export interface ChunkPlanInput {
+  size: unknown
+  chunkHashes: unknown
+  chunkSizes?: unknown
+}
+
+/**
+ * Checks what a client declares at upload init and lays the file out as chunks. Every way
+ * the declaration can be inconsistent (sizes, counts, hash format) is a 400 here, before
+ * anything is stored.
+ */
+export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK_SIZE): ChunkPlan {
+  const { size, chunkHashes, chunkSizes } = input
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw invalid('size must be a non-negative integer')
+  }
+  if (size > MAX_FILE_SIZE) throw invalid(`size must be at most ${MAX_FILE_SIZE} bytes`)
+  if (!Array.isArray(chunkHashes)) throw invalid('chunkHashes must be an array of SHA-256 hex strings')
+  chunkHashes.forEach((hash, index) => {
+    if (!isChunkHash(hash)) throw invalid(`chunkHashes[${index}] is not a lowercase hex SHA-256`)
+  })
+  const sizes = chunkSizes === undefined || chunkSizes === null
+    ? fixedSizes(size, fixedChunkSize)
+    : declaredSizes(chunkSizes, size)
+  if (sizes.length !== chunkHashes.length) {
+    throw invalid(`a file of ${size} bytes has ${sizes.length} chunks, but ${chunkHashes.length} hashes were given`)
+  }
+  let offset = 0
+  const chunks = sizes.map((chunkSize, index) => {
+    const chunk = { index, hash: chunkHashes[index] as ChunkHash, size: chunkSize, offset }
+    offset += chunkSize
+    return chunk
+  })
+  const nominal = chunkSizes === undefined || chunkSizes === null ? fixedChunkSize : Math.max(0, ...sizes)
+  return { size, chunkSize: nominal, chunks }
+}
+
+function fixedSizes(size: number, chunkSize: number): number[] {
+  const count = Math.ceil(size / chunkSize)
+  return Array.from({ length: count }, (_, i) => Math.min(chunkSize, size - i * chunkSize))
+}
+
+function declaredSizes(chunkSizes: unknown, size: number): number[] {
+  if (!Array.isArray(chunkSizes)) throw invalid('chunkSizes must be an array of integers')
+  let total = 0
+  chunkSizes.forEach((chunkSize, index) => {
+    if (typeof chunkSize !== 'number' || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+      throw invalid(`chunkSizes[${index}] must be a positive integer`)
+    }
+    if (chunkSize > MAX_CHUNK_SIZE) throw invalid(`chunkSizes[${index}] is larger than ${MAX_CHUNK_SIZE} bytes`)
+    total += chunkSize
+  })
+  if (total !== size) throw invalid(`chunkSizes add up to ${total}, not to size ${size}`)
+  return chunkSizes as number[]
+}

@@ -1,0 +1,94 @@
+import type { ChunkHash } from './hashes.js'
+
+/** Timestamps are milliseconds since the epoch everywhere below the HTTP layer. */
+export type Millis = number
+
+export interface User {
+  id: string
+  /** Normalised (trimmed, lower-case): the unique key. */
+  email: string
+  passwordHash: string
+  quotaBytes: number
+  /** Sum of the sizes of the current versions of the user's files that are not purged. */
+  usedBytes: number
+  /** Every user has one root folder row; the API shows it as `folderId: null`. */
+  rootFolderId: string
+  createdAt: Millis
+}
+
+export interface AuthSession {
+  /** SHA-256 of the bearer token: a leaked database does not leak usable tokens. */
+  tokenHash: string
+  userId: string
+  createdAt: Millis
+  expiresAt: Millis
+}
+
+export type NodeKind = 'file' | 'folder'
+
+/** A file or a folder: one table, so that sibling names are unique across both. */
+export interface NodeRecord {
+  id: string
+  ownerId: string
+  /** Null only for a user's root folder. */
+  parentId: string | null
+  kind: NodeKind
+  name: string
+  /** Size of the current version (0 for folders). */
+  size: number
+  /** Current version number; null for folders. */
+  currentVersion: number | null
+  /** Content hash of the current version; null for folders. */
+  contentHash: string | null
+  createdAt: Millis
+  updatedAt: Millis
+  /** Set when the node is in the trash (itself or through a trashed ancestor). */
+  deletedAt: Millis | null
+  /** The node whose deletion put this one in the trash (itself for the top of a deleted tree). */
+  trashRootId: string | null
+}
+
+export interface VersionRecord {
+  id: string
+  nodeId: string
+  version: number
+  size: number
+  contentHash: string
+  authorId: string
+  createdAt: Millis
+}
+
+export interface ChunkRef {
+  index: number
+  hash: ChunkHash
+  size: number
+  offset: number
+}
+
+export interface UploadRecord {
+  id: string
+  userId: string
+  /** The folder node the file goes into (a user's root id for the root). */
+  folderId: string
+  filename: string
+  size: number
+  chunkSize: number
+  totalChunks: number
+  baseVersion: number | null
+  /** Hex; the HMAC key for proofs of possession. */
+  proofNonce: string
+  createdAt: Millis
+  expiresAt: Millis
+}
+
+/**
+ * Where one chunk of an upload stands:
+ * - `needed`: the server does not hold the bytes yet;
+ * - `prove`: the server holds them, but the caller has not shown it has them too;
+ * - `ok`: uploaded or proven in this session, or already in a file the caller can read.
+ */
+export type UploadChunkState = 'needed' | 'prove' | 'ok'
+
+export interface UploadChunkRecord extends ChunkRef {
+  state: UploadChunkState
+}

@@ -1,0 +1,21 @@
+import { AppError } from './errors.js'
+
+/** Contract: names are 1–255 bytes of UTF-8, with no `/`, no NUL, and not `.` or `..`. */
+export const MAX_NAME_BYTES = 255
+
+/**
+ * Validates a file or folder name and returns it in Unicode NFC, the form it is stored in,
+ * so that the same name typed on macOS (NFD) and on Linux (NFC) is one name.
+ */
+export function normalizeName(raw: unknown): string {
+  if (typeof raw !== 'string') throw new AppError('INVALID_NAME', 'name must be a string')
+  const name = raw.normalize('NFC')
+  const bytes = Buffer.byteLength(name, 'utf8')
+  if (bytes === 0) throw new AppError('INVALID_NAME', 'name must not be empty')
+  if (bytes > MAX_NAME_BYTES) throw new AppError('INVALID_NAME', `name is longer than ${MAX_NAME_BYTES} bytes`)
+  if (name.includes('/')) throw new AppError('INVALID_NAME', 'name must not contain "/"')
+  if (name.includes('\0')) throw new AppError('INVALID_NAME', 'name must not contain NUL')
+  if (name === '.' || name === '..') throw new AppError('INVALID_NAME', 'name must not be "." or ".."')
+  if (name.isWellFormed && !name.isWellFormed()) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
+  return name
+}
