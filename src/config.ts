@@ -1,10 +1,15 @@
 import path from 'node:path'
 
 export interface Config {
-  http: { port: number; host: string; bodyLimitBytes: number; trustProxy: boolean }
+  http: { port: number; host: string; bodyLimitBytes: number; trustProxy: boolean; requestRateLimitPerMinute: number }
   db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
   blobs: { kind: 'disk'; root: string }
-  auth: { sessionTtlMs: number; defaultQuotaBytes: number; loginRateLimitPerMinute: number }
+  auth: {
+    sessionTtlMs: number
+    defaultQuotaBytes: number
+    loginRateLimitPerMinute: number
+    passwordHashing: { memoryKiB: number; passes: number }
+  }
   uploads: { sessionTtlMs: number; sweepIntervalMs: number }
   logLevel: string
 }
@@ -44,6 +49,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: env.HOST || '0.0.0.0',
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+      requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
     },
     db: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
@@ -51,6 +57,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,
       defaultQuotaBytes: int('DEFAULT_QUOTA_BYTES', 10 * GiB, 0),
       loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1),
+      // OWASP's argon2id minimum (19 MiB, 2 passes) by default.
+      passwordHashing: { memoryKiB: int('ARGON2_MEMORY_KIB', 19 * 1024, 1024), passes: int('ARGON2_PASSES', 2, 1) },
     },
     uploads: {
       sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,

@@ -2,6 +2,7 @@ import { AppError } from './errors.js'
 
 /** Contract: names are 1–255 bytes of UTF-8, with no `/`, no NUL, and not `.` or `..`. */
 export const MAX_NAME_BYTES = 255
+const LONE_SURROGATE = /\p{Cs}/u
 
 /**
  * Validates a file or folder name and returns it in Unicode NFC, the form it is stored in,
@@ -16,6 +17,8 @@ export function normalizeName(raw: unknown): string {
   if (name.includes('/')) throw new AppError('INVALID_NAME', 'name must not contain "/"')
   if (name.includes('\0')) throw new AppError('INVALID_NAME', 'name must not contain NUL')
   if (name === '.' || name === '..') throw new AppError('INVALID_NAME', 'name must not be "." or ".."')
-  if (name.isWellFormed && !name.isWellFormed()) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
+  // With the u flag a surrogate pair is one code point, so \p{Cs} only matches lone halves,
+  // which have no UTF-8 encoding.
+  if (LONE_SURROGATE.test(name)) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
   return name
 }

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
+import fastifyRateLimit from '@fastify/rate-limit'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { AppError } from '../domain/errors.js'
+import type { AppServices } from './context.js'
+import { sendError } from './error-response.js'
+import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
+import { fileRoutes } from './routes/file-routes.js'
+import { folderRoutes } from './routes/folder-routes.js'
+import { opsRoutes } from './routes/ops-routes.js'
+import { uploadRoutes } from './routes/upload-routes.js'
+
+export const API_PREFIX = '/api/v1'
+const REQUEST_ID = /^[\w.-]{1,64}$/
+
+export interface AppOptions {
+  services: AppServices
+  /** Largest JSON body accepted (chunk uploads are raw and bounded by their declared size). */
+  bodyLimitBytes: number
+  sessionTtlMs: number
+  loginRateLimitPerMinute: number
+  /** Requests per minute per user (or address), over all routes; 0 turns the limit off. */
+  requestRateLimitPerMinute: number
+  trustProxy: boolean
+  logger: FastifyServerOptions['logger']
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Routes that answer without a session (login, health checks). */
+    public?: boolean
+  }
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { services } = options
+  const app = Fastify({
+    logger: options.logger,
+    bodyLimit: options.bodyLimitBytes,
+    trustProxy: options.trustProxy,
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+  })
+  const metrics = new Registry()
+  collectDefaultMetrics({ register: metrics })
+  const requestDuration = new Histogram({
+    name: 'tessera_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [metrics],
+  })
+  const chunkBytes = new Counter({ name: 'tessera_upload_requests_total', help: 'chunk PUTs', registers: [metrics] })
+
+  app.decorateRequest('auth', null)
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
+  app.setNotFoundHandler((request, reply) => sendError(new AppError('NOT_FOUND', 'no such route'), request, reply))
+
+  // JSON bodies: an empty body is no body (body-less POSTs such as complete may still carry
+  // a JSON Content-Type), malformed JSON is a clear 400.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body)
+    if (text.trim() === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(new AppError('INVALID_JSON', 'the body is not valid JSON'), undefined)
+    }
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    requestDuration.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000)
+    if (route.endsWith('/chunk/:index')) chunkBytes.inc()
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    )
+  })
+
+  await app.register(fastifyCookie)
+  await app.register(fastifyRateLimit, {
+    global: options.requestRateLimitPerMinute > 0,
+    max: options.requestRateLimitPerMinute || 1_000_000,
+    timeWindow: 60_000,
+    keyGenerator: (request) => bearerToken(request.headers.authorization) ?? request.ip,
+    errorResponseBuilder: () => new AppError('RATE_LIMITED', 'too many requests, slow down'),
+  })
+
+  opsRoutes(app, { services, metrics })
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', async (request) => {
+        // Before any body is read: an unauthenticated upload is refused without taking its bytes.
+        if (request.routeOptions.config.public) return
+        const token = bearerToken(request.headers.authorization) ?? request.cookies[SESSION_COOKIE]
+        request.auth = await services.auth.authenticate(token)
+      })
+      authRoutes(api, options)
+      folderRoutes(api, options)
+      fileRoutes(api, options)
+      uploadRoutes(api, options)
+    },
+    { prefix: API_PREFIX },
+  )
+  return app
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
+  return match?.[1]
+}

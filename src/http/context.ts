@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify'
+import { invalid } from '../domain/errors.js'
+import type { User } from '../domain/model.js'
+import type { BlobStore } from '../ports/blob-store.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import type { AuthService, Authenticated } from '../services/auth-service.js'
+import type { FileService } from '../services/file-service.js'
+import type { FolderService } from '../services/folder-service.js'
+import type { UploadService } from '../services/upload-service.js'
+
+/** Everything the routes use, built once in main.ts (or by a test). */
+export interface AppServices {
+  auth: AuthService
+  folders: FolderService
+  files: FileService
+  uploads: UploadService
+  blobs: BlobStore
+  meta: MetadataStore
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: Authenticated | null
+  }
+}
+
+/** The signed-in user; routes registered behind the auth hook always have one. */
+export function userOf(request: FastifyRequest): User {
+  if (!request.auth) throw new Error('route reached without authentication')
+  return request.auth.user
+}
+
+/** A JSON body that must be an object (possibly empty when the route takes no fields). */
+export function objectBody(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body ?? {}
+  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be a JSON object')
+  return body as Record<string, unknown>
+}
+
+export function param(request: FastifyRequest, name: string): string {
+  return (request.params as Record<string, string>)[name] ?? ''
+}

@@ -1,0 +1,69 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AppError, type ErrorCode } from '../domain/errors.js'
+
+/** The only place that maps an error code to an HTTP status (a table, so none is forgotten). */
+export const STATUS: Record<ErrorCode, number> = {
+  INVALID_REQUEST: 400,
+  INVALID_JSON: 400,
+  INVALID_NAME: 400,
+  HASH_MISMATCH: 400,
+  CHUNK_SIZE_MISMATCH: 400,
+  INVALID_CHUNK_INDEX: 400,
+  PROOF_INVALID: 400,
+  UNAUTHORIZED: 401,
+  BAD_CREDENTIALS: 401,
+  NOT_FOUND: 404,
+  UPLOAD_NOT_FOUND: 404,
+  EMAIL_TAKEN: 409,
+  NAME_TAKEN: 409,
+  MOVE_INTO_SELF: 409,
+  CHUNKS_MISSING: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  RATE_LIMITED: 429,
+  // nginx's code for "client closed the connection": aborted uploads are routine, not 500s.
+  CLIENT_CLOSED_REQUEST: 499,
+  INTERNAL: 500,
+  NOT_READY: 503,
+  QUOTA_EXCEEDED: 507,
+}
+
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNABORTED'])
+
+/** Turns anything thrown into the contract's error, so no framework detail reaches clients. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error
+  const e = error as Partial<FastifyError> & { code?: string }
+  if (e.code && CLIENT_GONE.has(e.code)) return new AppError('CLIENT_CLOSED_REQUEST', 'the client went away')
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('PAYLOAD_TOO_LARGE', 'the request body is too large')
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+  }
+  if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new AppError('INVALID_REQUEST', e.message ?? 'bad length')
+  if (e.statusCode === 429) return new AppError('RATE_LIMITED', 'too many requests, slow down')
+  if (e.statusCode === 404) return new AppError('NOT_FOUND', 'no such route')
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new AppError('INVALID_REQUEST', e.message ?? 'bad request')
+  }
+  return new AppError('INTERNAL', 'internal error')
+}
+
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = toAppError(error)
+  const status = STATUS[appError.code]
+  if (status >= 500) request.log.error({ err: error }, 'request failed')
+  else if (appError.code === 'CLIENT_CLOSED_REQUEST') request.log.info({ code: appError.code }, 'client went away')
+  if (reply.sent || reply.raw.headersSent) {
+    // Headers are out (a download that failed midway): all we can do is cut the connection,
+    // so the client sees a truncated body instead of a silently short one.
+    reply.raw.destroy()
+    return
+  }
+  const message = status >= 500 && appError.code === 'INTERNAL' ? 'internal error' : appError.message
+  // `missing` and the like are also repeated at the top level, where simple clients look first.
+  reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send({ error: { code: appError.code, message, ...appError.details }, ...appError.details })
+}

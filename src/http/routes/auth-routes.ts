@@ -1,0 +1,45 @@
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { type AppServices, objectBody, userOf } from '../context.js'
+import { presentUser } from '../presenters.js'
+
+export const SESSION_COOKIE = 'session'
+
+export interface AuthRouteOptions {
+  services: AppServices
+  sessionTtlMs: number
+  /** Per client address, on register and login: password guessing gets nowhere fast. */
+  loginRateLimitPerMinute: number
+}
+
+export function authRoutes(app: FastifyInstance, { services, sessionTtlMs, loginRateLimitPerMinute }: AuthRouteOptions) {
+  const throttled = { config: { rateLimit: { max: loginRateLimitPerMinute, timeWindow: 60_000 } } }
+  const setSessionCookie = (reply: FastifyReply, token: string, secure: boolean) =>
+    reply.setCookie(SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure,
+      path: '/',
+      maxAge: Math.floor(sessionTtlMs / 1000),
+    })
+
+  app.post('/auth/register', { ...throttled, config: { ...throttled.config, public: true } }, async (request, reply) => {
+    const { email, password } = objectBody(request)
+    const { user, token } = await services.auth.register({ email, password })
+    setSessionCookie(reply, token, request.protocol === 'https')
+    return reply.code(201).send({ user: presentUser(user), token })
+  })
+
+  app.post('/auth/login', { ...throttled, config: { ...throttled.config, public: true } }, async (request, reply) => {
+    const { email, password } = objectBody(request)
+    const { user, token } = await services.auth.login({ email, password })
+    setSessionCookie(reply, token, request.protocol === 'https')
+    return reply.send({ user: presentUser(user), token })
+  })
+
+  app.post('/auth/logout', async (request, reply) => {
+    if (request.auth) await services.auth.logout(request.auth.tokenHash)
+    return reply.clearCookie(SESSION_COOKIE, { path: '/' }).code(204).send()
+  })
+
+  app.get('/auth/me', async (request) => ({ user: presentUser(userOf(request)) }))
+}

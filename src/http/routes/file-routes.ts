@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify'
+import { notFound } from '../../domain/errors.js'
+import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { sendDownload } from '../download.js'
+import { presentFile, presentFolder, presentListItem } from '../presenters.js'
+
+export function fileRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
+  app.get('/files', async (request) => {
+    const user = userOf(request)
+    const query = request.query as Record<string, string | undefined>
+    const listing = await services.files.list(user, query)
+    return {
+      folder: presentFolder(listing.folder, listing.path, user),
+      items: listing.items.map(presentListItem),
+      nextCursor: listing.nextCursor,
+    }
+  })
+
+  app.get('/files/:id', async (request) => {
+    const user = userOf(request)
+    return presentFile(await services.files.get(user, param(request, 'id')), user)
+  })
+
+  app.get('/files/:id/download', async (request, reply) => {
+    const plan = await services.files.planDownload(userOf(request), param(request, 'id'))
+    return sendDownload(request, reply, plan, services.blobs)
+  })
+
+  app.get('/files/:id/versions/:version/download', async (request, reply) => {
+    const raw = param(request, 'version')
+    if (!/^[1-9]\d{0,8}$/.test(raw)) throw notFound('version not found')
+    const plan = await services.files.planDownload(userOf(request), param(request, 'id'), Number(raw))
+    return sendDownload(request, reply, plan, services.blobs)
+  })
+
+  app.patch('/files/:id', async (request) => {
+    const user = userOf(request)
+    return presentFile(await services.files.update(user, param(request, 'id'), objectBody(request)), user)
+  })
+
+  app.delete('/files/:id', async (request, reply) => {
+    await services.files.delete(userOf(request), param(request, 'id'))
+    return reply.code(204).send()
+  })
+}

@@ -1,0 +1,70 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { UploadSessionView } from '../../services/upload-service.js'
+import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { presentFile, presentIso } from '../presenters.js'
+
+const presentSession = (session: UploadSessionView) => ({ ...session, expiresAt: presentIso(session.expiresAt) })
+
+export function uploadRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
+  const { uploads } = services
+
+  app.post('/upload/init', async (request, reply) => {
+    const body = objectBody(request)
+    const session = await uploads.init(userOf(request), {
+      filename: body.filename,
+      size: body.size,
+      folderId: body.folderId,
+      chunkHashes: body.chunkHashes,
+      chunkSizes: body.chunkSizes,
+      baseVersion: body.baseVersion,
+    })
+    return reply.code(201).send(presentSession(session))
+  })
+
+  app.post('/upload/:id/check', async (request) =>
+    presentSession(await uploads.check(userOf(request), param(request, 'id'))),
+  )
+
+  app.post('/upload/:id/prove', async (request) => {
+    const { proofs } = objectBody(request)
+    return presentSession(await uploads.prove(userOf(request), param(request, 'id'), proofs))
+  })
+
+  app.post('/upload/:id/complete', async (request, reply) => {
+    const user = userOf(request)
+    const { file, conflict } = await uploads.complete(user, param(request, 'id'))
+    return reply.code(201).send({ file: presentFile(file, user), conflict })
+  })
+
+  app.delete('/upload/:id', async (request, reply) => {
+    await uploads.abort(userOf(request), param(request, 'id'))
+    return reply.code(204).send()
+  })
+
+  // The chunk body is raw bytes streamed straight to the blob store, whatever its
+  // Content-Type: this scope replaces every body parser with one that reads nothing.
+  app.register(async (raw) => {
+    raw.removeAllContentTypeParsers()
+    raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    raw.put('/upload/:id/chunk/:index', async (request) => {
+      return uploads.putChunk(
+        userOf(request),
+        param(request, 'id'),
+        param(request, 'index'),
+        headerValue(request, 'x-chunk-hash'),
+        contentLength(request),
+        request.raw,
+      )
+    })
+  })
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+function contentLength(request: FastifyRequest): number | undefined {
+  const raw = headerValue(request, 'content-length')
+  return raw === undefined || !/^\d+$/.test(raw) ? undefined : Number(raw)
+}

@@ -1,0 +1,78 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { DiskBlobStore } from './adapters/disk/disk-blob-store.js'
+import { openPostgresMetadataStore } from './adapters/postgres/postgres-metadata-store.js'
+import { openSqliteMetadataStore } from './adapters/sqlite/sqlite-metadata-store.js'
+import type { Config } from './config.js'
+import { type Clock, systemClock } from './domain/clock.js'
+import { buildApp } from './http/app.js'
+import type { AppServices } from './http/context.js'
+import type { BlobStore } from './ports/blob-store.js'
+import type { MetadataStore } from './ports/metadata-store.js'
+import { buildServices } from './services/index.js'
+
+export interface RunningServer {
+  app: FastifyInstance
+  services: AppServices
+  /** The address it listens on, e.g. http://127.0.0.1:8080. */
+  url: string
+  close(): Promise<void>
+}
+
+/** The only place that picks adapters: from the configuration, never from code edits. */
+export async function openStores(config: Config): Promise<{ meta: MetadataStore; blobs: BlobStore }> {
+  const meta =
+    config.db.kind === 'postgres'
+      ? await openPostgresMetadataStore({ url: config.db.url })
+      : await openSqliteMetadataStore({ file: config.db.file })
+  const blobs = new DiskBlobStore({ root: config.blobs.root })
+  await blobs.init()
+  return { meta, blobs }
+}
+
+export async function startServer(
+  config: Config,
+  options: { logger?: FastifyServerOptions['logger']; clock?: Clock } = {},
+): Promise<RunningServer> {
+  const { meta, blobs } = await openStores(config)
+  const services = buildServices(meta, blobs, options.clock ?? systemClock, {
+    sessionTtlMs: config.auth.sessionTtlMs,
+    defaultQuotaBytes: config.auth.defaultQuotaBytes,
+    uploadSessionTtlMs: config.uploads.sessionTtlMs,
+    passwordHashing: config.auth.passwordHashing,
+  })
+  const app = await buildApp({
+    services,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    sessionTtlMs: config.auth.sessionTtlMs,
+    loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
+    requestRateLimitPerMinute: config.http.requestRateLimitPerMinute,
+    trustProxy: config.http.trustProxy,
+    logger: options.logger ?? { level: config.logLevel },
+  })
+
+  // Expired upload and login sessions are swept in the background; a failed sweep is logged
+  // and tried again next time, never fatal.
+  const sweep = async () => {
+    try {
+      const uploads = await services.uploads.sweepExpired()
+      const sessions = await services.auth.sweepExpiredSessions()
+      if (uploads + sessions > 0) app.log.info({ uploads, sessions }, 'swept expired sessions')
+    } catch (error) {
+      app.log.error({ err: error }, 'sweeping expired sessions failed')
+    }
+  }
+  const sweeper = setInterval(sweep, config.uploads.sweepIntervalMs)
+  sweeper.unref()
+
+  const url = await app.listen({ port: config.http.port, host: config.http.host })
+  return {
+    app,
+    services,
+    url,
+    async close() {
+      clearInterval(sweeper)
+      await app.close()
+      await meta.close()
+    },
+  }
+}

@@ -1,0 +1,131 @@
+import { createHash, randomBytes } from 'node:crypto'
+import type { Clock } from '../domain/clock.js'
+import { AppError, invalid } from '../domain/errors.js'
+import { newId } from '../domain/ids.js'
+import type { User } from '../domain/model.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import type { PasswordHasher } from './password-hasher.js'
+
+/** 256 bits: far beyond the contract's 128, and guessing is hopeless at any request rate. */
+const TOKEN_BYTES = 32
+const MIN_PASSWORD_LENGTH = 8
+/** argon2 hashes whatever it is given; an unbounded password is a cheap CPU attack. */
+const MAX_PASSWORD_LENGTH = 1024
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+const MAX_EMAIL_LENGTH = 254
+
+export interface AuthOptions {
+  sessionTtlMs: number
+  defaultQuotaBytes: number
+}
+
+export interface Authenticated {
+  user: User
+  tokenHash: string
+}
+
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex')
+
+/** Emails are unique case-insensitively: `Ann@X.org` and `ann@x.org` are one account. */
+export function normalizeEmail(raw: unknown): string {
+  if (typeof raw !== 'string') throw invalid('email must be a string')
+  const email = raw.trim().normalize('NFC').toLowerCase()
+  if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) throw invalid('email is not a valid address')
+  return email
+}
+
+function checkPassword(raw: unknown): string {
+  if (typeof raw !== 'string') throw invalid('password must be a string')
+  if (raw.length < MIN_PASSWORD_LENGTH) throw invalid(`password must be at least ${MIN_PASSWORD_LENGTH} characters`)
+  if (raw.length > MAX_PASSWORD_LENGTH) throw invalid(`password must be at most ${MAX_PASSWORD_LENGTH} characters`)
+  return raw
+}
+
+export class AuthService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly passwords: PasswordHasher,
+    private readonly clock: Clock,
+    private readonly options: AuthOptions,
+  ) {}
+
+  async register(input: { email: unknown; password: unknown }): Promise<{ user: User; token: string }> {
+    const email = normalizeEmail(input.email)
+    const password = checkPassword(input.password)
+    const passwordHash = await this.passwords.hash(password)
+    const now = this.clock()
+    const user: User = {
+      id: newId(),
+      email,
+      passwordHash,
+      quotaBytes: this.options.defaultQuotaBytes,
+      usedBytes: 0,
+      rootFolderId: newId(),
+      createdAt: now,
+    }
+    await this.meta.transaction(async (tx) => {
+      await tx.users.insert(user)
+      await tx.nodes.insert({
+        id: user.rootFolderId,
+        ownerId: user.id,
+        parentId: null,
+        kind: 'folder',
+        name: '',
+        size: 0,
+        currentVersion: null,
+        contentHash: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        trashRootId: null,
+      })
+    })
+    return { user, token: await this.startSession(user.id) }
+  }
+
+  async login(input: { email: unknown; password: unknown }): Promise<{ user: User; token: string }> {
+    if (typeof input.password !== 'string' || input.password.length > MAX_PASSWORD_LENGTH) {
+      throw new AppError('BAD_CREDENTIALS', 'wrong email or password')
+    }
+    let email: string | null = null
+    try {
+      email = normalizeEmail(input.email)
+    } catch {
+      // A malformed email is simply an unknown one: same answer, same time.
+    }
+    const user = email === null ? null : await this.meta.users.findByEmail(email)
+    const ok = await this.passwords.verify(user?.passwordHash ?? null, input.password)
+    if (!user || !ok) throw new AppError('BAD_CREDENTIALS', 'wrong email or password')
+    return { user, token: await this.startSession(user.id) }
+  }
+
+  async logout(tokenHash: string): Promise<void> {
+    await this.meta.sessions.delete(tokenHash)
+  }
+
+  /** The user a bearer token or session cookie stands for; UNAUTHORIZED when none. */
+  async authenticate(token: string | undefined): Promise<Authenticated> {
+    if (!token || token.length > 512) throw new AppError('UNAUTHORIZED', 'a valid session token is required')
+    const tokenHash = hashToken(token)
+    const session = await this.meta.sessions.find(tokenHash, this.clock())
+    const user = session && (await this.meta.users.findById(session.userId))
+    if (!user) throw new AppError('UNAUTHORIZED', 'a valid session token is required')
+    return { user, tokenHash }
+  }
+
+  async sweepExpiredSessions(): Promise<number> {
+    return this.meta.sessions.deleteExpired(this.clock())
+  }
+
+  private async startSession(userId: string): Promise<string> {
+    const token = randomBytes(TOKEN_BYTES).toString('base64url')
+    const now = this.clock()
+    await this.meta.sessions.insert({
+      tokenHash: hashToken(token),
+      userId,
+      createdAt: now,
+      expiresAt: now + this.options.sessionTtlMs,
+    })
+    return token
+  }
+}

@@ -1,0 +1,102 @@
+import type { Clock } from '../domain/clock.js'
+import { AppError, invalid, notFound } from '../domain/errors.js'
+import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
+import { normalizeName } from '../domain/names.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import { findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
+
+export const DEFAULT_PAGE_SIZE = 100
+export const MAX_PAGE_SIZE = 1000
+
+export interface FolderListing {
+  folder: NodeRecord
+  path: string
+  items: NodeRecord[]
+  nextCursor: string | null
+}
+
+export interface DownloadPlan {
+  file: NodeRecord
+  version: VersionRecord
+  /** The chunks that hold bytes [start, end], in order, the first containing `start`. */
+  chunks(start: number): Promise<ChunkRef[]>
+}
+
+export class FileService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /** One page of a folder: folders first, then files, each by name; the cursor is opaque. */
+  async list(user: User, query: { folderId?: unknown; limit?: unknown; cursor?: unknown }): Promise<FolderListing> {
+    const limit = parseLimit(query.limit)
+    const after = query.cursor === undefined || query.cursor === '' ? undefined : decodeCursor(query.cursor)
+    const folderId = query.folderId === '' ? undefined : query.folderId
+    const folder = await resolveTargetFolder(this.meta, user, folderId, 'folderId').catch((error: unknown) => {
+      // In a query string the folder id names a resource, as in a path: malformed is 404.
+      if (error instanceof AppError && error.code === 'INVALID_REQUEST') throw notFound('folder not found')
+      throw error
+    })
+    const page = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
+    const items = page.slice(0, limit)
+    const last = items.at(-1)
+    const nextCursor = page.length > limit && last ? encodeCursor(last.kind, last.name) : null
+    return { folder, path: await pathOf(this.meta, folder.id), items, nextCursor }
+  }
+
+  get(user: User, id: string): Promise<NodeRecord> {
+    return findOwnNode(this.meta, user, id, 'file')
+  }
+
+  async update(user: User, id: string, input: { name?: unknown; folderId?: unknown }): Promise<NodeRecord> {
+    const name = input.name === undefined ? undefined : normalizeName(input.name)
+    const moving = Object.hasOwn(input, 'folderId')
+    return this.meta.transaction(async (tx) => {
+      const file = await findOwnNode(tx, user, id, 'file')
+      const parentId = moving ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id : undefined
+      await tx.nodes.update(file.id, { name, parentId, updatedAt: this.clock() })
+      return findOwnNode(tx, user, id, 'file')
+    })
+  }
+
+  /** To the trash. Quota still counts it until it is purged. */
+  async delete(user: User, id: string): Promise<void> {
+    await this.meta.transaction(async (tx) => {
+      const file = await findOwnNode(tx, user, id, 'file')
+      await tx.nodes.trashSubtree(file.id, this.clock())
+    })
+  }
+
+  /** What a download of the current version (or of `versionNumber`) needs. */
+  async planDownload(user: User, id: string, versionNumber?: number): Promise<DownloadPlan> {
+    const file = await findOwnNode(this.meta, user, id, 'file')
+    const wanted = versionNumber ?? file.currentVersion
+    const version = wanted === null ? null : await this.meta.versions.find(file.id, wanted)
+    if (!version) throw notFound('version not found')
+    return { file, version, chunks: (start) => this.meta.versions.chunks(version.id, start) }
+  }
+}
+
+function parseLimit(raw: unknown): number {
+  if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE
+  const limit = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+  }
+  return limit
+}
+
+function encodeCursor(kind: NodeKind, name: string): string {
+  return Buffer.from(JSON.stringify([kind, name]), 'utf8').toString('base64url')
+}
+
+function decodeCursor(raw: unknown): { kind: NodeKind; name: string } {
+  try {
+    const [kind, name] = JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8')) as unknown[]
+    if ((kind === 'file' || kind === 'folder') && typeof name === 'string') return { kind, name }
+  } catch {
+    // fall through: the same answer for every malformed cursor
+  }
+  throw invalid('cursor is not one this server handed out')
+}

@@ -1,0 +1,81 @@
+import type { Clock } from '../domain/clock.js'
+import { AppError, invalid } from '../domain/errors.js'
+import { newId } from '../domain/ids.js'
+import type { NodeRecord, User } from '../domain/model.js'
+import { normalizeName } from '../domain/names.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import { findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
+
+export interface FolderWithPath {
+  node: NodeRecord
+  path: string
+}
+
+export class FolderService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(user: User, input: { name: unknown; parentId?: unknown }): Promise<FolderWithPath> {
+    const name = normalizeName(input.name)
+    return this.meta.transaction(async (tx) => {
+      const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
+      const now = this.clock()
+      const node: NodeRecord = {
+        id: newId(),
+        ownerId: user.id,
+        parentId: parent.id,
+        kind: 'folder',
+        name,
+        size: 0,
+        currentVersion: null,
+        contentHash: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        trashRootId: null,
+      }
+      await tx.nodes.insert(node)
+      return { node, path: await pathOf(tx, node.id) }
+    })
+  }
+
+  async get(user: User, id: string): Promise<FolderWithPath> {
+    const node = await findOwnNode(this.meta, user, id, 'folder')
+    return { node, path: await pathOf(this.meta, node.id) }
+  }
+
+  /** Rename and/or move. A folder never moves into itself or below itself (409). */
+  async update(user: User, id: string, input: { name?: unknown; parentId?: unknown }): Promise<FolderWithPath> {
+    const name = input.name === undefined ? undefined : normalizeName(input.name)
+    const moving = Object.hasOwn(input, 'parentId')
+    return this.meta.transaction(async (tx) => {
+      // Two concurrent moves (A into B, B into A) could each pass the cycle check alone.
+      await tx.users.lockTree(user.id)
+      const node = await findOwnNode(tx, user, id, 'folder')
+      if (node.parentId === null) throw invalid('the root folder cannot be renamed or moved')
+      let parentId: string | undefined
+      if (moving) {
+        const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
+        const lineage = await tx.nodes.lineage(parent.id)
+        if (lineage.some((ancestor) => ancestor.id === node.id)) {
+          throw new AppError('MOVE_INTO_SELF', 'a folder cannot be moved into itself or its own subfolder')
+        }
+        parentId = parent.id
+      }
+      await tx.nodes.update(node.id, { name, parentId, updatedAt: this.clock() })
+      const updated = await findOwnNode(tx, user, id, 'folder')
+      return { node: updated, path: await pathOf(tx, id) }
+    })
+  }
+
+  /** To the trash, with everything inside. */
+  async delete(user: User, id: string): Promise<void> {
+    await this.meta.transaction(async (tx) => {
+      const node = await findOwnNode(tx, user, id, 'folder')
+      if (node.parentId === null) throw invalid('the root folder cannot be deleted')
+      await tx.nodes.trashSubtree(node.id, this.clock())
+    })
+  }
+}

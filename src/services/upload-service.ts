@@ -1,0 +1,357 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { type ChunkPlan, planChunks } from '../domain/chunk-plan.js'
+import type { Clock } from '../domain/clock.js'
+import { conflictedCopyName } from '../domain/conflicted-name.js'
+import { AppError, invalid } from '../domain/errors.js'
+import { type ChunkHash, contentHashOf, isChunkHash } from '../domain/hashes.js'
+import { isId, newId } from '../domain/ids.js'
+import type { Millis, NodeRecord, UploadChunkRecord, UploadChunkState, UploadRecord, User } from '../domain/model.js'
+import { normalizeName } from '../domain/names.js'
+import type { BlobStore } from '../ports/blob-store.js'
+import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
+import { resolveTargetFolder } from './lookup.js'
+import { VerifyingStream } from './verifying-stream.js'
+
+/** Contract: proofNonce is 16 random bytes or more. */
+const PROOF_NONCE_BYTES = 32
+/** A complete that loses a race on PostgreSQL (a name or version taken meanwhile) is retried. */
+const COMPLETE_ATTEMPTS = 3
+
+export interface UploadOptions {
+  sessionTtlMs: number
+}
+
+export interface UploadInit {
+  filename: unknown
+  size: unknown
+  folderId?: unknown
+  chunkHashes: unknown
+  chunkSizes?: unknown
+  baseVersion?: unknown
+}
+
+/** What the client is told about its session (API.md, Upload). */
+export interface UploadSessionView {
+  uploadId: string
+  chunkSize: number
+  totalChunks: number
+  chunksNeeded: number[]
+  chunksExisting: number
+  chunksToProve: number[]
+  proofNonce: string
+  expiresAt: Millis
+}
+
+export interface ChunkReceipt {
+  index: number
+  hash: ChunkHash
+  deduplicated: boolean
+}
+
+export interface CompletedUpload {
+  file: NodeRecord
+  conflict: boolean
+}
+
+export class UploadService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly clock: Clock,
+    private readonly options: UploadOptions,
+  ) {}
+
+  async init(user: User, input: UploadInit): Promise<UploadSessionView> {
+    const filename = normalizeName(input.filename)
+    const plan = planChunks(input)
+    const baseVersion = parseBaseVersion(input.baseVersion)
+    const folder = await resolveTargetFolder(this.meta, user, input.folderId, 'folderId')
+    const existing = await this.meta.nodes.findLiveChild(folder.id, filename)
+    if (existing?.kind === 'folder') throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
+    await this.checkQuota(user.id, plan, existing)
+
+    const states = await this.classify(user.id, plan.chunks.map((chunk) => chunk.hash))
+    const now = this.clock()
+    const upload: UploadRecord = {
+      id: newId(),
+      userId: user.id,
+      folderId: folder.id,
+      filename,
+      size: plan.size,
+      chunkSize: plan.chunkSize,
+      totalChunks: plan.chunks.length,
+      baseVersion,
+      proofNonce: randomBytes(PROOF_NONCE_BYTES).toString('hex'),
+      createdAt: now,
+      expiresAt: now + this.options.sessionTtlMs,
+    }
+    const chunks = plan.chunks.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
+    await this.meta.uploads.insert(upload, chunks)
+    return view(upload, chunks)
+  }
+
+  /** The session as it stands now: chunks stored meanwhile by anyone are no longer needed. */
+  async check(user: User, uploadId: string): Promise<UploadSessionView> {
+    const upload = await this.findUpload(user, uploadId)
+    return view(upload, await this.refresh(user, upload))
+  }
+
+  /**
+   * Receives one chunk's bytes. They are hashed while they stream to the blob store, which
+   * keeps nothing unless the hash and length match; the chunk row is written only after the
+   * bytes are durable.
+   */
+  async putChunk(
+    user: User,
+    uploadId: string,
+    rawIndex: string,
+    declaredHash: string | undefined,
+    contentLength: number | undefined,
+    body: Readable,
+  ): Promise<ChunkReceipt> {
+    const upload = await this.findUpload(user, uploadId)
+    const index = parseIndex(rawIndex, upload.totalChunks)
+    const chunk = (await this.meta.uploads.chunks(upload.id))[index]
+    if (!chunk) throw new AppError('INVALID_CHUNK_INDEX', `chunk index ${index} is out of range`)
+    if (!isChunkHash(declaredHash)) throw invalid('X-Chunk-Hash must be the lowercase hex SHA-256 of the chunk')
+    if (declaredHash !== chunk.hash) {
+      throw new AppError('HASH_MISMATCH', `chunk ${index} was declared at init with hash ${chunk.hash}`)
+    }
+    if (contentLength !== undefined && contentLength !== chunk.size) {
+      throw new AppError('CHUNK_SIZE_MISMATCH', `chunk ${index} is ${chunk.size} bytes, not ${contentLength}`)
+    }
+
+    const verifying = new VerifyingStream({ expectedHash: chunk.hash, expectedSize: chunk.size })
+    const received = pipeline(body, verifying)
+    let alreadyStored = false
+    try {
+      alreadyStored = await this.blobs.has(chunk.hash)
+      if (alreadyStored) {
+        // The bytes are still read and checked: uploading them is how a client proves it has them.
+        verifying.resume()
+        await received
+      } else {
+        await Promise.all([this.blobs.put(chunk.hash, verifying), received])
+      }
+    } catch (error) {
+      // Whichever side failed first (bad bytes, client gone, disk error), stop the other.
+      verifying.destroy()
+      body.destroy()
+      throw error
+    }
+    await this.meta.chunks.insert(chunk.hash, chunk.size, this.clock())
+    await this.meta.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
+    return { index, hash: chunk.hash, deduplicated: alreadyStored }
+  }
+
+  /** Proof of possession: HMAC-SHA256 of the stored bytes keyed by the session's nonce. */
+  async prove(user: User, uploadId: string, proofs: unknown): Promise<UploadSessionView> {
+    const upload = await this.findUpload(user, uploadId)
+    if (typeof proofs !== 'object' || proofs === null || Array.isArray(proofs)) {
+      throw invalid('proofs must be an object of "<index>": "<hex HMAC-SHA256>"')
+    }
+    const chunks = await this.refresh(user, upload)
+    const key = Buffer.from(upload.proofNonce, 'hex')
+    const proven: number[] = []
+    for (const [rawIndex, proof] of Object.entries(proofs)) {
+      const index = parseIndex(rawIndex, upload.totalChunks)
+      const chunk = chunks[index] as UploadChunkRecord
+      if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) {
+        throw invalid(`proofs["${rawIndex}"] must be a lowercase hex HMAC-SHA256`)
+      }
+      if (chunk.state === 'ok') continue
+      if (chunk.state === 'needed') throw invalid(`chunk ${index} is not stored yet: upload it instead`)
+      const expected = await this.hmacOfStored(chunk.hash, key)
+      if (!timingSafeEqual(expected, Buffer.from(proof, 'hex'))) {
+        throw new AppError('PROOF_INVALID', `the proof for chunk ${index} does not match its bytes`)
+      }
+      proven.push(index)
+    }
+    const provenHashes = new Set(proven.map((index) => (chunks[index] as UploadChunkRecord).hash))
+    for (const hash of provenHashes) await this.meta.uploads.setStateByHash(upload.id, hash, 'ok')
+    for (const chunk of chunks) if (provenHashes.has(chunk.hash)) chunk.state = 'ok'
+    return view(upload, chunks)
+  }
+
+  /**
+   * Makes the file and its version appear together, in one transaction, or not at all.
+   * Every chunk must be held and shown to be the caller's (uploaded or proven).
+   */
+  async complete(user: User, uploadId: string): Promise<CompletedUpload> {
+    const upload = await this.findUpload(user, uploadId)
+    const chunks = await this.refresh(user, upload)
+    const stored = await this.meta.chunks.stored(chunks.map((chunk) => chunk.hash))
+    const missing = chunks.filter((c) => c.state !== 'ok' || !stored.has(c.hash)).map((c) => c.index)
+    if (missing.length > 0) {
+      throw new AppError('CHUNKS_MISSING', `${missing.length} chunk(s) are missing or unproven`, { missing })
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.meta.transaction((tx) => this.commitVersion(tx, user, upload, chunks))
+      } catch (error) {
+        const lostRace = error instanceof AppError && error.code === 'NAME_TAKEN'
+        if (!lostRace || attempt >= COMPLETE_ATTEMPTS) throw error
+      }
+    }
+  }
+
+  async abort(user: User, uploadId: string): Promise<void> {
+    const upload = await this.findUpload(user, uploadId)
+    await this.meta.uploads.delete(upload.id)
+  }
+
+  /** Removes expired sessions; their chunks stay until the garbage collector decides. */
+  sweepExpired(): Promise<number> {
+    return this.meta.uploads.deleteExpired(this.clock())
+  }
+
+  private async commitVersion(
+    tx: Repositories,
+    user: User,
+    upload: UploadRecord,
+    chunks: UploadChunkRecord[],
+  ): Promise<CompletedUpload> {
+    // Serialises this user's commits: two completes of one name cannot both make version n+1.
+    await tx.users.lockTree(user.id)
+    const folder = await tx.nodes.findLive(user.id, upload.folderId)
+    if (!folder) throw new AppError('NOT_FOUND', 'the target folder was deleted during the upload')
+    const now = this.clock()
+    let existing = await tx.nodes.findLiveChild(folder.id, upload.filename)
+    if (existing?.kind === 'folder') throw new AppError('NAME_TAKEN', `a folder named "${upload.filename}" exists here`)
+    let name = upload.filename
+    const conflict =
+      existing !== null && upload.baseVersion !== null && existing.currentVersion !== upload.baseVersion
+    if (conflict) {
+      name = await freeConflictedName(tx, folder.id, upload.filename, new Date(now))
+      existing = null
+    }
+
+    const contentHash = contentHashOf(chunks.map((chunk) => chunk.hash))
+    const grows = upload.size - (existing?.size ?? 0)
+    if (!(await tx.users.addUsedBytes(user.id, grows, grows > 0))) {
+      throw new AppError('QUOTA_EXCEEDED', 'the file does not fit in the remaining quota')
+    }
+    const nodeId = existing?.id ?? newId()
+    const version = (existing?.currentVersion ?? 0) + 1
+    if (!existing) {
+      await tx.nodes.insert({
+        id: nodeId,
+        ownerId: user.id,
+        parentId: folder.id,
+        kind: 'file',
+        name,
+        size: upload.size,
+        currentVersion: version,
+        contentHash,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        trashRootId: null,
+      })
+    }
+    await tx.versions.insert(
+      { id: newId(), nodeId, version, size: upload.size, contentHash, authorId: user.id, createdAt: now },
+      chunks.map(({ index, hash, size, offset }) => ({ index, hash, size, offset })),
+    )
+    if (existing) await tx.nodes.setCurrentVersion(nodeId, { version, size: upload.size, contentHash, updatedAt: now })
+    await tx.chunks.addReferences(countByHash(chunks))
+    await tx.uploads.delete(upload.id)
+    const file = await tx.nodes.findLive(user.id, nodeId)
+    if (!file) throw new Error(`file ${nodeId} vanished inside its own transaction`)
+    return { file, conflict }
+  }
+
+  private async checkQuota(userId: string, plan: ChunkPlan, existing: NodeRecord | null): Promise<void> {
+    const user = await this.meta.users.findById(userId)
+    if (!user) throw new AppError('UNAUTHORIZED', 'the account no longer exists')
+    const grows = plan.size - (existing?.kind === 'file' ? existing.size : 0)
+    if (grows > 0 && user.usedBytes + grows > user.quotaBytes) {
+      throw new AppError('QUOTA_EXCEEDED', `${plan.size} bytes do not fit in the remaining quota`)
+    }
+  }
+
+  /**
+   * Which chunks need nothing (held, and already in a file the user can read), which need a
+   * proof (held, but never shown to be the user's: the "Dropship" hole), and which are needed.
+   */
+  private async classify(userId: string, hashes: ChunkHash[]): Promise<Map<ChunkHash, UploadChunkState>> {
+    const distinct = [...new Set(hashes)]
+    const stored = await this.meta.chunks.stored(distinct)
+    const readable = stored.size === 0 ? new Set<ChunkHash>() : await this.meta.chunks.readableBy(userId, [...stored])
+    const states = new Map<ChunkHash, UploadChunkState>()
+    for (const hash of distinct) {
+      states.set(hash, !stored.has(hash) ? 'needed' : readable.has(hash) ? 'ok' : 'prove')
+    }
+    return states
+  }
+
+  /** Re-classifies the chunks still `needed`, since anyone may have stored them meanwhile. */
+  private async refresh(user: User, upload: UploadRecord): Promise<UploadChunkRecord[]> {
+    const chunks = await this.meta.uploads.chunks(upload.id)
+    const needed = chunks.filter((chunk) => chunk.state === 'needed').map((chunk) => chunk.hash)
+    if (needed.length === 0) return chunks
+    const states = await this.classify(user.id, needed)
+    for (const [hash, state] of states) {
+      if (state !== 'needed') await this.meta.uploads.setStateByHash(upload.id, hash, state)
+    }
+    return chunks.map((chunk) => (chunk.state === 'needed' ? { ...chunk, state: states.get(chunk.hash) ?? 'needed' } : chunk))
+  }
+
+  private async findUpload(user: User, uploadId: string): Promise<UploadRecord> {
+    const upload = isId(uploadId) ? await this.meta.uploads.find(user.id, uploadId, this.clock()) : null
+    if (!upload) throw new AppError('UPLOAD_NOT_FOUND', 'no such upload session, or it has expired')
+    return upload
+  }
+
+  private async hmacOfStored(hash: ChunkHash, key: Buffer): Promise<Buffer> {
+    const bytes = await this.blobs.get(hash)
+    if (!bytes) throw invalid(`chunk ${hash} is not stored: upload it instead`)
+    const hmac = createHmac('sha256', key)
+    for await (const piece of bytes) hmac.update(piece as Buffer)
+    return hmac.digest()
+  }
+}
+
+function view(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): UploadSessionView {
+  return {
+    uploadId: upload.id,
+    chunkSize: upload.chunkSize,
+    totalChunks: upload.totalChunks,
+    chunksNeeded: chunks.filter((chunk) => chunk.state === 'needed').map((chunk) => chunk.index),
+    chunksExisting: chunks.filter((chunk) => chunk.state !== 'needed').length,
+    chunksToProve: chunks.filter((chunk) => chunk.state === 'prove').map((chunk) => chunk.index),
+    proofNonce: upload.proofNonce,
+    expiresAt: upload.expiresAt,
+  }
+}
+
+function parseIndex(raw: string, totalChunks: number): number {
+  const index = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isInteger(index) || index >= totalChunks) {
+    throw new AppError('INVALID_CHUNK_INDEX', `chunk index must be an integer from 0 to ${totalChunks - 1}`)
+  }
+  return index
+}
+
+function parseBaseVersion(raw: unknown): number | null {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1) {
+    throw invalid('baseVersion must be a positive integer')
+  }
+  return raw
+}
+
+function countByHash(chunks: readonly UploadChunkRecord[]): Map<ChunkHash, number> {
+  const counts = new Map<ChunkHash, number>()
+  for (const chunk of chunks) counts.set(chunk.hash, (counts.get(chunk.hash) ?? 0) + 1)
+  return counts
+}
+
+async function freeConflictedName(tx: Repositories, folderId: string, filename: string, at: Date): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const candidate = conflictedCopyName(filename, at, attempt)
+    if (!(await tx.nodes.findLiveChild(folderId, candidate))) return candidate
+  }
+}
