@@ -1,0 +1,103 @@
+import type { ColumnType } from 'kysely'
+import type { NodeKind, UploadChunkState } from '../../domain/model.js'
+
+/**
+ * Table types for Kysely. Columns are snake_case; every timestamp is a BIGINT of epoch
+ * milliseconds, and every BIGINT reaches JS as a number (better-sqlite3 does that by default;
+ * the PostgreSQL pool is given a parser for oid 20). Sizes stay below 2^53 (MAX_FILE_SIZE).
+ */
+export interface Database {
+  users: UsersTable
+  auth_sessions: AuthSessionsTable
+  nodes: NodesTable
+  versions: VersionsTable
+  version_chunks: VersionChunksTable
+  chunks: ChunksTable
+  uploads: UploadsTable
+  upload_chunks: UploadChunksTable
+}
+
+/** A column with a database default: optional on insert. */
+type Defaulted<T> = ColumnType<T, T | undefined, T>
+
+export interface UsersTable {
+  id: string
+  email: string
+  password_hash: string
+  quota_bytes: number
+  used_bytes: Defaulted<number>
+  /** No foreign key: the user row is inserted before its root folder, which is owned by it. */
+  root_folder_id: string
+  created_at: number
+}
+
+export interface AuthSessionsTable {
+  token_hash: string
+  user_id: string
+  created_at: number
+  expires_at: number
+}
+
+export interface NodesTable {
+  id: string
+  owner_id: string
+  parent_id: string | null
+  kind: NodeKind
+  name: string
+  size: Defaulted<number>
+  current_version: number | null
+  content_hash: string | null
+  created_at: number
+  updated_at: number
+  deleted_at: number | null
+  trash_root_id: string | null
+}
+
+export interface VersionsTable {
+  id: string
+  node_id: string
+  version: number
+  size: number
+  content_hash: string
+  author_id: string
+  created_at: number
+}
+
+export interface VersionChunksTable {
+  version_id: string
+  idx: number
+  chunk_hash: string
+  size: number
+  /** `offset` is a reserved word in SQL. */
+  byte_offset: number
+}
+
+export interface ChunksTable {
+  hash: string
+  size: number
+  ref_count: Defaulted<number>
+  created_at: number
+}
+
+export interface UploadsTable {
+  id: string
+  user_id: string
+  folder_id: string
+  filename: string
+  size: number
+  chunk_size: number
+  total_chunks: number
+  base_version: number | null
+  proof_nonce: string
+  created_at: number
+  expires_at: number
+}
+
+export interface UploadChunksTable {
+  upload_id: string
+  idx: number
+  chunk_hash: string
+  size: number
+  byte_offset: number
+  state: UploadChunkState
+}

@@ -1,0 +1,204 @@
+import { type Kysely, type NotNull, type Selectable, sql } from 'kysely'
+import { AppError } from '../../domain/errors.js'
+import type { Millis, NodeRecord } from '../../domain/model.js'
+import type { ChildrenPage, NodeRepository } from '../../ports/metadata-store.js'
+import { withSavepoint } from './atomic.js'
+import type { Database, NodesTable } from './schema.js'
+import { uniqueViolation } from './unique-violation.js'
+
+/**
+ * Deeper than any real tree. Moves are checked against cycles by the services; this bound
+ * only keeps a corrupted parent chain from making a recursive query run forever.
+ */
+const MAX_DEPTH = 10_000
+
+const nameTaken = (): AppError =>
+  new AppError('NAME_TAKEN', 'An item with this name already exists in the folder')
+
+export class SqlNodeRepository implements NodeRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(node: NodeRecord): Promise<void> {
+    // ON CONFLICT on the partial unique index (live siblings) instead of catching the error:
+    // PostgreSQL would otherwise abort the caller's transaction. Other clashes still raise.
+    const result = await this.db
+      .insertInto('nodes')
+      .values(toRow(node))
+      .onConflict((oc) => oc.columns(['parent_id', 'name']).where('deleted_at', 'is', null).doNothing())
+      .executeTakeFirst()
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) throw nameTaken()
+  }
+
+  async findLive(ownerId: string, id: string): Promise<NodeRecord | null> {
+    const row = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    return row ? toNode(row) : null
+  }
+
+  async findLiveChild(parentId: string, name: string): Promise<NodeRecord | null> {
+    const row = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('parent_id', '=', parentId)
+      .where('name', '=', name)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst()
+    return row ? toNode(row) : null
+  }
+
+  async listLiveChildren(parentId: string, page: ChildrenPage): Promise<NodeRecord[]> {
+    const { after } = page
+    // Folders first is `kind` descending ('folder' > 'file' byte by byte and in any locale);
+    // names in binary order (COLLATE "C" on PostgreSQL). Keyset: everything after `after`
+    // in that order, so a page costs the same however deep into the folder it is.
+    const rows = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('parent_id', '=', parentId)
+      .where('deleted_at', 'is', null)
+      .$if(after !== undefined, (qb) =>
+        qb.where((eb) =>
+          eb.or([
+            eb('kind', '<', after!.kind),
+            eb.and([eb('kind', '=', after!.kind), eb('name', '>', after!.name)]),
+          ]),
+        ),
+      )
+      .orderBy('kind', 'desc')
+      .orderBy('name', 'asc')
+      .limit(page.limit)
+      .execute()
+    return rows.map(toNode)
+  }
+
+  async lineage(id: string): Promise<NodeRecord[]> {
+    const rows = await this.db
+      .withRecursive('lineage(id, depth)', (db) =>
+        db
+          .selectFrom('nodes')
+          .select(['id', sql.lit(0).as('depth')])
+          .where('id', '=', id)
+          .unionAll((db) =>
+            db
+              .selectFrom('nodes')
+              .innerJoin('lineage', 'lineage.id', 'nodes.id')
+              .select(['nodes.parent_id as id', sql<number>`lineage.depth + 1`.as('depth')])
+              .where('nodes.parent_id', 'is not', null)
+              .where('lineage.depth', '<', MAX_DEPTH)
+              .$narrowType<{ id: NotNull }>(),
+          ),
+      )
+      .selectFrom('lineage')
+      .innerJoin('nodes', 'nodes.id', 'lineage.id')
+      .selectAll('nodes')
+      .orderBy('lineage.depth', 'asc')
+      .execute()
+    return rows.map(toNode)
+  }
+
+  async update(id: string, patch: { name?: string; parentId?: string; updatedAt: Millis }): Promise<void> {
+    try {
+      await withSavepoint(this.db, () =>
+        this.db
+          .updateTable('nodes')
+          .set({
+            ...(patch.name !== undefined && { name: patch.name }),
+            ...(patch.parentId !== undefined && { parent_id: patch.parentId }),
+            updated_at: patch.updatedAt,
+          })
+          .where('id', '=', id)
+          .execute(),
+      )
+    } catch (error) {
+      if (uniqueViolation(error) === 'unique') throw nameTaken()
+      throw error
+    }
+  }
+
+  async setCurrentVersion(
+    id: string,
+    current: { version: number; size: number; contentHash: string; updatedAt: Millis },
+  ): Promise<void> {
+    await this.db
+      .updateTable('nodes')
+      .set({
+        current_version: current.version,
+        size: current.size,
+        content_hash: current.contentHash,
+        updated_at: current.updatedAt,
+      })
+      .where('id', '=', id)
+      .execute()
+  }
+
+  async trashSubtree(id: string, deletedAt: Millis): Promise<{ nodes: number; fileBytes: number }> {
+    // One UPDATE over a recursive CTE of the live subtree. A descendant trashed earlier is
+    // not descended into: it stays in the trash under its own trash root.
+    const subtree = this.db
+      .withRecursive('subtree(id)', (db) =>
+        db
+          .selectFrom('nodes')
+          .select('id')
+          .where('id', '=', id)
+          .where('deleted_at', 'is', null)
+          .unionAll((db) =>
+            db
+              .selectFrom('nodes')
+              .innerJoin('subtree', 'subtree.id', 'nodes.parent_id')
+              .select('nodes.id')
+              .where('nodes.deleted_at', 'is', null),
+          ),
+      )
+      .selectFrom('subtree')
+      .select('subtree.id')
+    const trashed = await this.db
+      .updateTable('nodes')
+      .set({ deleted_at: deletedAt, trash_root_id: id })
+      .where('id', 'in', subtree)
+      .returning(['kind', 'size'])
+      .execute()
+    // Summed here rather than in SQL: PostgreSQL's SUM(bigint) is NUMERIC, which pg hands
+    // back as a string, and SQLite cannot aggregate over UPDATE ... RETURNING.
+    const fileBytes = trashed.reduce((sum, node) => (node.kind === 'file' ? sum + node.size : sum), 0)
+    return { nodes: trashed.length, fileBytes }
+  }
+}
+
+function toRow(node: NodeRecord): Selectable<NodesTable> {
+  return {
+    id: node.id,
+    owner_id: node.ownerId,
+    parent_id: node.parentId,
+    kind: node.kind,
+    name: node.name,
+    size: node.size,
+    current_version: node.currentVersion,
+    content_hash: node.contentHash,
+    created_at: node.createdAt,
+    updated_at: node.updatedAt,
+    deleted_at: node.deletedAt,
+    trash_root_id: node.trashRootId,
+  }
+}
+
+function toNode(row: Selectable<NodesTable>): NodeRecord {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    parentId: row.parent_id,
+    kind: row.kind,
+    name: row.name,
+    size: row.size,
+    currentVersion: row.current_version,
+    contentHash: row.content_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    deletedAt: row.deleted_at,
+    trashRootId: row.trash_root_id,
+  }
+}

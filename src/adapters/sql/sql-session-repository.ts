@@ -1,0 +1,48 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { AuthSession, Millis } from '../../domain/model.js'
+import type { SessionRepository } from '../../ports/metadata-store.js'
+import type { AuthSessionsTable, Database } from './schema.js'
+
+export class SqlSessionRepository implements SessionRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(session: AuthSession): Promise<void> {
+    await this.db
+      .insertInto('auth_sessions')
+      .values({
+        token_hash: session.tokenHash,
+        user_id: session.userId,
+        created_at: session.createdAt,
+        expires_at: session.expiresAt,
+      })
+      .execute()
+  }
+
+  async find(tokenHash: string, now: Millis): Promise<AuthSession | null> {
+    const row = await this.db
+      .selectFrom('auth_sessions')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .where('expires_at', '>', now)
+      .executeTakeFirst()
+    return row ? toSession(row) : null
+  }
+
+  async delete(tokenHash: string): Promise<void> {
+    await this.db.deleteFrom('auth_sessions').where('token_hash', '=', tokenHash).execute()
+  }
+
+  async deleteExpired(now: Millis): Promise<number> {
+    const result = await this.db.deleteFrom('auth_sessions').where('expires_at', '<=', now).executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+}
+
+function toSession(row: Selectable<AuthSessionsTable>): AuthSession {
+  return {
+    tokenHash: row.token_hash,
+    userId: row.user_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }
+}

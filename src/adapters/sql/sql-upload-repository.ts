@@ -1,0 +1,124 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { ChunkHash } from '../../domain/hashes.js'
+import type { Millis, UploadChunkRecord, UploadChunkState, UploadRecord } from '../../domain/model.js'
+import type { UploadRepository } from '../../ports/metadata-store.js'
+import { atomically } from './atomic.js'
+import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
+import type { Database, UploadChunksTable, UploadsTable } from './schema.js'
+
+/** upload_chunks rows go with their upload through ON DELETE CASCADE (SQLite: foreign_keys=ON). */
+export class SqlUploadRepository implements UploadRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Promise<void> {
+    await atomically(this.db, async (db) => {
+      await db
+        .insertInto('uploads')
+        .values({
+          id: upload.id,
+          user_id: upload.userId,
+          folder_id: upload.folderId,
+          filename: upload.filename,
+          size: upload.size,
+          chunk_size: upload.chunkSize,
+          total_chunks: upload.totalChunks,
+          base_version: upload.baseVersion,
+          proof_nonce: upload.proofNonce,
+          created_at: upload.createdAt,
+          expires_at: upload.expiresAt,
+        })
+        .execute()
+      for (const batch of batches(chunks, ROWS_PER_INSERT)) {
+        await db
+          .insertInto('upload_chunks')
+          .values(
+            batch.map((chunk) => ({
+              upload_id: upload.id,
+              idx: chunk.index,
+              chunk_hash: chunk.hash,
+              size: chunk.size,
+              byte_offset: chunk.offset,
+              state: chunk.state,
+            })),
+          )
+          .execute()
+      }
+    })
+  }
+
+  async find(userId: string, id: string, now: Millis): Promise<UploadRecord | null> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .selectAll()
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst()
+    return row ? toUpload(row) : null
+  }
+
+  async chunks(uploadId: string): Promise<UploadChunkRecord[]> {
+    const rows = await this.db
+      .selectFrom('upload_chunks')
+      .selectAll()
+      .where('upload_id', '=', uploadId)
+      .orderBy('idx', 'asc')
+      .execute()
+    return rows.map(toUploadChunk)
+  }
+
+  async setStateByHash(uploadId: string, hash: ChunkHash, state: UploadChunkState): Promise<void> {
+    await this.db
+      .updateTable('upload_chunks')
+      .set({ state })
+      .where('upload_id', '=', uploadId)
+      .where('chunk_hash', '=', hash)
+      .execute()
+  }
+
+  async setStateByIndex(
+    uploadId: string,
+    indexes: readonly number[],
+    state: UploadChunkState,
+  ): Promise<void> {
+    await atomically(this.db, async (db) => {
+      for (const batch of batches(indexes, VALUES_PER_STATEMENT)) {
+        await db
+          .updateTable('upload_chunks')
+          .set({ state })
+          .where('upload_id', '=', uploadId)
+          .where('idx', 'in', batch)
+          .execute()
+      }
+    })
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('uploads').where('id', '=', id).execute()
+  }
+
+  async deleteExpired(now: Millis): Promise<number> {
+    const result = await this.db.deleteFrom('uploads').where('expires_at', '<=', now).executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+}
+
+function toUpload(row: Selectable<UploadsTable>): UploadRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    folderId: row.folder_id,
+    filename: row.filename,
+    size: row.size,
+    chunkSize: row.chunk_size,
+    totalChunks: row.total_chunks,
+    baseVersion: row.base_version,
+    proofNonce: row.proof_nonce,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }
+}
+
+function toUploadChunk(row: Selectable<UploadChunksTable>): UploadChunkRecord {
+  return { index: row.idx, hash: row.chunk_hash, size: row.size, offset: row.byte_offset, state: row.state }
+}

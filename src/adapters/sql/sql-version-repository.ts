@@ -1,0 +1,82 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { ChunkRef, VersionRecord } from '../../domain/model.js'
+import type { VersionRepository } from '../../ports/metadata-store.js'
+import { atomically } from './atomic.js'
+import { batches, ROWS_PER_INSERT } from './batches.js'
+import type { Database, VersionChunksTable, VersionsTable } from './schema.js'
+
+export class SqlVersionRepository implements VersionRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(version: VersionRecord, chunks: readonly ChunkRef[]): Promise<void> {
+    await atomically(this.db, async (db) => {
+      await db
+        .insertInto('versions')
+        .values({
+          id: version.id,
+          node_id: version.nodeId,
+          version: version.version,
+          size: version.size,
+          content_hash: version.contentHash,
+          author_id: version.authorId,
+          created_at: version.createdAt,
+        })
+        .execute()
+      for (const batch of batches(chunks, ROWS_PER_INSERT)) {
+        await db
+          .insertInto('version_chunks')
+          .values(
+            batch.map((chunk) => ({
+              version_id: version.id,
+              idx: chunk.index,
+              chunk_hash: chunk.hash,
+              size: chunk.size,
+              byte_offset: chunk.offset,
+            })),
+          )
+          .execute()
+      }
+    })
+  }
+
+  async find(nodeId: string, version: number): Promise<VersionRecord | null> {
+    const row = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .where('version', '=', version)
+      .executeTakeFirst()
+    return row ? toVersion(row) : null
+  }
+
+  async chunks(versionId: string, fromOffset?: number): Promise<ChunkRef[]> {
+    // With an offset, the first chunk is the one whose [byte_offset, byte_offset + size)
+    // contains it. A 10 GiB file has 2,560 rows of 4 MiB: small enough to read at once.
+    const rows = await this.db
+      .selectFrom('version_chunks')
+      .selectAll()
+      .where('version_id', '=', versionId)
+      .$if(fromOffset !== undefined && fromOffset > 0, (qb) =>
+        qb.where((eb) => eb(eb('byte_offset', '+', eb.ref('size')), '>', fromOffset!)),
+      )
+      .orderBy('idx', 'asc')
+      .execute()
+    return rows.map(toChunkRef)
+  }
+}
+
+function toVersion(row: Selectable<VersionsTable>): VersionRecord {
+  return {
+    id: row.id,
+    nodeId: row.node_id,
+    version: row.version,
+    size: row.size,
+    contentHash: row.content_hash,
+    authorId: row.author_id,
+    createdAt: row.created_at,
+  }
+}
+
+function toChunkRef(row: Selectable<VersionChunksTable>): ChunkRef {
+  return { index: row.idx, hash: row.chunk_hash, size: row.size, offset: row.byte_offset }
+}

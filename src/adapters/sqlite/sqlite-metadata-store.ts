@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely'
+import type { MetadataStore } from '../../ports/metadata-store.js'
+import { migrateToLatest } from '../sql/migrations/index.js'
+import type { Database } from '../sql/schema.js'
+import { SqlMetadataStore } from '../sql/sql-metadata-store.js'
+
+export interface SqliteMetadataStoreOptions {
+  /** Path of the database file (its directory is created), or ':memory:'. */
+  file: string
+}
+
+/** How long a writer waits for another process's write lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000
+const IN_MEMORY = ':memory:'
+
+/**
+ * Opens (creating if needed) and migrates the SQLite database, and answers the store on it.
+ * One connection: Kysely runs one query or transaction at a time on it.
+ */
+export async function openSqliteMetadataStore(options: SqliteMetadataStoreOptions): Promise<MetadataStore> {
+  const { file } = options
+  if (file !== IN_MEMORY) mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+  const database = new BetterSqlite3(file)
+  try {
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    // WAL: readers do not block the writer. synchronous=FULL: a commit is on disk (the WAL is
+    // fsynced) before it is acknowledged; NORMAL could lose the last commits on power loss.
+    database.pragma('journal_mode = WAL')
+    database.pragma('synchronous = FULL')
+    // Off by default in SQLite; the schema's cascades (upload chunk lists) rely on it.
+    database.pragma('foreign_keys = ON')
+  } catch (error) {
+    database.close()
+    throw error
+  }
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) })
+  try {
+    await migrateToLatest(db as Kysely<unknown>, 'sqlite')
+  } catch (error) {
+    await db.destroy()
+    throw error
+  }
+  return new SqlMetadataStore(db, 'sqlite')
+}
+
+/**
+ * Transactions begin IMMEDIATE: they take the write lock at BEGIN rather than at their first
+ * write. Within this process the single connection serialises transactions anyway; against
+ * another process (a CLI on the same file), a deferred transaction that read first could
+ * only fail with SQLITE_BUSY when upgrading to write, where busy_timeout does not help.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig
+
+  constructor(config: SqliteDialectConfig) {
+    super(config)
+    this.#config = config
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config)
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+}

@@ -1,0 +1,97 @@
+import { sha256Hex } from '../../src/domain/hashes.js'
+import { newId } from '../../src/domain/ids.js'
+import type { ChunkRef, NodeRecord, User, VersionRecord } from '../../src/domain/model.js'
+import type { Repositories } from '../../src/ports/metadata-store.js'
+
+/** Records to feed a MetadataStore in tests: valid, with overridable fields. */
+
+export const T0 = 1_700_000_000_000
+export const GiB = 1024 ** 3
+
+export const hash = (seed: string | number): string => sha256Hex(String(seed))
+
+/** A user and its root folder, inserted (user first, as the services do). */
+export async function insertUser(repos: Repositories, overrides: Partial<User> = {}): Promise<User> {
+  const id = overrides.id ?? newId()
+  const user: User = {
+    id,
+    email: `${id}@example.test`,
+    passwordHash: 'argon2id$fake',
+    quotaBytes: 10 * GiB,
+    usedBytes: 0,
+    rootFolderId: newId(),
+    createdAt: T0,
+    ...overrides,
+  }
+  await repos.users.insert(user)
+  await repos.nodes.insert(node({ id: user.rootFolderId, ownerId: user.id, parentId: null, name: '' }))
+  return user
+}
+
+export function node(overrides: Partial<NodeRecord> & Pick<NodeRecord, 'ownerId' | 'parentId'>): NodeRecord {
+  return {
+    id: newId(),
+    kind: 'folder',
+    name: `node-${newId()}`,
+    size: 0,
+    currentVersion: null,
+    contentHash: null,
+    createdAt: T0,
+    updatedAt: T0,
+    deletedAt: null,
+    trashRootId: null,
+    ...overrides,
+  }
+}
+
+export async function insertFolder(repos: Repositories, owner: User, parentId: string, name: string) {
+  const folder = node({ ownerId: owner.id, parentId, name, kind: 'folder' })
+  await repos.nodes.insert(folder)
+  return folder
+}
+
+export async function insertFile(repos: Repositories, owner: User, parentId: string, name: string, size = 0) {
+  const file = node({
+    ownerId: owner.id,
+    parentId,
+    name,
+    kind: 'file',
+    size,
+    currentVersion: 1,
+    contentHash: hash(`content of ${name}`),
+  })
+  await repos.nodes.insert(file)
+  return file
+}
+
+/** Consecutive chunks of the given sizes, hashed from `seed` and their index. */
+export function chunkList(sizes: readonly number[], seed = 'chunk'): ChunkRef[] {
+  let offset = 0
+  return sizes.map((size, index) => {
+    const chunk = { index, hash: hash(`${seed}-${index}`), size, offset }
+    offset += size
+    return chunk
+  })
+}
+
+/** Inserts version 1 of `file` with these chunks. */
+export async function insertVersion(
+  store: Repositories,
+  file: NodeRecord,
+  chunks: readonly ChunkRef[],
+): Promise<VersionRecord> {
+  const version: VersionRecord = {
+    id: newId(),
+    nodeId: file.id,
+    version: 1,
+    size: chunks.reduce((sum, chunk) => sum + chunk.size, 0),
+    contentHash: hash(`version of ${file.id}`),
+    authorId: file.ownerId,
+    createdAt: T0,
+  }
+  await store.versions.insert(version, chunks)
+  return version
+}
+
+/** Byte-wise UTF-8 order: SQLite's BINARY collation, PostgreSQL's "C". */
+export const binaryCompare = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))

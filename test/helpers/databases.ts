@@ -1,0 +1,106 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { inject } from 'vitest'
+import { openPostgresMetadataStore } from '../../src/adapters/postgres/postgres-metadata-store.js'
+import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metadata-store.js'
+import type { Config } from '../../src/config.js'
+import type { MetadataStore } from '../../src/ports/metadata-store.js'
+import {
+  databaseUrl,
+  dropDatabase,
+  quoteIdent,
+  templateName,
+  testDatabasePrefix,
+  withAdminClient,
+} from './postgres-admin.js'
+
+export type DatabaseKind = 'sqlite' | 'postgres'
+
+/**
+ * Whether PostgreSQL answered when the run started (global-setup.ts). Guard PostgreSQL
+ * suites with `describe.skipIf(!postgresAvailable())`; global setup has already said loudly
+ * that they are skipped, and under CI it fails the run instead.
+ */
+export const postgresAvailable = (): boolean => inject('postgresAvailable')
+
+/** Every metadata database, for suites that run once per database. */
+export const DATABASES: ReadonlyArray<{ name: DatabaseKind; available: boolean }> = [
+  { name: 'sqlite', available: true },
+  { name: 'postgres', available: postgresAvailable() },
+]
+
+export interface TestDatabase {
+  url: string
+  /** Drops the database (closing any connection left to it). */
+  drop(): Promise<void>
+}
+
+let clones = 0
+
+/**
+ * A fresh, migrated, empty PostgreSQL database, cloned from this run's template. For tests
+ * that start the whole server on PostgreSQL (DATABASE_URL = url).
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (!postgresAvailable()) {
+    throw new Error(
+      'PostgreSQL is not available in this run: guard the suite with describe.skipIf(!postgresAvailable())',
+    )
+  }
+  const base = inject('postgresBaseUrl')
+  const runId = inject('postgresRunId')
+  clones += 1
+  const name = `${testDatabasePrefix(runId)}${process.pid.toString(36)}_${clones}`
+  await withAdminClient(base, (client) =>
+    client.query(`create database ${quoteIdent(name)} template ${quoteIdent(templateName(runId))}`),
+  )
+  let dropped: Promise<void> | undefined
+  return {
+    url: databaseUrl(base, name),
+    drop: () => {
+      dropped ??= withAdminClient(base, (client) => dropDatabase(client, name))
+      return dropped
+    },
+  }
+}
+
+export interface TestMetadataStore {
+  store: MetadataStore
+  /** Where the store is, as the server's config takes it: start a server on the same data. */
+  config: Config['db']
+  /** Closes the store and deletes its database. */
+  cleanup(): Promise<void>
+}
+
+/** A migrated, empty metadata store of its own: a temporary SQLite file or a cloned database. */
+export async function openTestMetadataStore(kind: DatabaseKind): Promise<TestMetadataStore> {
+  if (kind === 'sqlite') {
+    const directory = await mkdtemp(path.join(tmpdir(), 'tessera-test-db-'))
+    const file = path.join(directory, 'tessera.db')
+    const store = await openSqliteMetadataStore({ file })
+    return {
+      store,
+      config: { kind: 'sqlite', file },
+      async cleanup() {
+        await store.close()
+        await rm(directory, { recursive: true, force: true })
+      },
+    }
+  }
+  const database = await createTestDatabase()
+  try {
+    const store = await openPostgresMetadataStore({ url: database.url, poolSize: 4 })
+    return {
+      store,
+      config: { kind: 'postgres', url: database.url },
+      async cleanup() {
+        await store.close()
+        await database.drop()
+      },
+    }
+  } catch (error) {
+    await database.drop()
+    throw error
+  }
+}
