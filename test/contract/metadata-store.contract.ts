@@ -238,6 +238,22 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.nodes.listLiveChildren(newId(), { limit: 10 })).toEqual([])
     })
 
+    it('continues from the last folder to the first file, and ends with an empty page', async () => {
+      const user = await insertUser(store)
+      const root = user.rootFolderId
+      for (const name of ['b', 'a', 'c']) await insertFolder(store, user, root, name)
+      for (const name of ['0', 'B']) await insertFile(store, user, root, name)
+      const names = async (page: Parameters<MetadataStore['nodes']['listLiveChildren']>[1]) =>
+        (await store.nodes.listLiveChildren(root, page)).map((n) => `${n.kind}:${n.name}`)
+      expect(await names({ limit: 3 })).toEqual(['folder:a', 'folder:b', 'folder:c'])
+      expect(await names({ limit: 3, after: { kind: 'folder', name: 'c' } })).toEqual(['file:0', 'file:B'])
+      expect(await names({ limit: 2, after: { kind: 'folder', name: 'b' } })).toEqual(['folder:c', 'file:0'])
+      expect(await names({ limit: 3, after: { kind: 'file', name: '0' } })).toEqual(['file:B'])
+      expect(await names({ limit: 3, after: { kind: 'file', name: 'B' } })).toEqual([])
+      // `after` need not be an existing name.
+      expect(await names({ limit: 1, after: { kind: 'folder', name: 'aa' } })).toEqual(['folder:b'])
+    })
+
     it('walks the lineage up to the root, also for a trashed node', async () => {
       const user = await insertUser(store)
       const a = await insertFolder(store, user, user.rootFolderId, 'a')

@@ -13,7 +13,7 @@ export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/tes
 const NAME_PREFIX = 'tessera_'
 const TEST_NAME = /^tessera_(?:tpl|test)_([0-9a-z]+)_([0-9a-z]+)(?:_|$)/
 /** A leftover of a run that died without teardown is dropped once this old and its process is gone. */
-const STALE_AFTER_MS = 6 * 3600_000
+const STALE_AFTER_MS = 3600_000
 
 export const baseUrl = (env: Record<string, string | undefined> = process.env): string =>
   env.TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL

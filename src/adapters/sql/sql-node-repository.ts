@@ -1,6 +1,6 @@
 import { type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
-import type { Millis, NodeRecord } from '../../domain/model.js'
+import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
 import type { ChildrenPage, NodeRepository } from '../../ports/metadata-store.js'
 import { withSavepoint } from './atomic.js'
 import type { Database, NodesTable } from './schema.js'
@@ -52,26 +52,37 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   async listLiveChildren(parentId: string, page: ChildrenPage): Promise<NodeRecord[]> {
-    const { after } = page
-    // Folders first is `kind` descending ('folder' > 'file' byte by byte and in any locale);
-    // names in binary order (COLLATE "C" on PostgreSQL). Keyset: everything after `after`
-    // in that order, so a page costs the same however deep into the folder it is.
+    // Folders first, then files; each by name in binary order (COLLATE "C" on PostgreSQL).
+    // Keyset: one index range scan per kind from `after`, so a page costs the same however
+    // deep into a large folder it is (an OR over both kinds would scan every skipped row).
+    const { after, limit } = page
+    const listed: NodeRecord[] = []
+    if (after === undefined || after.kind === 'folder') {
+      listed.push(...(await this.liveChildrenOfKind(parentId, 'folder', after?.name, limit)))
+    }
+    if (listed.length < limit) {
+      const afterFile = after?.kind === 'file' ? after.name : undefined
+      listed.push(...(await this.liveChildrenOfKind(parentId, 'file', afterFile, limit - listed.length)))
+    }
+    return listed
+  }
+
+  private async liveChildrenOfKind(
+    parentId: string,
+    kind: NodeKind,
+    afterName: string | undefined,
+    limit: number,
+  ): Promise<NodeRecord[]> {
+    if (limit <= 0) return []
     const rows = await this.db
       .selectFrom('nodes')
       .selectAll()
       .where('parent_id', '=', parentId)
+      .where('kind', '=', kind)
       .where('deleted_at', 'is', null)
-      .$if(after !== undefined, (qb) =>
-        qb.where((eb) =>
-          eb.or([
-            eb('kind', '<', after!.kind),
-            eb.and([eb('kind', '=', after!.kind), eb('name', '>', after!.name)]),
-          ]),
-        ),
-      )
-      .orderBy('kind', 'desc')
+      .$if(afterName !== undefined, (qb) => qb.where('name', '>', afterName!))
       .orderBy('name', 'asc')
-      .limit(page.limit)
+      .limit(limit)
       .execute()
     return rows.map(toNode)
   }

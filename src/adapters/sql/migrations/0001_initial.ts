@@ -72,12 +72,12 @@ export function initialMigration(dialect: SqlDialect): Migration {
         .unique()
         .where(sql.ref('deleted_at'), 'is', null)
         .execute()
-      // Serves listings in their order (folders first: 'folder' > 'file'; then by name), and
-      // finding the children of a node, trashed or not.
+      // Serves listings (one range scan per kind, by name) and finding the children of a
+      // node, trashed or not (the unique index above holds only live ones).
       await db.schema
-        .createIndex('nodes_parent_listing_idx')
+        .createIndex('nodes_parent_kind_name_idx')
         .on('nodes')
-        .columns(['parent_id', 'kind desc', 'name'])
+        .columns(['parent_id', 'kind', 'name'])
         .execute()
       await db.schema.createIndex('nodes_owner_id_idx').on('nodes').column('owner_id').execute()
       await db.schema.createIndex('nodes_trash_root_id_idx').on('nodes').column('trash_root_id').execute()
