@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto'
+import { constants } from 'node:fs'
+import { access, type FileHandle, link, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { type Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { MiB } from '../../domain/chunk-plan.js'
+import { invalid } from '../../domain/errors.js'
+import { type ChunkHash, isChunkHash } from '../../domain/hashes.js'
+import type { BlobStore, ByteRange } from '../../ports/blob-store.js'
+import { FileSink } from './file-sink.js'
+
+export interface DiskBlobStoreOptions {
+  /** Directory that holds the chunks (`ab/cd/<hash>`) and `tmp/`. Created if missing. */
+  root: string
+  /**
+   * Temp files older than this are leftovers of a crash and are removed by `init()`. Younger
+   * ones may belong to a put in progress in another process sharing the root.
+   */
+  staleTempAgeMs?: number
+}
+
+/**
+ * Body bytes that wait while a write is in flight, then go out in one writev. 4 MiB measured no
+ * faster than 1 MiB and costs four times the memory per concurrent upload.
+ */
+const WRITE_HIGH_WATER_MARK = MiB
+/** A get reads this much at once; Node's default (64 KiB) costs 16 syscalls per 4 MiB chunk. */
+const READ_HIGH_WATER_MARK = MiB
+const DEFAULT_STALE_TEMP_AGE_MS = 60 * 60 * 1000
+const TEMP_DIR = 'tmp'
+
+/**
+ * Chunks as files on local disk, named by their hash in a two-level fan-out
+ * (`root/ab/cd/abcd…`) so no directory grows past a few thousand entries.
+ *
+ * Durability: a put writes a temp file, fsyncs it, hard-links it into place and fsyncs the
+ * fan-out directory. `link` (unlike `rename`) fails rather than replaces when the name exists,
+ * so a stored chunk is never rewritten, and a crash leaves either no object or a whole one.
+ */
+export class DiskBlobStore implements BlobStore {
+  readonly root: string
+  readonly #tempDir: string
+  readonly #staleTempAgeMs: number
+  #initialized: Promise<void> | undefined
+  /** Fan-out directories this process is creating, until their own entries are durable. */
+  readonly #creatingDirs = new Map<string, Promise<void>>()
+
+  constructor(options: DiskBlobStoreOptions) {
+    this.root = resolve(options.root)
+    this.#tempDir = join(this.root, TEMP_DIR)
+    this.#staleTempAgeMs = options.staleTempAgeMs ?? DEFAULT_STALE_TEMP_AGE_MS
+  }
+
+  /**
+   * Creates the root and its temp directory and removes stale temp files. Puts call it
+   * themselves; call it at startup to clean up after a crash before the first upload.
+   */
+  init(): Promise<void> {
+    this.#initialized ??= this.#initialize().catch((error: unknown) => {
+      this.#initialized = undefined
+      throw error
+    })
+    return this.#initialized
+  }
+
+  async put(hash: ChunkHash, body: Readable): Promise<void> {
+    const path = this.#pathOf(hash)
+    // The body may fail while we wait on the file system below (a verifying body ends early when
+    // it is small): with no listener, that would be an uncaught exception. The pipelines still
+    // see the error, as the stream's `errored` state.
+    body.on('error', ignoreUntilPiped)
+    try {
+      await this.#put(hash, path, body)
+    } finally {
+      body.off('error', ignoreUntilPiped)
+    }
+  }
+
+  async #put(hash: ChunkHash, path: string, body: Readable): Promise<void> {
+    await this.init()
+    if (await this.#exists(path)) {
+      // Consumed all the same: a verifying body reports a mismatch only at its end, and the
+      // caller must hear about it.
+      await pipeline(body, discard())
+      // The object may be another put's that has linked it but not yet made the link durable.
+      await syncDir(dirname(path))
+      return
+    }
+    const tempPath = join(this.#tempDir, `${hash}.${randomUUID()}`)
+    const file = await open(tempPath, 'wx')
+    try {
+      try {
+        await pipeline(body, new FileSink(file, WRITE_HIGH_WATER_MARK))
+        // Never retried: after a failed fsync the kernel may have dropped the dirty pages and
+        // a second fsync would report success for bytes that are gone.
+        await file.sync()
+      } catch (error) {
+        // The body's or the write's error is the one to report, not a failure to close after it.
+        await file.close().catch(() => {})
+        throw error
+      }
+      await file.close()
+      await this.#linkIntoPlace(tempPath, path)
+    } finally {
+      await unlinkIfPresent(tempPath)
+    }
+    await syncDir(dirname(path))
+  }
+
+  async get(hash: ChunkHash, range?: ByteRange): Promise<Readable | null> {
+    const path = this.#pathOf(hash)
+    assertByteRange(range)
+    let file: FileHandle
+    try {
+      file = await open(path, 'r')
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return null
+      throw error
+    }
+    try {
+      // Opening a directory for reading succeeds on Linux; fail here, not in the middle of a response.
+      if (!(await file.stat()).isFile()) throw notARegularFile(path)
+      return file.createReadStream({
+        start: range?.start,
+        end: range?.end,
+        highWaterMark: READ_HIGH_WATER_MARK,
+      })
+    } catch (error) {
+      await file.close()
+      throw error
+    }
+  }
+
+  async has(hash: ChunkHash): Promise<boolean> {
+    return this.#exists(this.#pathOf(hash))
+  }
+
+  async delete(hash: ChunkHash): Promise<void> {
+    await unlinkIfPresent(this.#pathOf(hash))
+  }
+
+  async ping(): Promise<void> {
+    await this.init()
+    const mode = constants.R_OK | constants.W_OK | constants.X_OK
+    await access(this.root, mode)
+    await access(this.#tempDir, mode)
+  }
+
+  /** The chunk's path; the hash is checked first, so no caller can name a path outside the root. */
+  #pathOf(hash: ChunkHash): string {
+    if (!isChunkHash(hash)) throw invalid('chunk hash must be a lowercase hex SHA-256')
+    return join(this.root, hash.slice(0, 2), hash.slice(2, 4), hash)
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    try {
+      const stats = await stat(path)
+      if (!stats.isFile()) throw notARegularFile(path)
+      return true
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false
+      throw error
+    }
+  }
+
+  async #linkIntoPlace(tempPath: string, path: string): Promise<void> {
+    const dir = dirname(path)
+    try {
+      await link(tempPath, path)
+    } catch (error) {
+      const code = errorCode(error)
+      // EEXIST: a concurrent put stored the same bytes first; its object is kept.
+      if (code === 'EEXIST') return
+      if (code !== 'ENOENT') throw error
+      // The fan-out directory does not exist yet: create it on first use, not 65,536 up front.
+      await this.#createFanoutDir(dir)
+      await link(tempPath, path).catch((retryError: unknown) => {
+        if (errorCode(retryError) !== 'EEXIST') throw retryError
+      })
+    }
+    // Our link may have landed in a directory that another put is creating and has not yet
+    // made durable.
+    await this.#creatingDirs.get(dir)
+  }
+
+  #createFanoutDir(dir: string): Promise<void> {
+    let creating = this.#creatingDirs.get(dir)
+    if (creating === undefined) {
+      creating = (async () => {
+        const firstCreated = await mkdir(dir, { recursive: true })
+        // A new directory's name lives in its parent: fsync root/ab for cd, and the root for ab
+        // when ab is new too. (Undefined: another process created it; sync both to be sure.)
+        await syncDir(dirname(dir))
+        if (firstCreated !== dir) await syncDir(dirname(dirname(dir)))
+      })().finally(() => this.#creatingDirs.delete(dir))
+      this.#creatingDirs.set(dir, creating)
+    }
+    return creating
+  }
+
+  async #initialize(): Promise<void> {
+    const firstCreated = await mkdir(this.#tempDir, { recursive: true })
+    if (firstCreated !== undefined) {
+      // Make the new root and tmp/ durable too; this happens once per deployment.
+      const stop = dirname(firstCreated)
+      for (let dir = this.#tempDir; dir !== stop && dir !== dirname(dir); dir = dirname(dir)) {
+        await syncDir(dirname(dir))
+      }
+    }
+    await this.#removeStaleTempFiles()
+  }
+
+  async #removeStaleTempFiles(): Promise<void> {
+    const cutoff = Date.now() - this.#staleTempAgeMs
+    for (const name of await readdir(this.#tempDir)) {
+      const path = join(this.#tempDir, name)
+      try {
+        const stats = await lstat(path)
+        if (stats.isFile() && stats.mtimeMs < cutoff) await unlink(path)
+      } catch (error) {
+        // Another process sharing the root may have removed it first.
+        if (errorCode(error) !== 'ENOENT') throw error
+      }
+    }
+  }
+}
+
+const ignoreUntilPiped = (): void => {}
+
+/** A sink that drops what it is given. */
+const discard = (): Writable =>
+  new Writable({
+    write: (_chunk, _encoding, callback) => callback(),
+    writev: (_chunks, callback) => callback(),
+  })
+
+async function syncDir(path: string): Promise<void> {
+  const dir = await open(path, 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error
+  }
+}
+
+const errorCode = (error: unknown): unknown => (error as NodeJS.ErrnoException | undefined)?.code
+
+function notARegularFile(path: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EISDIR: chunk path is not a regular file: ${path}`), {
+    code: 'EISDIR',
+    path,
+  })
+}
+
+function assertByteRange(range: ByteRange | undefined): void {
+  if (range === undefined) return
+  const { start, end } = range
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid byte range ${start}-${end}`)
+  }
+}
