@@ -783,6 +783,7 @@ async function main(): Promise<number> {
     console.log(
       `\n${failures.length} phase(s) FAILED:\n${failures.map((failure) => `- ${failure}`).join('\n')}`,
     )
+    console.log("(the servers' logs are in the temp directory: run with BENCH_KEEP_TMP=1 to keep it)")
     return 1
   }
   return 0
