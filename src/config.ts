@@ -1,7 +1,13 @@
 import path from 'node:path'
 
 export interface Config {
-  http: { port: number; host: string; bodyLimitBytes: number; trustProxy: boolean; requestRateLimitPerMinute: number }
+  http: {
+    port: number
+    host: string
+    bodyLimitBytes: number
+    trustProxy: boolean
+    requestRateLimitPerMinute: number
+  }
   db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
   blobs: { kind: 'disk'; root: string }
   auth: {
@@ -51,14 +57,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
     },
-    db: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
+    db: databaseUrl
+      ? { kind: 'postgres', url: databaseUrl }
+      : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
     auth: {
       sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,
       defaultQuotaBytes: int('DEFAULT_QUOTA_BYTES', 10 * GiB, 0),
       loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1),
       // OWASP's argon2id minimum (19 MiB, 2 passes) by default.
-      passwordHashing: { memoryKiB: int('ARGON2_MEMORY_KIB', 19 * 1024, 1024), passes: int('ARGON2_PASSES', 2, 1) },
+      passwordHashing: {
+        memoryKiB: int('ARGON2_MEMORY_KIB', 19 * 1024, 1024),
+        passes: int('ARGON2_PASSES', 2, 1),
+      },
     },
     uploads: {
       sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,

@@ -18,6 +18,27 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
+/** How long in-flight requests get to finish on shutdown before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+/**
+ * Stops accepting, lets requests in flight finish, then closes. A keep-alive connection
+ * that was busy when closing began becomes idle only afterwards, and Node would keep it
+ * (and the shutdown) waiting for its keep-alive timeout: such connections are closed as
+ * soon as they turn idle, and every connection is cut after the grace period.
+ */
+async function closeGracefully(app: FastifyInstance): Promise<void> {
+  const closing = app.close()
+  const idleSweep = setInterval(() => app.server.closeIdleConnections(), 50)
+  const hardStop = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS)
+  try {
+    await closing
+  } finally {
+    clearInterval(idleSweep)
+    clearTimeout(hardStop)
+  }
+}
+
 /** The only place that picks adapters: from the configuration, never from code edits. */
 export async function openStores(config: Config): Promise<{ meta: MetadataStore; blobs: BlobStore }> {
   const meta =
@@ -71,7 +92,7 @@ export async function startServer(
     url,
     async close() {
       clearInterval(sweeper)
-      await app.close()
+      await closeGracefully(app)
       await meta.close()
     },
   }

@@ -18,7 +18,10 @@ program
       process.exit(2)
     }
     const server = await startServer(config)
-    server.app.log.info({ url: server.url, db: config.db.kind, blobs: config.blobs.kind }, 'tessera is serving')
+    server.app.log.info(
+      { url: server.url, db: config.db.kind, blobs: config.blobs.kind },
+      'tessera is serving',
+    )
     const stop = async (signal: string) => {
       server.app.log.info({ signal }, 'shutting down')
       await server.close()

@@ -45,11 +45,14 @@ export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK
   chunkHashes.forEach((hash, index) => {
     if (!isChunkHash(hash)) throw invalid(`chunkHashes[${index}] is not a lowercase hex SHA-256`)
   })
-  const sizes = chunkSizes === undefined || chunkSizes === null
-    ? fixedSizes(size, fixedChunkSize)
-    : declaredSizes(chunkSizes, size)
+  const sizes =
+    chunkSizes === undefined || chunkSizes === null
+      ? fixedSizes(size, fixedChunkSize)
+      : declaredSizes(chunkSizes, size)
   if (sizes.length !== chunkHashes.length) {
-    throw invalid(`a file of ${size} bytes has ${sizes.length} chunks, but ${chunkHashes.length} hashes were given`)
+    throw invalid(
+      `a file of ${size} bytes has ${sizes.length} chunks, but ${chunkHashes.length} hashes were given`,
+    )
   }
   let offset = 0
   const chunks = sizes.map((chunkSize, index) => {
@@ -73,7 +76,8 @@ function declaredSizes(chunkSizes: unknown, size: number): number[] {
     if (typeof chunkSize !== 'number' || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
       throw invalid(`chunkSizes[${index}] must be a positive integer`)
     }
-    if (chunkSize > MAX_CHUNK_SIZE) throw invalid(`chunkSizes[${index}] is larger than ${MAX_CHUNK_SIZE} bytes`)
+    if (chunkSize > MAX_CHUNK_SIZE)
+      throw invalid(`chunkSizes[${index}] is larger than ${MAX_CHUNK_SIZE} bytes`)
     total += chunkSize
   })
   if (total !== size) throw invalid(`chunkSizes add up to ${total}, not to size ${size}`)

@@ -55,11 +55,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     labelNames: ['method', 'route', 'status'],
     registers: [metrics],
   })
-  const chunkBytes = new Counter({ name: 'tessera_upload_requests_total', help: 'chunk PUTs', registers: [metrics] })
+  const chunkBytes = new Counter({
+    name: 'tessera_upload_requests_total',
+    help: 'chunk PUTs',
+    registers: [metrics],
+  })
 
   app.decorateRequest('auth', null)
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
-  app.setNotFoundHandler((request, reply) => sendError(new AppError('NOT_FOUND', 'no such route'), request, reply))
+  app.setNotFoundHandler((request, reply) =>
+    sendError(new AppError('NOT_FOUND', 'no such route'), request, reply),
+  )
 
   // JSON bodies: an empty body is no body (body-less POSTs such as complete may still carry
   // a JSON Content-Type), malformed JSON is a clear 400.
@@ -79,10 +85,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
-    requestDuration.observe({ method: request.method, route, status: reply.statusCode }, reply.elapsedTime / 1000)
+    requestDuration.observe(
+      { method: request.method, route, status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    )
     if (route.endsWith('/chunk/:index')) chunkBytes.inc()
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
       'request',
     )
   })

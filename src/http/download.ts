@@ -10,7 +10,12 @@ import { parseRange } from './range.js'
  * whatever the size. Honours Range (206, suffix ranges, 416), If-None-Match and If-Range.
  * User content is never served as something a browser would render on our origin.
  */
-export function sendDownload(request: FastifyRequest, reply: FastifyReply, plan: DownloadPlan, blobs: BlobStore) {
+export function sendDownload(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  plan: DownloadPlan,
+  blobs: BlobStore,
+) {
   const { version, file } = plan
   const etag = `"${version.contentHash}"`
   reply
@@ -33,7 +38,8 @@ export function sendDownload(request: FastifyRequest, reply: FastifyReply, plan:
   }
   const start = range.kind === 'partial' ? range.start : 0
   const end = range.kind === 'partial' ? range.end : version.size - 1
-  if (range.kind === 'partial') reply.code(206).header('Content-Range', `bytes ${start}-${end}/${version.size}`)
+  if (range.kind === 'partial')
+    reply.code(206).header('Content-Range', `bytes ${start}-${end}/${version.size}`)
   reply.header('Content-Length', String(end - start + 1))
   if (request.method === 'HEAD' || version.size === 0) return reply.send()
   return reply.send(Readable.from(chunkBytes(plan, blobs, start, end), { objectMode: false }))

@@ -36,11 +36,13 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error
   const e = error as Partial<FastifyError> & { code?: string }
   if (e.code && CLIENT_GONE.has(e.code)) return new AppError('CLIENT_CLOSED_REQUEST', 'the client went away')
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('PAYLOAD_TOO_LARGE', 'the request body is too large')
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new AppError('PAYLOAD_TOO_LARGE', 'the request body is too large')
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
   }
-  if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new AppError('INVALID_REQUEST', e.message ?? 'bad length')
+  if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
+    return new AppError('INVALID_REQUEST', e.message ?? 'bad length')
   if (e.statusCode === 429) return new AppError('RATE_LIMITED', 'too many requests, slow down')
   if (e.statusCode === 404) return new AppError('NOT_FOUND', 'no such route')
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
@@ -53,7 +55,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   const appError = toAppError(error)
   const status = STATUS[appError.code]
   if (status >= 500) request.log.error({ err: error }, 'request failed')
-  else if (appError.code === 'CLIENT_CLOSED_REQUEST') request.log.info({ code: appError.code }, 'client went away')
+  else if (appError.code === 'CLIENT_CLOSED_REQUEST')
+    request.log.info({ code: appError.code }, 'client went away')
   if (reply.sent || reply.raw.headersSent) {
     // Headers are out (a download that failed midway): all we can do is cut the connection,
     // so the client sees a truncated body instead of a silently short one.

@@ -36,8 +36,10 @@ export function normalizeEmail(raw: unknown): string {
 
 function checkPassword(raw: unknown): string {
   if (typeof raw !== 'string') throw invalid('password must be a string')
-  if (raw.length < MIN_PASSWORD_LENGTH) throw invalid(`password must be at least ${MIN_PASSWORD_LENGTH} characters`)
-  if (raw.length > MAX_PASSWORD_LENGTH) throw invalid(`password must be at most ${MAX_PASSWORD_LENGTH} characters`)
+  if (raw.length < MIN_PASSWORD_LENGTH)
+    throw invalid(`password must be at least ${MIN_PASSWORD_LENGTH} characters`)
+  if (raw.length > MAX_PASSWORD_LENGTH)
+    throw invalid(`password must be at most ${MAX_PASSWORD_LENGTH} characters`)
   return raw
 }
 

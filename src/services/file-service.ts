@@ -29,15 +29,20 @@ export class FileService {
   ) {}
 
   /** One page of a folder: folders first, then files, each by name; the cursor is opaque. */
-  async list(user: User, query: { folderId?: unknown; limit?: unknown; cursor?: unknown }): Promise<FolderListing> {
+  async list(
+    user: User,
+    query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
+  ): Promise<FolderListing> {
     const limit = parseLimit(query.limit)
     const after = query.cursor === undefined || query.cursor === '' ? undefined : decodeCursor(query.cursor)
     const folderId = query.folderId === '' ? undefined : query.folderId
-    const folder = await resolveTargetFolder(this.meta, user, folderId, 'folderId').catch((error: unknown) => {
-      // In a query string the folder id names a resource, as in a path: malformed is 404.
-      if (error instanceof AppError && error.code === 'INVALID_REQUEST') throw notFound('folder not found')
-      throw error
-    })
+    const folder = await resolveTargetFolder(this.meta, user, folderId, 'folderId').catch(
+      (error: unknown) => {
+        // In a query string the folder id names a resource, as in a path: malformed is 404.
+        if (error instanceof AppError && error.code === 'INVALID_REQUEST') throw notFound('folder not found')
+        throw error
+      },
+    )
     const page = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
     const items = page.slice(0, limit)
     const last = items.at(-1)
@@ -54,7 +59,9 @@ export class FileService {
     const moving = Object.hasOwn(input, 'folderId')
     return this.meta.transaction(async (tx) => {
       const file = await findOwnNode(tx, user, id, 'file')
-      const parentId = moving ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id : undefined
+      const parentId = moving
+        ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id
+        : undefined
       await tx.nodes.update(file.id, { name, parentId, updatedAt: this.clock() })
       return findOwnNode(tx, user, id, 'file')
     })
@@ -80,7 +87,8 @@ export class FileService {
 
 function parseLimit(raw: unknown): number {
   if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE
-  const limit = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
+  const limit =
+    typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`)
   }

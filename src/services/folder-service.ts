@@ -47,7 +47,11 @@ export class FolderService {
   }
 
   /** Rename and/or move. A folder never moves into itself or below itself (409). */
-  async update(user: User, id: string, input: { name?: unknown; parentId?: unknown }): Promise<FolderWithPath> {
+  async update(
+    user: User,
+    id: string,
+    input: { name?: unknown; parentId?: unknown },
+  ): Promise<FolderWithPath> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'parentId')
     return this.meta.transaction(async (tx) => {

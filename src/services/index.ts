@@ -5,7 +5,7 @@ import type { MetadataStore } from '../ports/metadata-store.js'
 import { type AuthOptions, AuthService } from './auth-service.js'
 import { FileService } from './file-service.js'
 import { FolderService } from './folder-service.js'
-import { type PasswordHashing, PasswordHasher } from './password-hasher.js'
+import { PasswordHasher, type PasswordHashing } from './password-hasher.js'
 import { UploadService } from './upload-service.js'
 
 export interface ServiceOptions extends AuthOptions {
@@ -14,7 +14,12 @@ export interface ServiceOptions extends AuthOptions {
 }
 
 /** Wires the use cases to the stores; main.ts and the tests both build the app through here. */
-export function buildServices(meta: MetadataStore, blobs: BlobStore, clock: Clock, options: ServiceOptions): AppServices {
+export function buildServices(
+  meta: MetadataStore,
+  blobs: BlobStore,
+  clock: Clock,
+  options: ServiceOptions,
+): AppServices {
   return {
     auth: new AuthService(meta, new PasswordHasher(options.passwordHashing), clock, options),
     folders: new FolderService(meta, clock),

@@ -7,7 +7,12 @@ import type { Repositories } from '../ports/metadata-store.js'
  * Finds a live node of the caller by an id taken from the URL. A malformed id cannot name
  * anything, so it is 404 like an unknown one, or another user's.
  */
-export async function findOwnNode(repos: Repositories, user: User, id: string, kind: NodeKind): Promise<NodeRecord> {
+export async function findOwnNode(
+  repos: Repositories,
+  user: User,
+  id: string,
+  kind: NodeKind,
+): Promise<NodeRecord> {
   const node = isId(id) ? await repos.nodes.findLive(user.id, id) : null
   if (!node || node.kind !== kind) throw notFound(kind === 'file' ? 'file not found' : 'folder not found')
   return node
@@ -24,7 +29,8 @@ export async function resolveTargetFolder(
   folderId: unknown,
   field: string,
 ): Promise<NodeRecord> {
-  if (folderId === null || folderId === undefined) return findOwnNode(repos, user, user.rootFolderId, 'folder')
+  if (folderId === null || folderId === undefined)
+    return findOwnNode(repos, user, user.rootFolderId, 'folder')
   if (!isId(folderId)) throw invalid(`${field} must be a folder id or null`)
   return findOwnNode(repos, user, folderId, 'folder')
 }

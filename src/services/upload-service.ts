@@ -1,13 +1,20 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished } from 'node:stream/promises'
 import { type ChunkPlan, planChunks } from '../domain/chunk-plan.js'
 import type { Clock } from '../domain/clock.js'
 import { conflictedCopyName } from '../domain/conflicted-name.js'
 import { AppError, invalid } from '../domain/errors.js'
 import { type ChunkHash, contentHashOf, isChunkHash } from '../domain/hashes.js'
 import { isId, newId } from '../domain/ids.js'
-import type { Millis, NodeRecord, UploadChunkRecord, UploadChunkState, UploadRecord, User } from '../domain/model.js'
+import type {
+  Millis,
+  NodeRecord,
+  UploadChunkRecord,
+  UploadChunkState,
+  UploadRecord,
+  User,
+} from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
@@ -69,10 +76,14 @@ export class UploadService {
     const baseVersion = parseBaseVersion(input.baseVersion)
     const folder = await resolveTargetFolder(this.meta, user, input.folderId, 'folderId')
     const existing = await this.meta.nodes.findLiveChild(folder.id, filename)
-    if (existing?.kind === 'folder') throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
+    if (existing?.kind === 'folder')
+      throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
     await this.checkQuota(user.id, plan, existing)
 
-    const states = await this.classify(user.id, plan.chunks.map((chunk) => chunk.hash))
+    const states = await this.classify(
+      user.id,
+      plan.chunks.map((chunk) => chunk.hash),
+    )
     const now = this.clock()
     const upload: UploadRecord = {
       id: newId(),
@@ -115,7 +126,8 @@ export class UploadService {
     const index = parseIndex(rawIndex, upload.totalChunks)
     const chunk = (await this.meta.uploads.chunks(upload.id))[index]
     if (!chunk) throw new AppError('INVALID_CHUNK_INDEX', `chunk index ${index} is out of range`)
-    if (!isChunkHash(declaredHash)) throw invalid('X-Chunk-Hash must be the lowercase hex SHA-256 of the chunk')
+    if (!isChunkHash(declaredHash))
+      throw invalid('X-Chunk-Hash must be the lowercase hex SHA-256 of the chunk')
     if (declaredHash !== chunk.hash) {
       throw new AppError('HASH_MISMATCH', `chunk ${index} was declared at init with hash ${chunk.hash}`)
     }
@@ -124,19 +136,28 @@ export class UploadService {
     }
 
     const verifying = new VerifyingStream({ expectedHash: chunk.hash, expectedSize: chunk.size })
-    const received = pipeline(body, verifying)
+    // A small body can arrive, and fail verification, before anyone reads the stream; the
+    // stream keeps the error for `put` / `finished` below, so an early one must not crash.
+    verifying.on('error', () => {})
+    // Not stream.pipeline: it would start draining the verifying stream itself before the
+    // blob store reads it. Errors of the body (the client went away) are forwarded by hand.
+    body.once('error', (error) => verifying.destroy(error))
+    body.once('close', () => {
+      if (!body.readableEnded)
+        verifying.destroy(new AppError('CLIENT_CLOSED_REQUEST', 'the upload was cut off'))
+    })
+    body.pipe(verifying)
     let alreadyStored = false
     try {
       alreadyStored = await this.blobs.has(chunk.hash)
       if (alreadyStored) {
         // The bytes are still read and checked: uploading them is how a client proves it has them.
         verifying.resume()
-        await received
+        await finished(verifying)
       } else {
-        await Promise.all([this.blobs.put(chunk.hash, verifying), received])
+        await this.blobs.put(chunk.hash, verifying)
       }
     } catch (error) {
-      // Whichever side failed first (bad bytes, client gone, disk error), stop the other.
       verifying.destroy()
       body.destroy()
       throw error
@@ -219,7 +240,8 @@ export class UploadService {
     if (!folder) throw new AppError('NOT_FOUND', 'the target folder was deleted during the upload')
     const now = this.clock()
     let existing = await tx.nodes.findLiveChild(folder.id, upload.filename)
-    if (existing?.kind === 'folder') throw new AppError('NAME_TAKEN', `a folder named "${upload.filename}" exists here`)
+    if (existing?.kind === 'folder')
+      throw new AppError('NAME_TAKEN', `a folder named "${upload.filename}" exists here`)
     let name = upload.filename
     const conflict =
       existing !== null && upload.baseVersion !== null && existing.currentVersion !== upload.baseVersion
@@ -255,7 +277,8 @@ export class UploadService {
       { id: newId(), nodeId, version, size: upload.size, contentHash, authorId: user.id, createdAt: now },
       chunks.map(({ index, hash, size, offset }) => ({ index, hash, size, offset })),
     )
-    if (existing) await tx.nodes.setCurrentVersion(nodeId, { version, size: upload.size, contentHash, updatedAt: now })
+    if (existing)
+      await tx.nodes.setCurrentVersion(nodeId, { version, size: upload.size, contentHash, updatedAt: now })
     await tx.chunks.addReferences(countByHash(chunks))
     await tx.uploads.delete(upload.id)
     const file = await tx.nodes.findLive(user.id, nodeId)
@@ -279,7 +302,8 @@ export class UploadService {
   private async classify(userId: string, hashes: ChunkHash[]): Promise<Map<ChunkHash, UploadChunkState>> {
     const distinct = [...new Set(hashes)]
     const stored = await this.meta.chunks.stored(distinct)
-    const readable = stored.size === 0 ? new Set<ChunkHash>() : await this.meta.chunks.readableBy(userId, [...stored])
+    const readable =
+      stored.size === 0 ? new Set<ChunkHash>() : await this.meta.chunks.readableBy(userId, [...stored])
     const states = new Map<ChunkHash, UploadChunkState>()
     for (const hash of distinct) {
       states.set(hash, !stored.has(hash) ? 'needed' : readable.has(hash) ? 'ok' : 'prove')
@@ -296,7 +320,9 @@ export class UploadService {
     for (const [hash, state] of states) {
       if (state !== 'needed') await this.meta.uploads.setStateByHash(upload.id, hash, state)
     }
-    return chunks.map((chunk) => (chunk.state === 'needed' ? { ...chunk, state: states.get(chunk.hash) ?? 'needed' } : chunk))
+    return chunks.map((chunk) =>
+      chunk.state === 'needed' ? { ...chunk, state: states.get(chunk.hash) ?? 'needed' } : chunk,
+    )
   }
 
   private async findUpload(user: User, uploadId: string): Promise<UploadRecord> {
@@ -349,7 +375,12 @@ function countByHash(chunks: readonly UploadChunkRecord[]): Map<ChunkHash, numbe
   return counts
 }
 
-async function freeConflictedName(tx: Repositories, folderId: string, filename: string, at: Date): Promise<string> {
+async function freeConflictedName(
+  tx: Repositories,
+  folderId: string,
+  filename: string,
+  at: Date,
+): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     const candidate = conflictedCopyName(filename, at, attempt)
     if (!(await tx.nodes.findLiveChild(folderId, candidate))) return candidate

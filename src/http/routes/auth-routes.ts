@@ -11,7 +11,10 @@ export interface AuthRouteOptions {
   loginRateLimitPerMinute: number
 }
 
-export function authRoutes(app: FastifyInstance, { services, sessionTtlMs, loginRateLimitPerMinute }: AuthRouteOptions) {
+export function authRoutes(
+  app: FastifyInstance,
+  { services, sessionTtlMs, loginRateLimitPerMinute }: AuthRouteOptions,
+) {
   const throttled = { config: { rateLimit: { max: loginRateLimitPerMinute, timeWindow: 60_000 } } }
   const setSessionCookie = (reply: FastifyReply, token: string, secure: boolean) =>
     reply.setCookie(SESSION_COOKIE, token, {
@@ -22,19 +25,27 @@ export function authRoutes(app: FastifyInstance, { services, sessionTtlMs, login
       maxAge: Math.floor(sessionTtlMs / 1000),
     })
 
-  app.post('/auth/register', { ...throttled, config: { ...throttled.config, public: true } }, async (request, reply) => {
-    const { email, password } = objectBody(request)
-    const { user, token } = await services.auth.register({ email, password })
-    setSessionCookie(reply, token, request.protocol === 'https')
-    return reply.code(201).send({ user: presentUser(user), token })
-  })
+  app.post(
+    '/auth/register',
+    { ...throttled, config: { ...throttled.config, public: true } },
+    async (request, reply) => {
+      const { email, password } = objectBody(request)
+      const { user, token } = await services.auth.register({ email, password })
+      setSessionCookie(reply, token, request.protocol === 'https')
+      return reply.code(201).send({ user: presentUser(user), token })
+    },
+  )
 
-  app.post('/auth/login', { ...throttled, config: { ...throttled.config, public: true } }, async (request, reply) => {
-    const { email, password } = objectBody(request)
-    const { user, token } = await services.auth.login({ email, password })
-    setSessionCookie(reply, token, request.protocol === 'https')
-    return reply.send({ user: presentUser(user), token })
-  })
+  app.post(
+    '/auth/login',
+    { ...throttled, config: { ...throttled.config, public: true } },
+    async (request, reply) => {
+      const { email, password } = objectBody(request)
+      const { user, token } = await services.auth.login({ email, password })
+      setSessionCookie(reply, token, request.protocol === 'https')
+      return reply.send({ user: presentUser(user), token })
+    },
+  )
 
   app.post('/auth/logout', async (request, reply) => {
     if (request.auth) await services.auth.logout(request.auth.tokenHash)

@@ -5,7 +5,10 @@ import type { AppServices } from '../context.js'
 const READY_TIMEOUT_MS = 2_000
 
 /** /healthz: the process answers. /readyz: every store answers too. /metrics: Prometheus. */
-export function opsRoutes(app: FastifyInstance, { services, metrics }: { services: AppServices; metrics: Registry }) {
+export function opsRoutes(
+  app: FastifyInstance,
+  { services, metrics }: { services: AppServices; metrics: Registry },
+) {
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', { config: { public: true } }, async (_request, reply) => {

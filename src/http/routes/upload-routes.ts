@@ -3,12 +3,16 @@ import type { UploadSessionView } from '../../services/upload-service.js'
 import { type AppServices, objectBody, param, userOf } from '../context.js'
 import { presentFile, presentIso } from '../presenters.js'
 
-const presentSession = (session: UploadSessionView) => ({ ...session, expiresAt: presentIso(session.expiresAt) })
+const presentSession = (session: UploadSessionView) => ({
+  ...session,
+  expiresAt: presentIso(session.expiresAt),
+})
 
 export function uploadRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
   const { uploads } = services
 
-  app.post('/upload/init', async (request, reply) => {
+  // A 10 GiB file declares 2,560 hashes (~170 KB of JSON); 32 MiB allows files of terabytes.
+  app.post('/upload/init', { bodyLimit: 32 * 1024 * 1024 }, async (request, reply) => {
     const body = objectBody(request)
     const session = await uploads.init(userOf(request), {
       filename: body.filename,

@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { loadConfig } from '../../src/config.js'
+import type { Millis } from '../../src/domain/model.js'
+import { type RunningServer, startServer } from '../../src/main.js'
+import { createTestDatabase } from './databases.js'
+
+export type Backend = 'sqlite' | 'postgres'
+
+export interface TestServer extends RunningServer {
+  api: string
+  dataDir: string
+  /** Moves the server's clock forward (upload and session expiry without sleeping). */
+  advance(ms: Millis): void
+  stop(): Promise<void>
+}
+
+/**
+ * The real server, composed by main.ts exactly as `tessera serve` does, on a fresh data
+ * directory and (for PostgreSQL) a fresh database, listening on a free loopback port.
+ */
+export async function startTestServer(
+  backend: Backend,
+  env: Record<string, string> = {},
+): Promise<TestServer> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'tessera-e2e-'))
+  const database = backend === 'postgres' ? await createTestDatabase() : null
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    // Cheap hashes keep the suite fast; production uses OWASP's argon2id minimum.
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_PASSES: '1',
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+    ...(database ? { DATABASE_URL: database.url } : {}),
+    ...env,
+  })
+  let offset = 0
+  const server = await startServer(config, { clock: () => Date.now() + offset })
+  return {
+    ...server,
+    api: `${server.url}/api/v1`,
+    dataDir,
+    advance: (ms) => {
+      offset += ms
+    },
+    async stop() {
+      await server.close()
+      await database?.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
