@@ -44,7 +44,9 @@ export async function openSqliteMetadataStore(options: SqliteMetadataStoreOption
     database.close()
     throw error
   }
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) })
+  const db = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+  })
   try {
     await migrateToLatest(db as Kysely<unknown>, 'sqlite')
   } catch (error) {
@@ -52,6 +54,33 @@ export async function openSqliteMetadataStore(options: SqliteMetadataStoreOption
     throw error
   }
   return new SqlMetadataStore(db, 'sqlite')
+}
+
+/** Distinct SQL texts kept prepared; the queries are a fixed set, so this is never reached in practice. */
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * Kysely's SQLite driver prepares every query anew, and preparing costs as much as running a
+ * small query. The statements are reusable (Kysely runs one query at a time on the single
+ * connection, and none is left iterating), so they are kept by their SQL text.
+ */
+function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, BetterSqlite3.Statement>()
+  return {
+    close: () => {
+      statements.clear()
+      database.close()
+    },
+    prepare: (text: string) => {
+      let statement = statements.get(text)
+      if (!statement) {
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear()
+        statement = database.prepare(text)
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
 }
 
 /**
