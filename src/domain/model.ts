@@ -46,6 +46,11 @@ export interface NodeRecord {
   deletedAt: Millis | null
   /** The node whose deletion put this one in the trash (itself for the top of a deleted tree). */
   trashRootId: string | null
+  /**
+   * Of a folder: changes whenever its live children change (set by the store, 0 when new).
+   * A cached listing is current exactly while this is the value it was cached under.
+   */
+  listingVersion?: number
 }
 
 export interface VersionRecord {

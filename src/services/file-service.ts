@@ -3,7 +3,8 @@ import { AppError, invalid, notFound } from '../domain/errors.js'
 import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
-import { findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
+import { ListingCache, type ListingPage } from './listing-cache.js'
+import { findOwnFolderWithPath, findOwnNode, resolveTargetFolder } from './lookup.js'
 
 export const DEFAULT_PAGE_SIZE = 100
 export const MAX_PAGE_SIZE = 1000
@@ -11,8 +12,8 @@ export const MAX_PAGE_SIZE = 1000
 export interface FolderListing {
   folder: NodeRecord
   path: string
-  items: NodeRecord[]
-  nextCursor: string | null
+  /** Possibly shared with other requests (cached): read-only. */
+  page: ListingPage
 }
 
 export interface DownloadPlan {
@@ -26,6 +27,7 @@ export class FileService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly clock: Clock,
+    private readonly listings = new ListingCache(),
   ) {}
 
   /** One page of a folder: folders first, then files, each by name; the cursor is opaque. */
@@ -35,19 +37,20 @@ export class FileService {
   ): Promise<FolderListing> {
     const limit = parseLimit(query.limit)
     const after = query.cursor === undefined || query.cursor === '' ? undefined : decodeCursor(query.cursor)
-    const folderId = query.folderId === '' ? undefined : query.folderId
-    const folder = await resolveTargetFolder(this.meta, user, folderId, 'folderId').catch(
-      (error: unknown) => {
-        // In a query string the folder id names a resource, as in a path: malformed is 404.
-        if (error instanceof AppError && error.code === 'INVALID_REQUEST') throw notFound('folder not found')
-        throw error
-      },
-    )
-    const page = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
-    const items = page.slice(0, limit)
-    const last = items.at(-1)
-    const nextCursor = page.length > limit && last ? encodeCursor(last.kind, last.name) : null
-    return { folder, path: await pathOf(this.meta, folder.id), items, nextCursor }
+    const folderId =
+      typeof query.folderId === 'string' && query.folderId !== '' ? query.folderId : user.rootFolderId
+    // In a query string the folder id names a resource, as in a path: malformed is 404.
+    const { node: folder, path } = await findOwnFolderWithPath(this.meta, user, folderId)
+    const pageKey = `${limit}/${after ? `${after.kind}/${after.name}` : ''}`
+    let page = this.listings.get(folder.id, folder.listingVersion, pageKey)
+    if (!page) {
+      const rows = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
+      const items = rows.slice(0, limit)
+      const last = items.at(-1)
+      page = { items, nextCursor: rows.length > limit && last ? encodeCursor(last.kind, last.name) : null }
+      this.listings.set(folder.id, folder.listingVersion, pageKey, page)
+    }
+    return { folder, path, page }
   }
 
   get(user: User, id: string): Promise<NodeRecord> {

@@ -4,7 +4,7 @@ import { newId } from '../domain/ids.js'
 import type { NodeRecord, User } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
-import { findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
+import { findOwnFolderWithPath, findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
 
 export interface FolderWithPath {
   node: NodeRecord
@@ -41,9 +41,8 @@ export class FolderService {
     })
   }
 
-  async get(user: User, id: string): Promise<FolderWithPath> {
-    const node = await findOwnNode(this.meta, user, id, 'folder')
-    return { node, path: await pathOf(this.meta, node.id) }
+  get(user: User, id: string): Promise<FolderWithPath> {
+    return findOwnFolderWithPath(this.meta, user, id)
   }
 
   /** Rename and/or move. A folder never moves into itself or below itself (409). */

@@ -35,12 +35,31 @@ export async function resolveTargetFolder(
   return findOwnNode(repos, user, folderId, 'folder')
 }
 
-/** The folder's path from the user's root, like `/Photos/2024`; the root is `/`. */
-export async function pathOf(repos: Repositories, nodeId: string): Promise<string> {
-  const lineage = await repos.nodes.lineage(nodeId)
+/**
+ * A live folder of the caller with its path, in one query (the lineage holds both). A
+ * malformed id is 404 like an unknown one.
+ */
+export async function findOwnFolderWithPath(
+  repos: Repositories,
+  user: User,
+  id: string,
+): Promise<{ node: NodeRecord; path: string }> {
+  const lineage = isId(id) ? await repos.nodes.lineage(id) : []
+  const node = lineage[0]
+  const live = lineage.every((ancestor) => ancestor.deletedAt === null)
+  if (!node || node.ownerId !== user.id || node.kind !== 'folder' || !live) throw notFound('folder not found')
+  return { node, path: pathFromLineage(lineage) }
+}
+
+function pathFromLineage(lineage: readonly NodeRecord[]): string {
   const names = lineage
     .filter((node) => node.parentId !== null)
     .map((node) => node.name)
     .reverse()
   return `/${names.join('/')}`
+}
+
+/** The folder's path from the user's root, like `/Photos/2024`; the root is `/`. */
+export async function pathOf(repos: Repositories, nodeId: string): Promise<string> {
+  return pathFromLineage(await repos.nodes.lineage(nodeId))
 }

@@ -40,6 +40,8 @@ export function node(overrides: Partial<NodeRecord> & Pick<NodeRecord, 'ownerId'
     updatedAt: T0,
     deletedAt: null,
     trashRootId: null,
+    // As the store answers for a node whose children never changed.
+    listingVersion: 0,
     ...overrides,
   }
 }

@@ -191,6 +191,32 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.nodes.findLive(user.id, saved.id)).toEqual(saved)
     })
 
+    it("changes a folder's listing version with every change to its live children, and only then", async () => {
+      const user = await insertUser(store)
+      const a = await insertFolder(store, user, user.rootFolderId, 'a')
+      const b = await insertFolder(store, user, user.rootFolderId, 'b')
+      const version = async (id: string) => (await store.nodes.findLive(user.id, id))?.listingVersion
+      const changes = async (id: string, change: () => Promise<unknown>) => {
+        const before = await version(id)
+        await change()
+        return (await version(id)) !== before
+      }
+      let file: NodeRecord | undefined
+      expect(await changes(a.id, async () => (file = await insertFile(store, user, a.id, 'f')))).toBe(true)
+      const id = file!.id
+      expect(await changes(a.id, () => store.nodes.update(id, { name: 'g', updatedAt: T0 + 1 }))).toBe(true)
+      const current = { version: 2, size: 5, contentHash: hash('v2'), updatedAt: T0 + 2 }
+      expect(await changes(a.id, () => store.nodes.setCurrentVersion(id, current))).toBe(true)
+      expect(await changes(b.id, () => store.nodes.update(id, { parentId: b.id, updatedAt: T0 + 3 }))).toBe(
+        true,
+      )
+      expect(await version(a.id)).not.toBe(0)
+      expect(await changes(b.id, () => store.nodes.trashSubtree(id, T0 + 4))).toBe(true)
+      // Changes elsewhere leave it alone: a cached listing of `a` stays valid.
+      expect(await changes(a.id, () => insertFile(store, user, b.id, 'elsewhere'))).toBe(false)
+      expect(await changes(a.id, () => insertFile(store, user, user.rootFolderId, 'root file'))).toBe(false)
+    })
+
     it('sets the current version of a file', async () => {
       const user = await insertUser(store)
       const file = await insertFile(store, user, user.rootFolderId, 'f', 10)

@@ -53,6 +53,25 @@ describe.each(BACKENDS)('files on %s', (backend, available) => {
     },
   )
 
+  it.skipIf(!available)('shows every change in the next listing, however often it was listed', async () => {
+    const dir = (await ann.post('/folders', { name: 'fresh-listing' })).body
+    const names = async () =>
+      (await ann.get(`/files?folderId=${dir.id}`)).body.items.map((i: any) => `${i.name}:${i.size}`)
+    const file = await ann.upload('a.txt', Buffer.from('1'), { folderId: dir.id })
+    expect(await names()).toEqual(['a.txt:1'])
+    expect(await names()).toEqual(['a.txt:1'])
+    await ann.patch(`/files/${file.id}`, { name: 'b.txt' })
+    expect(await names()).toEqual(['b.txt:1'])
+    await ann.upload('b.txt', Buffer.from('22'), { folderId: dir.id })
+    expect(await names()).toEqual(['b.txt:2'])
+    const sub = (await ann.post('/folders', { name: 'sub', parentId: dir.id })).body
+    expect(await names()).toEqual(['sub:null', 'b.txt:2'])
+    await ann.patch(`/files/${file.id}`, { folderId: sub.id })
+    expect(await names()).toEqual(['sub:null'])
+    await ann.delete(`/folders/${sub.id}`)
+    expect(await names()).toEqual([])
+  })
+
   it.skipIf(!available)('lists the root when folderId is absent', async () => {
     const carol = await new ApiClient(server.api).register()
     await carol.upload('b.txt', Buffer.from('b'))

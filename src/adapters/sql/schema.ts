@@ -51,6 +51,8 @@ export interface NodesTable {
   updated_at: number
   deleted_at: number | null
   trash_root_id: string | null
+  /** Bumped with every change to the live children (see migration 0002). */
+  listing_version: Defaulted<number>
 }
 
 export interface VersionsTable {

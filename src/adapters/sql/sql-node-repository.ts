@@ -1,4 +1,4 @@
-import { type Kysely, type NotNull, type Selectable, sql } from 'kysely'
+import { type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
 import type { ChildrenPage, NodeRepository } from '../../ports/metadata-store.js'
@@ -27,6 +27,21 @@ export class SqlNodeRepository implements NodeRepository {
       .onConflict((oc) => oc.columns(['parent_id', 'name']).where('deleted_at', 'is', null).doNothing())
       .executeTakeFirst()
     if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) throw nameTaken()
+    if (node.parentId !== null) await this.bumpListing(node.parentId)
+  }
+
+  /** Marks a folder's listing as changed: in the caller's transaction, like the change itself. */
+  private async bumpListing(folderId: string): Promise<void> {
+    await this.db
+      .updateTable('nodes')
+      .set((eb) => ({ listing_version: eb('listing_version', '+', 1) }))
+      .where('id', '=', folderId)
+      .execute()
+  }
+
+  private async parentOf(id: string): Promise<string | null> {
+    const row = await this.db.selectFrom('nodes').select('parent_id').where('id', '=', id).executeTakeFirst()
+    return row?.parent_id ?? null
   }
 
   async findLive(ownerId: string, id: string): Promise<NodeRecord | null> {
@@ -113,6 +128,7 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   async update(id: string, patch: { name?: string; parentId?: string; updatedAt: Millis }): Promise<void> {
+    const oldParent = await this.parentOf(id)
     try {
       await withSavepoint(this.db, () =>
         this.db
@@ -129,6 +145,8 @@ export class SqlNodeRepository implements NodeRepository {
       if (uniqueViolation(error) === 'unique') throw nameTaken()
       throw error
     }
+    if (oldParent !== null) await this.bumpListing(oldParent)
+    if (patch.parentId !== undefined && patch.parentId !== oldParent) await this.bumpListing(patch.parentId)
   }
 
   async setCurrentVersion(
@@ -145,6 +163,8 @@ export class SqlNodeRepository implements NodeRepository {
       })
       .where('id', '=', id)
       .execute()
+    const parent = await this.parentOf(id)
+    if (parent !== null) await this.bumpListing(parent)
   }
 
   async trashSubtree(id: string, deletedAt: Millis): Promise<{ nodes: number; fileBytes: number }> {
@@ -167,6 +187,7 @@ export class SqlNodeRepository implements NodeRepository {
       )
       .selectFrom('subtree')
       .select('subtree.id')
+    const parent = await this.parentOf(id)
     const trashed = await this.db
       .updateTable('nodes')
       .set({ deleted_at: deletedAt, trash_root_id: id })
@@ -176,11 +197,12 @@ export class SqlNodeRepository implements NodeRepository {
     // Summed here rather than in SQL: PostgreSQL's SUM(bigint) is NUMERIC, which pg hands
     // back as a string, and SQLite cannot aggregate over UPDATE ... RETURNING.
     const fileBytes = trashed.reduce((sum, node) => (node.kind === 'file' ? sum + node.size : sum), 0)
+    if (parent !== null && trashed.length > 0) await this.bumpListing(parent)
     return { nodes: trashed.length, fileBytes }
   }
 }
 
-function toRow(node: NodeRecord): Selectable<NodesTable> {
+function toRow(node: NodeRecord): Insertable<NodesTable> {
   return {
     id: node.id,
     owner_id: node.ownerId,
@@ -211,5 +233,6 @@ function toNode(row: Selectable<NodesTable>): NodeRecord {
     updatedAt: row.updated_at,
     deletedAt: row.deleted_at,
     trashRootId: row.trash_root_id,
+    listingVersion: row.listing_version,
   }
 }

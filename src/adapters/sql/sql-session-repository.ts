@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely'
-import type { AuthSession, Millis } from '../../domain/model.js'
+import type { AuthSession, Millis, User } from '../../domain/model.js'
 import type { SessionRepository } from '../../ports/metadata-store.js'
 import type { AuthSessionsTable, Database } from './schema.js'
+import { toUser } from './sql-user-repository.js'
 
 export class SqlSessionRepository implements SessionRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -26,6 +27,17 @@ export class SqlSessionRepository implements SessionRepository {
       .where('expires_at', '>', now)
       .executeTakeFirst()
     return row ? toSession(row) : null
+  }
+
+  async findUser(tokenHash: string, now: Millis): Promise<User | null> {
+    const row = await this.db
+      .selectFrom('auth_sessions')
+      .innerJoin('users', 'users.id', 'auth_sessions.user_id')
+      .selectAll('users')
+      .where('auth_sessions.token_hash', '=', tokenHash)
+      .where('auth_sessions.expires_at', '>', now)
+      .executeTakeFirst()
+    return row ? toUser(row) : null
   }
 
   async delete(tokenHash: string): Promise<void> {

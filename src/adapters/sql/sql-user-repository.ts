@@ -64,7 +64,7 @@ export class SqlUserRepository implements UserRepository {
   }
 }
 
-function toUser(row: Selectable<UsersTable>): User {
+export function toUser(row: Selectable<UsersTable>): User {
   return {
     id: row.id,
     email: row.email,

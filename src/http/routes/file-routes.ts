@@ -1,19 +1,30 @@
 import type { FastifyInstance } from 'fastify'
 import { notFound } from '../../domain/errors.js'
+import type { ListingPage } from '../../services/listing-cache.js'
 import { type AppServices, objectBody, param, userOf } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentFile, presentFolder, presentListItem } from '../presenters.js'
 
+const presentedPages = new WeakMap<ListingPage, string>()
+
+/** `"items":[...],"nextCursor":...` of a page, computed once per (cached) page object. */
+function pageJson(page: ListingPage): string {
+  let json = presentedPages.get(page)
+  if (json === undefined) {
+    json = `"items":${JSON.stringify(page.items.map(presentListItem))},"nextCursor":${JSON.stringify(page.nextCursor)}`
+    presentedPages.set(page, json)
+  }
+  return json
+}
+
 export function fileRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
-  app.get('/files', async (request) => {
+  app.get('/files', async (request, reply) => {
     const user = userOf(request)
     const query = request.query as Record<string, string | undefined>
-    const listing = await services.files.list(user, query)
-    return {
-      folder: presentFolder(listing.folder, listing.path, user),
-      items: listing.items.map(presentListItem),
-      nextCursor: listing.nextCursor,
-    }
+    const { folder, path, page } = await services.files.list(user, query)
+    // Built by hand around the page's memoised JSON: a cached page is presented only once.
+    const body = `{"folder":${JSON.stringify(presentFolder(folder, path, user))},${pageJson(page)}}`
+    return reply.type('application/json; charset=utf-8').send(body)
   })
 
   app.get('/files/:id', async (request) => {

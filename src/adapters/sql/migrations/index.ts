@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
 import type { SqlDialect } from '../dialect.js'
 import { initialMigration } from './0001_initial.js'
+import { listingVersionMigration } from './0002_listing_version.js'
 
 /**
  * Every migration, by name; names sort in the order they run. A migration, once released,
@@ -9,6 +10,7 @@ import { initialMigration } from './0001_initial.js'
 function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': initialMigration(dialect),
+    '0002_listing_version': listingVersionMigration,
   }
 }
 
