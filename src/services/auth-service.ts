@@ -3,6 +3,7 @@ import type { Clock } from '../domain/clock.js'
 import { AppError, invalid } from '../domain/errors.js'
 import { newId } from '../domain/ids.js'
 import type { User } from '../domain/model.js'
+import { newFolder } from '../domain/nodes.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import type { PasswordHasher } from './password-hasher.js'
 
@@ -67,20 +68,9 @@ export class AuthService {
     }
     await this.meta.transaction(async (tx) => {
       await tx.users.insert(user)
-      await tx.nodes.insert({
-        id: user.rootFolderId,
-        ownerId: user.id,
-        parentId: null,
-        kind: 'folder',
-        name: '',
-        size: 0,
-        currentVersion: null,
-        contentHash: null,
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-        trashRootId: null,
-      })
+      await tx.nodes.insert(
+        newFolder({ id: user.rootFolderId, ownerId: user.id, parentId: null, name: '', at: now }),
+      )
     })
     return { user, token: await this.startSession(user.id) }
   }

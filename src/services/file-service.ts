@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock.js'
-import { AppError, invalid, notFound } from '../domain/errors.js'
+import { invalid, notFound } from '../domain/errors.js'
 import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'

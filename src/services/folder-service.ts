@@ -1,8 +1,8 @@
 import type { Clock } from '../domain/clock.js'
 import { AppError, invalid } from '../domain/errors.js'
-import { newId } from '../domain/ids.js'
 import type { NodeRecord, User } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
+import { newFolder } from '../domain/nodes.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { findOwnFolderWithPath, findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
 
@@ -21,21 +21,7 @@ export class FolderService {
     const name = normalizeName(input.name)
     return this.meta.transaction(async (tx) => {
       const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
-      const now = this.clock()
-      const node: NodeRecord = {
-        id: newId(),
-        ownerId: user.id,
-        parentId: parent.id,
-        kind: 'folder',
-        name,
-        size: 0,
-        currentVersion: null,
-        contentHash: null,
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-        trashRootId: null,
-      }
+      const node = newFolder({ ownerId: user.id, parentId: parent.id, name, at: this.clock() })
       await tx.nodes.insert(node)
       return { node, path: await pathOf(tx, node.id) }
     })

@@ -16,6 +16,7 @@ import type {
   User,
 } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
+import { newFile } from '../domain/nodes.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { resolveTargetFolder } from './lookup.js'
@@ -258,20 +259,16 @@ export class UploadService {
     const nodeId = existing?.id ?? newId()
     const version = (existing?.currentVersion ?? 0) + 1
     if (!existing) {
-      await tx.nodes.insert({
-        id: nodeId,
-        ownerId: user.id,
-        parentId: folder.id,
-        kind: 'file',
-        name,
-        size: upload.size,
-        currentVersion: version,
-        contentHash,
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-        trashRootId: null,
-      })
+      await tx.nodes.insert(
+        newFile({
+          id: nodeId,
+          ownerId: user.id,
+          parentId: folder.id,
+          name,
+          at: now,
+          current: { version, size: upload.size, contentHash },
+        }),
+      )
     }
     await tx.versions.insert(
       { id: newId(), nodeId, version, size: upload.size, contentHash, authorId: user.id, createdAt: now },

@@ -1,9 +1,8 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { MetadataStore } from '../../ports/metadata-store.js'
-import { migrateToLatest } from '../sql/migrations/index.js'
 import type { Database } from '../sql/schema.js'
-import { SqlMetadataStore } from '../sql/sql-metadata-store.js'
+import { openMigrated } from '../sql/sql-metadata-store.js'
 
 export interface PostgresMetadataStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -45,11 +44,5 @@ export async function openPostgresMetadataStore(
   })
   pool.on('error', options.onIdleConnectionError ?? (() => {}))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-  try {
-    await migrateToLatest(db as Kysely<unknown>, 'postgres')
-  } catch (error) {
-    await db.destroy()
-    throw error
-  }
-  return new SqlMetadataStore(db, 'postgres')
+  return openMigrated(db, 'postgres')
 }

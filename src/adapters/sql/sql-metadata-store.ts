@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { MetadataStore, Repositories } from '../../ports/metadata-store.js'
 import type { SqlDialect } from './dialect.js'
+import { migrateToLatest } from './migrations/index.js'
 import type { Database } from './schema.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
 import { SqlNodeRepository } from './sql-node-repository.js'
@@ -64,4 +65,15 @@ export class SqlMetadataStore implements MetadataStore {
     this.#closed ??= this.db.destroy()
     return this.#closed
   }
+}
+
+/** Brings the schema up to date and answers the store on it; on failure the connection is closed. */
+export async function openMigrated(db: Kysely<Database>, dialect: SqlDialect): Promise<SqlMetadataStore> {
+  try {
+    await migrateToLatest(db as Kysely<unknown>, dialect)
+  } catch (error) {
+    await db.destroy()
+    throw error
+  }
+  return new SqlMetadataStore(db, dialect)
 }

@@ -11,9 +11,8 @@ import {
   SqliteDriver,
 } from 'kysely'
 import type { MetadataStore } from '../../ports/metadata-store.js'
-import { migrateToLatest } from '../sql/migrations/index.js'
 import type { Database } from '../sql/schema.js'
-import { SqlMetadataStore } from '../sql/sql-metadata-store.js'
+import { openMigrated } from '../sql/sql-metadata-store.js'
 
 export interface SqliteMetadataStoreOptions {
   /** Path of the database file (its directory is created), or ':memory:'. */
@@ -47,13 +46,7 @@ export async function openSqliteMetadataStore(options: SqliteMetadataStoreOption
   const db = new Kysely<Database>({
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
   })
-  try {
-    await migrateToLatest(db as Kysely<unknown>, 'sqlite')
-  } catch (error) {
-    await db.destroy()
-    throw error
-  }
-  return new SqlMetadataStore(db, 'sqlite')
+  return openMigrated(db, 'sqlite')
 }
 
 /** Distinct SQL texts kept prepared; the queries are a fixed set, so this is never reached in practice. */

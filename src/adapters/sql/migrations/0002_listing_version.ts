@@ -6,13 +6,13 @@ import type { Kysely, Migration } from 'kysely'
  * any number of API nodes, without invalidation messages.
  */
 export const listingVersionMigration: Migration = {
-  async up(db: Kysely<any>) {
+  async up(db: Kysely<unknown>) {
     await db.schema
       .alterTable('nodes')
       .addColumn('listing_version', 'bigint', (c) => c.notNull().defaultTo(0))
       .execute()
   },
-  async down(db: Kysely<any>) {
+  async down(db: Kysely<unknown>) {
     await db.schema.alterTable('nodes').dropColumn('listing_version').execute()
   },
 }
