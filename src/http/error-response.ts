@@ -63,6 +63,9 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     reply.raw.destroy()
     return
   }
+  // A request answered before its body was read (a rejected chunk) must not leave the rest
+  // of that body to be parsed as the next request: the connection is closed after this answer.
+  if (!request.raw.complete) reply.header('Connection', 'close')
   const message = status >= 500 && appError.code === 'INTERNAL' ? 'internal error' : appError.message
   // `missing` and the like are also repeated at the top level, where simple clients look first.
   reply

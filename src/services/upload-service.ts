@@ -159,8 +159,12 @@ export class UploadService {
         await this.blobs.put(chunk.hash, verifying)
       }
     } catch (error) {
+      // Stop storing, but let the client hear why: destroying an unfinished request would
+      // reset the connection before the 400 goes out. The rest of the body is discarded
+      // (and the error answer closes the connection, so a hostile body cannot go on forever).
+      body.unpipe(verifying)
       verifying.destroy()
-      body.destroy()
+      body.resume()
       throw error
     }
     await this.meta.chunks.insert(chunk.hash, chunk.size, this.clock())
