@@ -12,6 +12,7 @@ export interface Config {
   blobs: { kind: 'disk'; root: string }
   auth: {
     sessionTtlMs: number
+    sessionCacheMs: number
     defaultQuotaBytes: number
     loginRateLimitPerMinute: number
     passwordHashing: { memoryKiB: number; passes: number }
@@ -63,6 +64,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
     auth: {
       sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,
+      // How long an API node trusts a session it checked: bounds how late a logout made on
+      // another node takes effect here.
+      sessionCacheMs: int('SESSION_CACHE_MS', 5_000, 0),
       defaultQuotaBytes: int('DEFAULT_QUOTA_BYTES', 10 * GiB, 0),
       loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1),
       // OWASP's argon2id minimum (19 MiB, 2 passes) by default.

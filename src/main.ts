@@ -57,6 +57,7 @@ export async function startServer(
   const { meta, blobs } = await openStores(config)
   const services = buildServices(meta, blobs, options.clock ?? systemClock, {
     sessionTtlMs: config.auth.sessionTtlMs,
+    sessionCacheMs: config.auth.sessionCacheMs,
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
     uploadSessionTtlMs: config.uploads.sessionTtlMs,
     passwordHashing: config.auth.passwordHashing,

@@ -65,7 +65,7 @@ export interface SessionRepository {
   /** Null when unknown or expired at `now`. */
   find(tokenHash: string, now: Millis): Promise<AuthSession | null>
   /** The user of a session that is known and unexpired at `now`, in one round trip; else null. */
-  findUser(tokenHash: string, now: Millis): Promise<User | null>
+  findUser(tokenHash: string, now: Millis): Promise<{ user: User; expiresAt: Millis } | null>
   delete(tokenHash: string): Promise<void>
   /** Removes sessions expired at `now`; answers how many. */
   deleteExpired(now: Millis): Promise<number>

@@ -38,6 +38,8 @@ describe('AuthService', () => {
     now = Date.UTC(2030, 0, 1)
     auth = new AuthService(db.store, new PasswordHasher(CHEAP_ARGON2), () => now, {
       sessionTtlMs: SESSION_TTL,
+      // Cached sessions must still end exactly at their expiry.
+      sessionCacheMs: 60_000,
       defaultQuotaBytes: 1024 ** 3,
     })
   })
@@ -152,5 +154,20 @@ describe('AuthService', () => {
     now = start + SESSION_TTL / 2 + SESSION_TTL + 1
     expect((await appErrorOf(auth.authenticate(later))).code).toBe('UNAUTHORIZED')
     expect(await auth.sweepExpiredSessions()).toBe(1)
+  })
+
+  it('ends a session at logout at once, and one revoked on another node within the cache time', async () => {
+    const { token } = await auth.register({ email: 'eve@example.com', password: PASSWORD })
+    await auth.authenticate(token)
+    await auth.logout(sha256Hex(token))
+    expect((await appErrorOf(auth.authenticate(token))).code).toBe('UNAUTHORIZED')
+
+    const { token: other } = await auth.login({ email: 'eve@example.com', password: PASSWORD })
+    await auth.authenticate(other)
+    // Another API node logs it out: this one trusts its check for at most sessionCacheMs.
+    await db.store.sessions.delete(sha256Hex(other))
+    expect((await auth.authenticate(other)).user.email).toBe('eve@example.com')
+    now += 60_000
+    expect((await appErrorOf(auth.authenticate(other))).code).toBe('UNAUTHORIZED')
   })
 })

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Clock } from '../domain/clock.js'
 import { AppError, invalid } from '../domain/errors.js'
 import { newId } from '../domain/ids.js'
-import type { User } from '../domain/model.js'
+import type { Millis, User } from '../domain/model.js'
 import { newFolder } from '../domain/nodes.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import type { PasswordHasher } from './password-hasher.js'
@@ -15,8 +15,13 @@ const MAX_PASSWORD_LENGTH = 1024
 const EMAIL = /^[^\s@]+@[^\s@]+$/
 const MAX_EMAIL_LENGTH = 254
 
+/** Bound on the session cache; cleared whole when reached (at most a refill of queries). */
+const MAX_CACHED_SESSIONS = 10_000
+
 export interface AuthOptions {
   sessionTtlMs: number
+  /** How long a checked session is trusted without asking the store again (0: never). */
+  sessionCacheMs: number
   defaultQuotaBytes: number
 }
 
@@ -45,6 +50,14 @@ function checkPassword(raw: unknown): string {
 }
 
 export class AuthService {
+  /**
+   * Sessions seen in the last `sessionCacheMs`: most requests then need no query to
+   * authenticate. A logout here takes effect at once; one on another API node within
+   * `sessionCacheMs`. The cached user is used only for what cannot change (id, root folder);
+   * quota figures are always read fresh.
+   */
+  private readonly recentSessions = new Map<string, { user: User; until: Millis }>()
+
   constructor(
     private readonly meta: MetadataStore,
     private readonly passwords: PasswordHasher,
@@ -92,21 +105,38 @@ export class AuthService {
   }
 
   async logout(tokenHash: string): Promise<void> {
+    this.recentSessions.delete(tokenHash)
     await this.meta.sessions.delete(tokenHash)
+  }
+
+  /** A fresh copy of the user (the one from `authenticate` may be a few seconds old). */
+  async currentUser(userId: string): Promise<User> {
+    const user = await this.meta.users.findById(userId)
+    if (!user) throw new AppError('UNAUTHORIZED', 'the account no longer exists')
+    return user
   }
 
   /** The user a bearer token or session cookie stands for; UNAUTHORIZED when none. */
   async authenticate(token: string | undefined): Promise<Authenticated> {
     if (!token || token.length > 512) throw new AppError('UNAUTHORIZED', 'a valid session token is required')
     const tokenHash = hashToken(token)
+    const now = this.clock()
+    const recent = this.recentSessions.get(tokenHash)
+    if (recent && recent.until > now) return { user: recent.user, tokenHash }
     // Every request comes through here: one query, not a session lookup and a user lookup.
-    const user = await this.meta.sessions.findUser(tokenHash, this.clock())
-    if (!user) throw new AppError('UNAUTHORIZED', 'a valid session token is required')
-    return { user, tokenHash }
+    const found = await this.meta.sessions.findUser(tokenHash, now)
+    if (!found) throw new AppError('UNAUTHORIZED', 'a valid session token is required')
+    this.remember(tokenHash, found.user, Math.min(found.expiresAt, now + this.options.sessionCacheMs))
+    return { user: found.user, tokenHash }
   }
 
   async sweepExpiredSessions(): Promise<number> {
     return this.meta.sessions.deleteExpired(this.clock())
+  }
+
+  private remember(tokenHash: string, user: User, until: Millis): void {
+    if (this.recentSessions.size >= MAX_CACHED_SESSIONS) this.recentSessions.clear()
+    this.recentSessions.set(tokenHash, { user, until })
   }
 
   private async startSession(userId: string): Promise<string> {

@@ -29,15 +29,16 @@ export class SqlSessionRepository implements SessionRepository {
     return row ? toSession(row) : null
   }
 
-  async findUser(tokenHash: string, now: Millis): Promise<User | null> {
+  async findUser(tokenHash: string, now: Millis): Promise<{ user: User; expiresAt: Millis } | null> {
     const row = await this.db
       .selectFrom('auth_sessions')
       .innerJoin('users', 'users.id', 'auth_sessions.user_id')
       .selectAll('users')
+      .select('auth_sessions.expires_at')
       .where('auth_sessions.token_hash', '=', tokenHash)
       .where('auth_sessions.expires_at', '>', now)
       .executeTakeFirst()
-    return row ? toUser(row) : null
+    return row ? { user: toUser(row), expiresAt: row.expires_at } : null
   }
 
   async delete(tokenHash: string): Promise<void> {

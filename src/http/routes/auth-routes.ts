@@ -52,5 +52,8 @@ export function authRoutes(
     return reply.clearCookie(SESSION_COOKIE, { path: '/' }).code(204).send()
   })
 
-  app.get('/auth/me', async (request) => ({ user: presentUser(userOf(request)) }))
+  // Read fresh: usedBytes must be exact, and the authenticated user may be seconds old.
+  app.get('/auth/me', async (request) => ({
+    user: presentUser(await services.auth.currentUser(userOf(request).id)),
+  }))
 }
