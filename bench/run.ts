@@ -70,7 +70,7 @@ const SETTINGS = {
   /** Peak RSS is measured on these sizes (API goal: 256 MiB and 1 GiB). */
   rssSizesMiB: [...new Set([Math.min(256, SIZE_MIB), SIZE_MIB])],
   chunkSize: 4 * MiB,
-  uploadConcurrency: 4,
+  uploadConcurrency: 8,
   downloadRepeat: QUICK ? 1 : 3,
   smallFileBytes: 1024,
   smallConcurrency: 16,

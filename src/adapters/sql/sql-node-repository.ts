@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
+import { type CompiledQuery, type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
 import type { ChildrenPage, NodeRepository } from '../../ports/metadata-store.js'
@@ -11,6 +11,8 @@ import { uniqueViolation } from './unique-violation.js'
  * only keeps a corrupted parent chain from making a recursive query run forever.
  */
 const MAX_DEPTH = 10_000
+/** Stands for the id in the compiled lineage query; replaced by the real one at each call. */
+const LINEAGE_PLACEHOLDER = '\u0000lineage-id'
 
 const nameTaken = (): AppError =>
   new AppError('NAME_TAKEN', 'An item with this name already exists in the folder')
@@ -103,7 +105,19 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   async lineage(id: string): Promise<NodeRecord[]> {
-    const rows = await this.db
+    // Every listing and folder lookup runs this: it is built and compiled once, and only
+    // the id changes (building a recursive query costs more than SQLite takes to run it).
+    this.#lineageQuery ??= this.buildLineage(LINEAGE_PLACEHOLDER).compile()
+    const template = this.#lineageQuery
+    const parameters = template.parameters.map((value) => (value === LINEAGE_PLACEHOLDER ? id : value))
+    const { rows } = await this.db.executeQuery<Selectable<NodesTable>>({ ...template, parameters })
+    return rows.map(toNode)
+  }
+
+  #lineageQuery: CompiledQuery<Selectable<NodesTable>> | undefined
+
+  private buildLineage(id: string) {
+    return this.db
       .withRecursive('lineage(id, depth)', (db) =>
         db
           .selectFrom('nodes')
@@ -123,8 +137,6 @@ export class SqlNodeRepository implements NodeRepository {
       .innerJoin('nodes', 'nodes.id', 'lineage.id')
       .selectAll('nodes')
       .orderBy('lineage.depth', 'asc')
-      .execute()
-    return rows.map(toNode)
   }
 
   async update(id: string, patch: { name?: string; parentId?: string; updatedAt: Millis }): Promise<void> {
