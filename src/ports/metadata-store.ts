@@ -133,6 +133,8 @@ export interface UploadRepository {
   /** The caller's session if it exists and has not expired at `now`; another user's is null. */
   find(userId: string, id: string, now: Millis): Promise<UploadRecord | null>
   chunks(uploadId: string): Promise<UploadChunkRecord[]>
+  /** One chunk of the list (a chunk PUT must not read the 2,560 rows of a 10 GiB file). */
+  chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null>
   /** Sets the state of every chunk of the upload whose hash is `hash`. */
   setStateByHash(uploadId: string, hash: ChunkHash, state: UploadChunkState): Promise<void>
   /** Sets the state of the given indexes. */

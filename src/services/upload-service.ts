@@ -125,7 +125,7 @@ export class UploadService {
   ): Promise<ChunkReceipt> {
     const upload = await this.findUpload(user, uploadId)
     const index = parseIndex(rawIndex, upload.totalChunks)
-    const chunk = (await this.meta.uploads.chunks(upload.id))[index]
+    const chunk = await this.meta.uploads.chunk(upload.id, index)
     if (!chunk) throw new AppError('INVALID_CHUNK_INDEX', `chunk index ${index} is out of range`)
     if (!isChunkHash(declaredHash))
       throw invalid('X-Chunk-Hash must be the lowercase hex SHA-256 of the chunk')
@@ -167,8 +167,11 @@ export class UploadService {
       body.resume()
       throw error
     }
-    await this.meta.chunks.insert(chunk.hash, chunk.size, this.clock())
-    await this.meta.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
+    // Only now that the bytes are durable may a row say so; one commit (one WAL sync) for both.
+    await this.meta.transaction(async (tx) => {
+      await tx.chunks.insert(chunk.hash, chunk.size, this.clock())
+      await tx.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
+    })
     return { index, hash: chunk.hash, deduplicated: alreadyStored }
   }
 

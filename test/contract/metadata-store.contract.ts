@@ -471,6 +471,10 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.find(user.id, session.id, T0 + 1000)).toBeNull()
       expect(await store.uploads.find(user.id, newId(), T0)).toBeNull()
       expect(await store.uploads.chunks(session.id)).toEqual(uploadChunks())
+      const all = uploadChunks()
+      expect(await store.uploads.chunk(session.id, 1)).toEqual(all[1])
+      expect(await store.uploads.chunk(session.id, all.length)).toBeNull()
+      expect(await store.uploads.chunk(newId(), 0)).toBeNull()
     })
 
     it('sets chunk states by hash and by index', async () => {

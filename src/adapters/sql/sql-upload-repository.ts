@@ -67,6 +67,16 @@ export class SqlUploadRepository implements UploadRepository {
     return rows.map(toUploadChunk)
   }
 
+  async chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null> {
+    const row = await this.db
+      .selectFrom('upload_chunks')
+      .selectAll()
+      .where('upload_id', '=', uploadId)
+      .where('idx', '=', index)
+      .executeTakeFirst()
+    return row ? toUploadChunk(row) : null
+  }
+
   async setStateByHash(uploadId: string, hash: ChunkHash, state: UploadChunkState): Promise<void> {
     await this.db
       .updateTable('upload_chunks')
