@@ -1,19 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
+import { withAdminClient } from '../../test/helpers/postgres-admin.js'
 
 /** Where the benchmark creates its throwaway database (the server's `postgres` database). */
 export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
-
-async function withClient<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 })
-  client.on('error', () => {})
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
 
 export interface BenchDatabase {
   name: string
@@ -24,7 +13,7 @@ export interface BenchDatabase {
 /** Creates `tessera_bench_<random>` on the server of `adminUrl`; throws when unreachable. */
 export async function createBenchDatabase(adminUrl: string): Promise<BenchDatabase> {
   const name = `tessera_bench_${randomBytes(6).toString('hex')}`
-  await withClient(adminUrl, (client) => client.query(`create database "${name}"`))
+  await withAdminClient(adminUrl, (client) => client.query(`create database "${name}"`))
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
   let dropped = false
@@ -35,7 +24,9 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDataba
       if (dropped) return
       dropped = true
       // WITH (FORCE), PostgreSQL 13+: a connection the server left open does not block it.
-      await withClient(adminUrl, (client) => client.query(`drop database if exists "${name}" with (force)`))
+      await withAdminClient(adminUrl, (client) =>
+        client.query(`drop database if exists "${name}" with (force)`),
+      )
     },
   }
 }

@@ -1,21 +1,18 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, CHUNK } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { serverWithUsers, type TestServer } from '../helpers/test-server.js'
 
 describe.each(BACKENDS)('files on %s', (backend, available) => {
+  const setup = serverWithUsers(backend, available, 2)
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient
-
-  beforeAll(async () => {
-    if (!available) return
-    server = await startTestServer(backend)
-    ann = await new ApiClient(server.api).register()
-    bob = await new ApiClient(server.api).register()
+  beforeAll(() => {
+    server = setup.server
+    ;[ann, bob] = setup.users as [ApiClient, ApiClient]
   })
-  afterAll(async () => server?.stop())
 
   it.skipIf(!available)(
     'lists folders first, then files, by name, across pages with an opaque cursor',

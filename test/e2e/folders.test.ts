@@ -1,21 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ApiClient } from '../helpers/api-client.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { ApiClient } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { serverWithUsers } from '../helpers/test-server.js'
 
 describe.each(BACKENDS)('folders on %s', (backend, available) => {
-  let server: TestServer
+  const setup = serverWithUsers(backend, available, 2)
   let ann: ApiClient
   let bob: ApiClient
-
-  beforeAll(async () => {
-    if (!available) return
-    server = await startTestServer(backend)
-    ann = await new ApiClient(server.api).register()
-    bob = await new ApiClient(server.api).register()
+  beforeAll(() => {
+    ;[ann, bob] = setup.users as [ApiClient, ApiClient]
   })
-  afterAll(async () => server?.stop())
 
   it.skipIf(!available)('creates nested folders with paths, gets, renames and moves them', async () => {
     const photos = await ann.post('/folders', { name: 'Photos' })

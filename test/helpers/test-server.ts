@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
 import { loadConfig } from '../../src/config.js'
 import type { Millis } from '../../src/domain/model.js'
 import { type RunningServer, startServer } from '../../src/main.js'
+import { ApiClient } from './api-client.js'
 import { createTestDatabase } from './databases.js'
 
 export type Backend = 'sqlite' | 'postgres'
@@ -54,4 +56,26 @@ export async function startTestServer(
       await rm(dataDir, { recursive: true, force: true })
     },
   }
+}
+
+export interface ServerWithUsers {
+  server: TestServer
+  /** Registered accounts, in order (`users[0]` is "ann", `users[1]` "bob" in the suites). */
+  users: ApiClient[]
+}
+
+/**
+ * The usual suite setup: a server on `backend` with `count` registered users, started before
+ * the suite's tests and stopped after them (nothing is started when `available` is false).
+ * Read the fields inside tests, not at collection time.
+ */
+export function serverWithUsers(backend: Backend, available: boolean, count: number): ServerWithUsers {
+  const context = { users: [] } as unknown as ServerWithUsers
+  beforeAll(async () => {
+    if (!available) return
+    context.server = await startTestServer(backend)
+    for (let i = 0; i < count; i++) context.users.push(await new ApiClient(context.server.api).register())
+  })
+  afterAll(async () => context.server?.stop())
+  return context
 }
