@@ -56,9 +56,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     labelNames: ['method', 'route', 'status'],
     registers: [metrics],
   })
-  const chunkBytes = new Counter({
-    name: 'tessera_upload_requests_total',
-    help: 'chunk PUTs',
+  const chunkPuts = new Counter({
+    name: 'tessera_chunk_puts_total',
+    help: 'Chunk PUT requests answered, by status',
+    labelNames: ['status'],
     registers: [metrics],
   })
 
@@ -90,7 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       { method: request.method, route, status: reply.statusCode },
       reply.elapsedTime / 1000,
     )
-    if (route.endsWith('/chunk/:index')) chunkBytes.inc()
+    if (route.endsWith('/chunk/:index')) chunkPuts.inc({ status: reply.statusCode })
     request.log.info(
       {
         method: request.method,
