@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { Agent } from 'undici'
 import { sha256Hex, Tessera } from '../lib/api.js'
 import { clientMain } from '../lib/child.js'
-import { now, percentile } from '../lib/timing.js'
+import { measureWindow } from '../lib/timing.js'
 
 interface Config {
   base: string
@@ -29,41 +29,21 @@ export interface SmallUploadsResult {
 clientMain<Config, SmallUploadsResult>(async (config) => {
   const dispatcher = new Agent({ connections: config.concurrency })
   const api = new Tessera(config.base, config.token, dispatcher)
-  const start = now()
-  const windowStart = start + config.warmupMs
-  const windowEnd = windowStart + config.durationMs
-  const latencies: number[] = []
-  let warmupUploads = 0
   const tag = randomBytes(4).toString('hex')
-
-  const lane = async (laneIndex: number) => {
-    for (let n = 0; now() < windowEnd; n++) {
-      const bytes = randomBytes(config.size)
-      const hash = sha256Hex(bytes)
-      const began = now()
-      const session = await api.init({
-        filename: `small-${tag}-${laneIndex}-${n}.bin`,
-        size: bytes.length,
-        chunkHashes: [hash],
-        folderId: config.folderId,
-      })
-      if (session.chunksNeeded.length !== 1) throw new Error('a fresh 1 KiB file should need its one chunk')
-      await api.putChunk(session.uploadId, 0, hash, bytes.length, bytes)
-      await api.complete(session.uploadId)
-      const ended = now()
-      if (ended >= windowStart && ended <= windowEnd) latencies.push(ended - began)
-      else if (ended < windowStart) warmupUploads++
-    }
-  }
-  await Promise.all(Array.from({ length: config.concurrency }, (_, i) => lane(i)))
+  const result = await measureWindow(config, async (lane, n) => {
+    const bytes = randomBytes(config.size)
+    const hash = sha256Hex(bytes)
+    const session = await api.init({
+      filename: `small-${tag}-${lane}-${n}.bin`,
+      size: bytes.length,
+      chunkHashes: [hash],
+      folderId: config.folderId,
+    })
+    if (session.chunksNeeded.length !== 1) throw new Error('a fresh 1 KiB file should need its one chunk')
+    await api.putChunk(session.uploadId, 0, hash, bytes.length, bytes)
+    await api.complete(session.uploadId)
+  })
   await dispatcher.close()
-  const seconds = config.durationMs / 1000
-  return {
-    uploads: latencies.length,
-    seconds,
-    perSecond: latencies.length / seconds,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    warmupUploads,
-  }
+  const { count, warmupCount, ...rest } = result
+  return { uploads: count, warmupUploads: warmupCount, ...rest }
 })

@@ -56,3 +56,47 @@ export function table(rows: string[][], align: Array<'l' | 'r'> = []): string {
   const rule = widths.map((width) => '-'.repeat(width)).join('  ')
   return [line(head), rule, ...body.map(line)].join('\n')
 }
+
+export interface WindowResult {
+  /** Operations that ended inside the measured window. */
+  count: number
+  /** Operations that ended during the warm-up. */
+  warmupCount: number
+  seconds: number
+  perSecond: number
+  p50Ms: number
+  p99Ms: number
+}
+
+/**
+ * Runs `operation` in `concurrency` lanes through a warm-up and then a measured window;
+ * only operations that end inside the window count, with their latencies.
+ */
+export async function measureWindow(
+  window: { concurrency: number; warmupMs: number; durationMs: number },
+  operation: (lane: number, n: number) => Promise<void>,
+): Promise<WindowResult> {
+  const windowStart = now() + window.warmupMs
+  const windowEnd = windowStart + window.durationMs
+  const latencies: number[] = []
+  let warmupCount = 0
+  const lane = async (laneIndex: number) => {
+    for (let n = 0; now() < windowEnd; n++) {
+      const began = now()
+      await operation(laneIndex, n)
+      const ended = now()
+      if (ended >= windowStart && ended <= windowEnd) latencies.push(ended - began)
+      else if (ended < windowStart) warmupCount++
+    }
+  }
+  await Promise.all(Array.from({ length: window.concurrency }, (_, i) => lane(i)))
+  const seconds = window.durationMs / 1000
+  return {
+    count: latencies.length,
+    warmupCount,
+    seconds,
+    perSecond: latencies.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  }
+}
