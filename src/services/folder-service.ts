@@ -54,8 +54,7 @@ export class FolderService {
         parentId = parent.id
       }
       await tx.nodes.update(node.id, { name, parentId, updatedAt: this.clock() })
-      const updated = await findOwnNode(tx, user, id, 'folder')
-      return { node: updated, path: await pathOf(tx, id) }
+      return findOwnFolderWithPath(tx, user, id)
     })
   }
 
