@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'CLIENT_CLOSED_REQUEST'
   | 'NOT_READY'
+  | 'CHUNK_BUSY'
+  | 'STORAGE_FULL'
+  | 'STORAGE_ERROR'
   | 'INTERNAL'
 
 export class AppError extends Error {

@@ -26,6 +26,12 @@ export const STATUS: Record<ErrorCode, number> = {
   CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,
   NOT_READY: 503,
+  // The chunk is being removed by the garbage collector this instant: upload it again shortly.
+  CHUNK_BUSY: 503,
+  // The chunk store failed to read or write (EIO): never taken for a missing chunk.
+  STORAGE_ERROR: 500,
+  // The chunk store's disk is full (ENOSPC), as opposed to the user's quota.
+  STORAGE_FULL: 507,
   QUOTA_EXCEEDED: 507,
 }
 
@@ -36,6 +42,9 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error
   const e = error as Partial<FastifyError> & { code?: string }
   if (e.code && CLIENT_GONE.has(e.code)) return new AppError('CLIENT_CLOSED_REQUEST', 'the client went away')
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT')
+    return new AppError('STORAGE_FULL', 'the server has no room left to store this; try again later')
+  if (e.code === 'EIO') return new AppError('STORAGE_ERROR', 'the server could not read or write its storage')
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return new AppError('PAYLOAD_TOO_LARGE', 'the request body is too large')
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
