@@ -8,6 +8,18 @@ export interface ByteRange {
   end: number
 }
 
+/** A chunk as `list` reports it. */
+export interface StoredBlob {
+  hash: ChunkHash
+  /** Bytes. */
+  size: number
+  /**
+   * When the chunk was first stored, in epoch milliseconds (on disk, the file's mtime). A later
+   * put of the same hash keeps the stored bytes and so does not change it.
+   */
+  storedAt: number
+}
+
 /**
  * Content-addressed chunk bytes. Implemented on local disk and (later) on S3.
  *
@@ -30,6 +42,14 @@ export interface BlobStore {
   get(hash: ChunkHash, range?: ByteRange): Promise<Readable | null>
   /** Whether the chunk exists. Errors (not false) on I/O failure. */
   has(hash: ChunkHash): Promise<boolean>
+  /** The chunk's size and `storedAt` (see StoredBlob), or null when it does not exist. Errors on I/O failure. */
+  stat(hash: ChunkHash): Promise<{ size: number; storedAt: number } | null>
+  /**
+   * Every stored chunk, in no particular order, streamed (the store never holds the whole
+   * listing). Chunks put or deleted while the listing runs may or may not appear. An I/O
+   * failure errors the iteration: a storage fault must not read as "nothing there".
+   */
+  list(): AsyncIterable<StoredBlob>
   /** Removes the chunk; a missing one is not an error. */
   delete(hash: ChunkHash): Promise<void>
   /** Resolves when the store is usable; for /readyz. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { MiB } from '../../src/domain/chunk-plan.js'
 import { sha256Hex } from '../../src/domain/hashes.js'
-import type { BlobStore } from '../../src/ports/blob-store.js'
+import type { BlobStore, StoredBlob } from '../../src/ports/blob-store.js'
 import { bodyOf, failingBody, fingerprint, readAll, verifiedBody } from '../helpers/streams.js'
 
 /** A chunk and its name. */
@@ -10,6 +10,14 @@ const chunk = (size: number) => {
   const data = randomBytes(size)
   return { data, hash: sha256Hex(data) }
 }
+
+/**
+ * How far a stored chunk's `storedAt` may sit outside the put's wall-clock window: file systems
+ * stamp mtimes from a coarse clock that lags the one Date.now() reads by up to a tick.
+ */
+const CLOCK_SLACK_MS = 1000
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * What every BlobStore promises (src/ports/blob-store.ts). Each adapter's test file calls this
@@ -27,6 +35,14 @@ export function blobStoreContract(make: () => Promise<BlobStore>): void {
     const body = await store.get(hash)
     return body === null ? null : fingerprint(await readAll(body))
   }
+
+  /** Everything `list` yields, by hash (its own order is unspecified). */
+  const listed = async () => {
+    const blobs: StoredBlob[] = []
+    for await (const blob of store.list()) blobs.push(blob)
+    return blobs.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+  }
+  const listedHashes = async () => (await listed()).map(({ hash }) => hash)
 
   describe('put and get', () => {
     it('round-trips a small chunk', async () => {
@@ -132,10 +148,70 @@ export function blobStoreContract(make: () => Promise<BlobStore>): void {
     })
   })
 
+  describe('list and stat', () => {
+    it('lists nothing in an empty store', async () => {
+      expect(await listed()).toEqual([])
+    })
+
+    it('lists every chunk put, with its size and when it was stored', async () => {
+      const chunks = [chunk(0), chunk(100), chunk(MiB + 1)]
+      const before = Date.now()
+      for (const { data, hash } of chunks) await store.put(hash, bodyOf(data))
+      const after = Date.now()
+      const blobs = await listed()
+      const expected = chunks
+        .map(({ data, hash }) => ({ hash, size: data.length }))
+        .sort((a, b) => (a.hash < b.hash ? -1 : 1))
+      expect(blobs.map(({ hash, size }) => ({ hash, size }))).toEqual(expected)
+      for (const { storedAt } of blobs) {
+        expect(storedAt).toBeGreaterThanOrEqual(before - CLOCK_SLACK_MS)
+        expect(storedAt).toBeLessThanOrEqual(after + CLOCK_SLACK_MS)
+      }
+    })
+
+    it('lists a chunk once however often it was put', async () => {
+      const { data, hash } = chunk(1000)
+      await store.put(hash, bodyOf(data))
+      await Promise.all([store.put(hash, bodyOf(data)), store.put(hash, bodyOf(data))])
+      expect(await listedHashes()).toEqual([hash])
+    })
+
+    it('neither lists nor stats deleted chunks', async () => {
+      const [kept, deleted] = [chunk(10), chunk(20)]
+      await store.put(kept.hash, bodyOf(kept.data))
+      await store.put(deleted.hash, bodyOf(deleted.data))
+      await store.delete(deleted.hash)
+      expect(await listedHashes()).toEqual([kept.hash])
+      expect(await store.stat(deleted.hash)).toBeNull()
+      await store.delete(kept.hash)
+      expect(await listed()).toEqual([])
+    })
+
+    it('stats a stored chunk as list reports it, and a missing one as null', async () => {
+      const { data, hash } = chunk(5000)
+      expect(await store.stat(hash)).toBeNull()
+      await store.put(hash, bodyOf(data))
+      const [listedBlob] = await listed()
+      expect(await store.stat(hash)).toEqual({ size: 5000, storedAt: listedBlob!.storedAt })
+    })
+
+    it('keeps storedAt when the same chunk is put again', async () => {
+      const { data, hash } = chunk(100)
+      await store.put(hash, bodyOf(data))
+      const first = await store.stat(hash)
+      // Long enough for any clock, coarse or not, to have moved on.
+      await sleep(50)
+      await store.put(hash, bodyOf(data))
+      expect(await store.stat(hash)).toEqual(first)
+    })
+  })
+
   describe('a body that fails stores nothing', () => {
     const expectNothingStored = async (hash: string) => {
       expect(await store.has(hash)).toBe(false)
       expect(await store.get(hash)).toBeNull()
+      expect(await store.stat(hash)).toBeNull()
+      expect(await listedHashes()).not.toContain(hash)
     }
 
     it('when the bytes do not match the hash', async () => {
@@ -207,6 +283,7 @@ export function blobStoreContract(make: () => Promise<BlobStore>): void {
       })
       await expect(store.get(bad)).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
       await expect(store.has(bad)).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
+      await expect(store.stat(bad)).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
       await expect(store.delete(bad)).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
     }
   })

@@ -24,6 +24,12 @@ const chunk = (size: number) => {
 
 const openFds = () => readdir('/proc/self/fd').then((fds) => fds.length)
 
+const listAll = async (store: DiskBlobStore) => {
+  const hashes: string[] = []
+  for await (const { hash } of store.list()) hashes.push(hash)
+  return hashes
+}
+
 describe('DiskBlobStore', () => {
   blobStoreContract(async () => freshStore())
 
@@ -78,6 +84,8 @@ describe('DiskBlobStore', () => {
       const before = await openFds()
       await expect(store.get(hash)).rejects.toMatchObject({ code: 'EISDIR' })
       await expect(store.has(hash)).rejects.toMatchObject({ code: 'EISDIR' })
+      await expect(store.stat(hash)).rejects.toMatchObject({ code: 'EISDIR' })
+      await expect(listAll(store)).rejects.toMatchObject({ code: 'EISDIR' })
       expect(await openFds()).toBe(before)
     })
 
@@ -87,6 +95,30 @@ describe('DiskBlobStore', () => {
       await writeFile(join(store.root, hash.slice(0, 2)), 'not a directory')
       await expect(store.get(hash)).rejects.toMatchObject({ code: 'ENOTDIR' })
       await expect(store.has(hash)).rejects.toMatchObject({ code: 'ENOTDIR' })
+      await expect(store.stat(hash)).rejects.toMatchObject({ code: 'ENOTDIR' })
+      await expect(listAll(store)).rejects.toMatchObject({ code: 'ENOTDIR' })
+    })
+
+    it('lists only chunks: not temp files, strays, or hashes filed under the wrong prefix', async () => {
+      const { data, hash } = chunk(100)
+      await store.put(hash, bodyOf(data))
+      // A valid hash in this chunk's directory, but not one whose prefix names it.
+      const misfiled = `${hash[0] === '0' ? '1' : '0'}${hash.slice(1)}`
+      const strays = [
+        join('tmp', hash),
+        join('tmp', `${misfiled}.${'0'.repeat(8)}`),
+        join('zz', hash.slice(2, 4), hash),
+        join(hash.slice(0, 2), 'xyz', hash),
+        join(hash.slice(0, 2), hash.slice(2, 4), 'not-a-hash'),
+        join(hash.slice(0, 2), hash.slice(2, 4), `${hash}.part`),
+        join(hash.slice(0, 2), hash.slice(2, 4), misfiled),
+        'README',
+      ]
+      for (const stray of strays) {
+        await mkdir(join(store.root, stray, '..'), { recursive: true })
+        await writeFile(join(store.root, stray), 'not a chunk')
+      }
+      expect(await listAll(store)).toEqual([hash])
     })
 
     it('touches nothing outside the root for a malicious hash', async () => {

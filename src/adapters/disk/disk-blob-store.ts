@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import { constants } from 'node:fs'
-import { access, type FileHandle, link, lstat, mkdir, open, readdir, stat, unlink } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { type Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { MiB } from '../../domain/chunk-plan.js'
 import { invalid } from '../../domain/errors.js'
 import { type ChunkHash, isChunkHash } from '../../domain/hashes.js'
-import type { BlobStore, ByteRange } from '../../ports/blob-store.js'
+import type { BlobStore, ByteRange, StoredBlob } from '../../ports/blob-store.js'
+import { crashPoint } from '../../support/crash-points.js'
+import { type DiskFileSystem, nodeFileSystem } from './disk-file-system.js'
 import { FileSink } from './file-sink.js'
 
 export interface DiskBlobStoreOptions {
@@ -18,6 +20,8 @@ export interface DiskBlobStoreOptions {
    * ones may belong to a put in progress in another process sharing the root.
    */
   staleTempAgeMs?: number
+  /** The calls the store makes; tests pass one that fails on cue. Defaults to node:fs/promises. */
+  fileSystem?: DiskFileSystem
 }
 
 /**
@@ -29,6 +33,8 @@ const WRITE_HIGH_WATER_MARK = MiB
 const READ_HIGH_WATER_MARK = MiB
 const DEFAULT_STALE_TEMP_AGE_MS = 60 * 60 * 1000
 const TEMP_DIR = 'tmp'
+/** A fan-out directory's name: two of the hash's lowercase hex digits. */
+const FANOUT_NAME = /^[0-9a-f]{2}$/
 
 /**
  * Chunks as files on local disk, named by their hash in a two-level fan-out
@@ -42,6 +48,7 @@ export class DiskBlobStore implements BlobStore {
   readonly root: string
   readonly #tempDir: string
   readonly #staleTempAgeMs: number
+  readonly #fs: DiskFileSystem
   #initialized: Promise<void> | undefined
   /** Fan-out directories this process is creating, until their own entries are durable. */
   readonly #creatingDirs = new Map<string, Promise<void>>()
@@ -50,6 +57,7 @@ export class DiskBlobStore implements BlobStore {
     this.root = resolve(options.root)
     this.#tempDir = join(this.root, TEMP_DIR)
     this.#staleTempAgeMs = options.staleTempAgeMs ?? DEFAULT_STALE_TEMP_AGE_MS
+    this.#fs = options.fileSystem ?? nodeFileSystem
   }
 
   /**
@@ -84,28 +92,41 @@ export class DiskBlobStore implements BlobStore {
       // caller must hear about it.
       await pipeline(body, discard())
       // The object may be another put's that has linked it but not yet made the link durable.
-      await syncDir(dirname(path))
+      await this.#syncDir(dirname(path))
       return
     }
     const tempPath = join(this.#tempDir, `${hash}.${randomUUID()}`)
-    const file = await open(tempPath, 'wx')
     try {
-      try {
-        await pipeline(body, new FileSink(file, WRITE_HIGH_WATER_MARK))
-        // Never retried: after a failed fsync the kernel may have dropped the dirty pages and
-        // a second fsync would report success for bytes that are gone.
-        await file.sync()
-      } catch (error) {
-        // The body's or the write's error is the one to report, not a failure to close after it.
-        await file.close().catch(() => {})
-        throw error
-      }
-      await file.close()
+      await this.#writeTempFile(tempPath, body)
       await this.#linkIntoPlace(tempPath, path)
-    } finally {
-      await unlinkIfPresent(tempPath)
+      crashPoint('blob.put.after-link')
+    } catch (error) {
+      // The body's or the disk's error is the one to report (ENOSPC and EIO answer differently),
+      // not a failure to clean up after it; a temp file left behind goes at the next start's init().
+      await this.#unlinkIfPresent(tempPath).catch(() => {})
+      throw error
     }
-    await syncDir(dirname(path))
+    await this.#unlinkIfPresent(tempPath)
+    await this.#syncDir(dirname(path))
+    crashPoint('blob.put.after-dir-fsync')
+  }
+
+  /** Writes `body` to a new temp file and fsyncs it; the file is closed whatever happens. */
+  async #writeTempFile(tempPath: string, body: Readable): Promise<void> {
+    const file = await this.#fs.open(tempPath, 'wx')
+    try {
+      await pipeline(body, new FileSink(file, WRITE_HIGH_WATER_MARK))
+      crashPoint('blob.put.after-temp-write')
+      // Never retried: after a failed fsync the kernel may have dropped the dirty pages and
+      // a second fsync would report success for bytes that are gone.
+      await file.sync()
+      crashPoint('blob.put.after-fsync')
+    } catch (error) {
+      // The body's or the write's error is the one to report, not a failure to close after it.
+      await file.close().catch(() => {})
+      throw error
+    }
+    await file.close()
   }
 
   async get(hash: ChunkHash, range?: ByteRange): Promise<Readable | null> {
@@ -113,7 +134,7 @@ export class DiskBlobStore implements BlobStore {
     assertByteRange(range)
     let file: FileHandle
     try {
-      file = await open(path, 'r')
+      file = await this.#fs.open(path, 'r')
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return null
       throw error
@@ -136,15 +157,43 @@ export class DiskBlobStore implements BlobStore {
     return this.#exists(this.#pathOf(hash))
   }
 
+  async stat(hash: ChunkHash): Promise<{ size: number; storedAt: number } | null> {
+    return this.#statChunk(this.#pathOf(hash))
+  }
+
+  /**
+   * Walks the fan-out one directory at a time: it holds the names of at most one directory per
+   * level (a few thousand), however many chunks there are.
+   */
+  async *list(): AsyncIterable<StoredBlob> {
+    await this.init()
+    // The root itself missing after init() is a fault (an unmounted volume), not an empty store.
+    for (const outer of await this.#fs.readdir(this.root)) {
+      // Also skips tmp/, whose files are puts in progress or leftovers, never chunks.
+      if (!FANOUT_NAME.test(outer)) continue
+      for (const inner of await this.#fanoutEntries(join(this.root, outer))) {
+        if (!FANOUT_NAME.test(inner)) continue
+        const dir = join(this.root, outer, inner)
+        for (const name of await this.#fanoutEntries(dir)) {
+          // A hash filed under the wrong prefix is unreachable by get() or delete(): not a chunk.
+          if (!isChunkHash(name) || !name.startsWith(outer + inner)) continue
+          const stats = await this.#statChunk(join(dir, name))
+          // Null: deleted since the directory was read.
+          if (stats !== null) yield { hash: name, ...stats }
+        }
+      }
+    }
+  }
+
   async delete(hash: ChunkHash): Promise<void> {
-    await unlinkIfPresent(this.#pathOf(hash))
+    await this.#unlinkIfPresent(this.#pathOf(hash))
   }
 
   async ping(): Promise<void> {
     await this.init()
     const mode = constants.R_OK | constants.W_OK | constants.X_OK
-    await access(this.root, mode)
-    await access(this.#tempDir, mode)
+    await this.#fs.access(this.root, mode)
+    await this.#fs.access(this.#tempDir, mode)
   }
 
   /** The chunk's path; the hash is checked first, so no caller can name a path outside the root. */
@@ -154,12 +203,26 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async #exists(path: string): Promise<boolean> {
+    return (await this.#statChunk(path)) !== null
+  }
+
+  async #statChunk(path: string): Promise<{ size: number; storedAt: number } | null> {
     try {
-      const stats = await stat(path)
+      const stats = await this.#fs.stat(path)
       if (!stats.isFile()) throw notARegularFile(path)
-      return true
+      return { size: stats.size, storedAt: Math.floor(stats.mtimeMs) }
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return false
+      if (errorCode(error) === 'ENOENT') return null
+      throw error
+    }
+  }
+
+  /** A fan-out directory's names; none when it vanished after its parent was read. */
+  async #fanoutEntries(dir: string): Promise<string[]> {
+    try {
+      return await this.#fs.readdir(dir)
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return []
       throw error
     }
   }
@@ -167,7 +230,7 @@ export class DiskBlobStore implements BlobStore {
   async #linkIntoPlace(tempPath: string, path: string): Promise<void> {
     const dir = dirname(path)
     try {
-      await link(tempPath, path)
+      await this.#fs.link(tempPath, path)
     } catch (error) {
       const code = errorCode(error)
       // EEXIST: a concurrent put stored the same bytes first; its object is kept.
@@ -175,7 +238,7 @@ export class DiskBlobStore implements BlobStore {
       if (code !== 'ENOENT') throw error
       // The fan-out directory does not exist yet: create it on first use, not 65,536 up front.
       await this.#createFanoutDir(dir)
-      await link(tempPath, path).catch((retryError: unknown) => {
+      await this.#fs.link(tempPath, path).catch((retryError: unknown) => {
         if (errorCode(retryError) !== 'EEXIST') throw retryError
       })
     }
@@ -188,11 +251,11 @@ export class DiskBlobStore implements BlobStore {
     let creating = this.#creatingDirs.get(dir)
     if (creating === undefined) {
       creating = (async () => {
-        const firstCreated = await mkdir(dir, { recursive: true })
+        const firstCreated = await this.#fs.mkdir(dir, { recursive: true })
         // A new directory's name lives in its parent: fsync root/ab for cd, and the root for ab
         // when ab is new too. (Undefined: another process created it; sync both to be sure.)
-        await syncDir(dirname(dir))
-        if (firstCreated !== dir) await syncDir(dirname(dirname(dir)))
+        await this.#syncDir(dirname(dir))
+        if (firstCreated !== dir) await this.#syncDir(dirname(dirname(dir)))
       })().finally(() => this.#creatingDirs.delete(dir))
       this.#creatingDirs.set(dir, creating)
     }
@@ -200,12 +263,12 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async #initialize(): Promise<void> {
-    const firstCreated = await mkdir(this.#tempDir, { recursive: true })
+    const firstCreated = await this.#fs.mkdir(this.#tempDir, { recursive: true })
     if (firstCreated !== undefined) {
       // Make the new root and tmp/ durable too; this happens once per deployment.
       const stop = dirname(firstCreated)
       for (let dir = this.#tempDir; dir !== stop && dir !== dirname(dir); dir = dirname(dir)) {
-        await syncDir(dirname(dir))
+        await this.#syncDir(dirname(dir))
       }
     }
     await this.#removeStaleTempFiles()
@@ -213,15 +276,32 @@ export class DiskBlobStore implements BlobStore {
 
   async #removeStaleTempFiles(): Promise<void> {
     const cutoff = Date.now() - this.#staleTempAgeMs
-    for (const name of await readdir(this.#tempDir)) {
+    for (const name of await this.#fs.readdir(this.#tempDir)) {
       const path = join(this.#tempDir, name)
       try {
-        const stats = await lstat(path)
-        if (stats.isFile() && stats.mtimeMs < cutoff) await unlink(path)
+        const stats = await this.#fs.lstat(path)
+        if (stats.isFile() && stats.mtimeMs < cutoff) await this.#fs.unlink(path)
       } catch (error) {
         // Another process sharing the root may have removed it first.
         if (errorCode(error) !== 'ENOENT') throw error
       }
+    }
+  }
+
+  async #syncDir(path: string): Promise<void> {
+    const dir = await this.#fs.open(path, 'r')
+    try {
+      await dir.sync()
+    } finally {
+      await dir.close()
+    }
+  }
+
+  async #unlinkIfPresent(path: string): Promise<void> {
+    try {
+      await this.#fs.unlink(path)
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error
     }
   }
 }
@@ -234,23 +314,6 @@ const discard = (): Writable =>
     write: (_chunk, _encoding, callback) => callback(),
     writev: (_chunks, callback) => callback(),
   })
-
-async function syncDir(path: string): Promise<void> {
-  const dir = await open(path, 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
-}
-
-async function unlinkIfPresent(path: string): Promise<void> {
-  try {
-    await unlink(path)
-  } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error
-  }
-}
 
 const errorCode = (error: unknown): unknown => (error as NodeJS.ErrnoException | undefined)?.code
 
