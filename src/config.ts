@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { DEFAULT_RETENTION, type RetentionPolicy } from './domain/retention.js'
 
 export interface Config {
   http: {
@@ -18,11 +19,23 @@ export interface Config {
     passwordHashing: { memoryKiB: number; passes: number }
   }
   uploads: { sessionTtlMs: number; sweepIntervalMs: number }
+  /** Version history kept per file. */
+  versions: RetentionPolicy
+  trash: { retentionMs: number }
+  gc: {
+    graceMs: number
+    /** How often the collector, trash emptying and history pruning run in the server; 0: never. */
+    intervalMs: number
+    /** How often a run also walks the blob store for orphaned bytes. */
+    orphanScanIntervalMs: number
+  }
   logLevel: string
 }
 
 const GiB = 1024 ** 3
+const SECOND = 1000
 const HOUR = 3600_000
+const DAY = 24 * HOUR
 
 /**
  * Reads the configuration from the environment (API.md, "Configuration"). Pure: takes `env`
@@ -39,6 +52,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       return fallback
     }
     return value
+  }
+
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.toLowerCase()
+    if (raw === undefined || raw === '') return fallback
+    if (['1', 'true', 'on', 'yes'].includes(raw)) return true
+    if (['0', 'false', 'off', 'no'].includes(raw)) return false
+    problems.push(`${name} must be true or false (got "${env[name]}")`)
+    return fallback
   }
 
   const dataDir = path.resolve(env.DATA_DIR || './data')
@@ -78,6 +100,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploads: {
       sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,
       sweepIntervalMs: int('UPLOAD_SWEEP_INTERVAL_SECONDS', 600, 1) * 1000,
+    },
+    versions: {
+      maxVersions: int('VERSION_MAX_COUNT', DEFAULT_RETENTION.maxVersions, 1),
+      maxAgeMs: int('VERSION_MAX_AGE_DAYS', DEFAULT_RETENTION.maxAgeMs / DAY, 0) * DAY,
+      thin: flag('VERSION_THINNING', DEFAULT_RETENTION.thin),
+    },
+    trash: { retentionMs: int('TRASH_RETENTION_DAYS', 30, 0) * DAY },
+    gc: {
+      graceMs: int('GC_GRACE_SECONDS', 3600, 0) * SECOND,
+      intervalMs: int('GC_INTERVAL_SECONDS', 3600, 0) * SECOND,
+      orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS', 24, 1) * HOUR,
     },
     logLevel: env.LOG_LEVEL || 'info',
   }

@@ -9,6 +9,7 @@ import type { AppServices } from './http/context.js'
 import type { BlobStore } from './ports/blob-store.js'
 import type { MetadataStore } from './ports/metadata-store.js'
 import { buildServices } from './services/index.js'
+import { Maintenance } from './services/maintenance.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -50,18 +51,32 @@ export async function openStores(config: Config): Promise<{ meta: MetadataStore;
   return { meta, blobs }
 }
 
-export async function startServer(
+/** The services as configured: the server and the maintenance commands share this. */
+export function servicesFor(
   config: Config,
-  options: { logger?: FastifyServerOptions['logger']; clock?: Clock } = {},
-): Promise<RunningServer> {
-  const { meta, blobs } = await openStores(config)
-  const services = buildServices(meta, blobs, options.clock ?? systemClock, {
+  meta: MetadataStore,
+  blobs: BlobStore,
+  clock: Clock,
+): AppServices {
+  return buildServices(meta, blobs, clock, {
     sessionTtlMs: config.auth.sessionTtlMs,
     sessionCacheMs: config.auth.sessionCacheMs,
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
     uploadSessionTtlMs: config.uploads.sessionTtlMs,
     passwordHashing: config.auth.passwordHashing,
+    retention: config.versions,
+    trashRetentionMs: config.trash.retentionMs,
+    gcGraceMs: config.gc.graceMs,
   })
+}
+
+export async function startServer(
+  config: Config,
+  options: { logger?: FastifyServerOptions['logger']; clock?: Clock } = {},
+): Promise<RunningServer> {
+  const { meta, blobs } = await openStores(config)
+  const clock = options.clock ?? systemClock
+  const services = servicesFor(config, meta, blobs, clock)
   const app = await buildApp({
     services,
     bodyLimitBytes: config.http.bodyLimitBytes,
@@ -86,6 +101,24 @@ export async function startServer(
   const sweeper = setInterval(sweep, config.uploads.sweepIntervalMs)
   sweeper.unref()
 
+  // Trash emptying, history thinning and garbage collection, beside normal traffic.
+  const maintenance = new Maintenance(services, clock, config.gc.orphanScanIntervalMs)
+  const upkeep = async () => {
+    try {
+      const report = await maintenance.run()
+      app.log.info(
+        { ...report, gc: { ...report.gc, errors: report.gc.errors.length } },
+        'storage upkeep done',
+      )
+      for (const { hash, error } of report.gc.errors)
+        app.log.error({ hash, error }, 'gc could not delete a chunk')
+    } catch (error) {
+      app.log.error({ err: error }, 'storage upkeep failed')
+    }
+  }
+  const upkeepTimer = config.gc.intervalMs > 0 ? setInterval(upkeep, config.gc.intervalMs) : undefined
+  upkeepTimer?.unref()
+
   const url = await app.listen({ port: config.http.port, host: config.http.host })
   return {
     app,
@@ -93,6 +126,7 @@ export async function startServer(
     url,
     async close() {
       clearInterval(sweeper)
+      clearInterval(upkeepTimer)
       await closeGracefully(app)
       await meta.close()
     },

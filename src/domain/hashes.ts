@@ -20,3 +20,10 @@ export function contentHashOf(chunkHashes: readonly ChunkHash[]): string {
   for (const chunk of chunkHashes) hash.update(Buffer.from(chunk, 'hex'))
   return hash.digest('hex')
 }
+
+/** How many entries of a chunk list name each chunk: what a version adds to reference counts. */
+export function countByHash(chunks: readonly { hash: ChunkHash }[]): Map<ChunkHash, number> {
+  const counts = new Map<ChunkHash, number>()
+  for (const chunk of chunks) counts.set(chunk.hash, (counts.get(chunk.hash) ?? 0) + 1)
+  return counts
+}

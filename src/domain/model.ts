@@ -63,6 +63,20 @@ export interface VersionRecord {
   createdAt: Millis
 }
 
+/**
+ * A stored chunk's row: `live` while its bytes may be referenced; `deleting` once the garbage
+ * collector has claimed it (its bytes are going, and it can never be referenced again).
+ */
+export type ChunkState = 'live' | 'deleting'
+
+export interface ChunkRecord {
+  hash: ChunkHash
+  size: number
+  /** The number of version entries that point at this chunk. */
+  refCount: number
+  state: ChunkState
+}
+
 export interface ChunkRef {
   index: number
   hash: ChunkHash

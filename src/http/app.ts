@@ -9,6 +9,7 @@ import { sendError } from './error-response.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
 import { fileRoutes } from './routes/file-routes.js'
 import { folderRoutes } from './routes/folder-routes.js'
+import { historyRoutes } from './routes/history-routes.js'
 import { opsRoutes } from './routes/ops-routes.js'
 import { uploadRoutes } from './routes/upload-routes.js'
 
@@ -125,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       folderRoutes(api, options)
       fileRoutes(api, options)
       uploadRoutes(api, options)
+      historyRoutes(api, options)
     },
     { prefix: API_PREFIX },
   )

@@ -1,12 +1,17 @@
 import type { FastifyRequest } from 'fastify'
-import { invalid } from '../domain/errors.js'
+import { invalid, notFound } from '../domain/errors.js'
 import type { User } from '../domain/model.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import type { Authenticated, AuthService } from '../services/auth-service.js'
 import type { FileService } from '../services/file-service.js'
 import type { FolderService } from '../services/folder-service.js'
+import type { GarbageCollector } from '../services/garbage-collector.js'
+import type { Scrubber } from '../services/scrubber.js'
+import type { TrashService } from '../services/trash-service.js'
 import type { UploadService } from '../services/upload-service.js'
+import type { VersionHistory } from '../services/version-history.js'
+import type { VersionService } from '../services/version-service.js'
 
 /** Everything the routes use, built once in main.ts (or by a test). */
 export interface AppServices {
@@ -14,6 +19,11 @@ export interface AppServices {
   folders: FolderService
   files: FileService
   uploads: UploadService
+  versions: VersionService
+  trash: TrashService
+  history: VersionHistory
+  gc: GarbageCollector
+  scrubber: Scrubber
   blobs: BlobStore
   meta: MetadataStore
 }
@@ -39,4 +49,11 @@ export function objectBody(request: FastifyRequest): Record<string, unknown> {
 
 export function param(request: FastifyRequest, name: string): string {
   return (request.params as Record<string, string>)[name] ?? ''
+}
+
+/** A version number from the path: a malformed one names no version, so it is 404 too. */
+export function versionParam(request: FastifyRequest): number {
+  const raw = param(request, 'version')
+  if (!/^[1-9]\d{0,8}$/.test(raw)) throw notFound('version not found')
+  return Number(raw)
 }

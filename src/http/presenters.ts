@@ -1,4 +1,5 @@
-import type { NodeRecord, User } from '../domain/model.js'
+import type { NodeRecord, User, VersionRecord } from '../domain/model.js'
+import type { TrashItem } from '../services/trash-service.js'
 
 /** The JSON shapes of API.md. Timestamps are ISO 8601 strings; a user's root is `null`. */
 const iso = (millis: number): string => new Date(millis).toISOString()
@@ -41,6 +42,25 @@ export const presentListItem = (node: NodeRecord) => ({
   size: node.kind === 'file' ? node.size : null,
   version: node.currentVersion,
   updatedAt: iso(node.updatedAt),
+})
+
+export const presentVersion = (version: VersionRecord) => ({
+  version: version.version,
+  size: version.size,
+  contentHash: version.contentHash,
+  createdAt: iso(version.createdAt),
+})
+
+export const presentTrashItem = (item: TrashItem, user: User) => ({
+  type: item.node.kind,
+  id: item.node.id,
+  name: item.node.name,
+  size: item.bytes,
+  /** The folder it was deleted from (null: the root), and the path it had. */
+  folderId: parentOf(item.node, user),
+  originalPath: item.originalPath,
+  deletedAt: iso(item.node.deletedAt ?? 0),
+  purgeAt: item.purgeAt === null ? null : iso(item.purgeAt),
 })
 
 export const presentIso = iso

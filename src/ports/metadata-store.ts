@@ -1,6 +1,7 @@
 import type { ChunkHash } from '../domain/hashes.js'
 import type {
   AuthSession,
+  ChunkRecord,
   ChunkRef,
   Millis,
   NodeKind,
@@ -39,6 +40,8 @@ export interface Repositories {
   versions: VersionRepository
   chunks: ChunkRepository
   uploads: UploadRepository
+  collector: CollectorRepository
+  audit: AuditRepository
 }
 
 export interface UserRepository {
@@ -82,6 +85,11 @@ export interface NodeRepository {
   insert(node: NodeRecord): Promise<void>
   /** A live (not trashed) node of this owner, or null: another owner's id is null too. */
   findLive(ownerId: string, id: string): Promise<NodeRecord | null>
+  /**
+   * A node by id whoever owns it, live or trashed. For background jobs only: a request
+   * always goes through `findLive` with the caller's id.
+   */
+  findAnyState(id: string): Promise<NodeRecord | null>
   /** The live child of `parentId` with exactly this (NFC) name. */
   findLiveChild(parentId: string, name: string): Promise<NodeRecord | null>
   /** Live children, folders first, then by name (binary order), after `page.after`. */
@@ -100,6 +108,35 @@ export interface NodeRepository {
    * `id` as their trash root. Answers the total size of the files trashed.
    */
   trashSubtree(id: string, deletedAt: Millis): Promise<{ nodes: number; fileBytes: number }>
+  /** A node of this owner that the owner deleted itself (the top of a deleted tree), or null. */
+  findTrashRoot(ownerId: string, id: string): Promise<NodeRecord | null>
+  /** The owner's trash roots, most recently deleted first, after `page.after`. */
+  listTrash(ownerId: string, page: TrashPage): Promise<TrashEntry[]>
+  /** Trash roots of any owner deleted at or before `cutoff`, oldest first. */
+  trashDeletedBefore(cutoff: Millis, limit: number): Promise<NodeRecord[]>
+  /**
+   * Brings back every node that went to the trash with `rootId`, placing the root under
+   * `parentId` as `name`. Throws AppError NAME_TAKEN when a live sibling has that name.
+   */
+  restoreTrash(
+    rootId: string,
+    placement: { parentId: string; name: string; updatedAt: Millis },
+  ): Promise<void>
+  /** The node and every node below it, trashed or not (what a purge removes). */
+  subtree(id: string): Promise<NodeRecord[]>
+  /** Deletes these nodes (whole subtrees, with their versions already gone). */
+  deleteMany(ids: readonly string[]): Promise<void>
+}
+
+export interface TrashPage {
+  after?: { deletedAt: Millis; id: string }
+  limit: number
+}
+
+export interface TrashEntry {
+  node: NodeRecord
+  /** Bytes of the files that went to the trash with it (itself, for a file). */
+  bytes: number
 }
 
 export interface VersionRepository {
@@ -108,10 +145,21 @@ export interface VersionRepository {
   find(nodeId: string, version: number): Promise<VersionRecord | null>
   /** Chunks of a version in order, starting with the one that contains byte `fromOffset`. */
   chunks(versionId: string, fromOffset?: number): Promise<ChunkRef[]>
+  /** Every version of a file, newest first. */
+  list(nodeId: string): Promise<VersionRecord[]>
+  /** The ids of every version of these files. */
+  idsOf(nodeIds: readonly string[]): Promise<string[]>
+  /**
+   * Deletes these versions with their chunk lists and answers how many entries each chunk
+   * lost, for the caller to drop from the reference counts in the same transaction.
+   */
+  delete(versionIds: readonly string[]): Promise<Map<ChunkHash, number>>
+  /** Files with more than one version, by id, after `afterNodeId` (for retention sweeps). */
+  filesWithHistory(afterNodeId: string | null, limit: number): Promise<string[]>
 }
 
 export interface ChunkRepository {
-  /** Of these hashes, the ones whose bytes are durably stored (a chunk row exists). */
+  /** Of these hashes, the ones whose bytes are durably stored and may be referenced (a live row). */
   stored(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>>
   /**
    * Of these hashes, the ones that some version of a non-purged file owned by `userId`
@@ -123,9 +171,71 @@ export interface ChunkRepository {
    * created the row, false when it existed.
    */
   insert(hash: ChunkHash, size: number, createdAt: Millis): Promise<boolean>
-  /** Adds to reference counts, one entry per distinct hash. */
+  /**
+   * Adds to reference counts, one entry per distinct hash, and clears their collector marks.
+   * Only live chunks can be referenced: when one of them is not (the collector claimed it),
+   * throws AppError CHUNKS_MISSING and the caller's transaction must roll back.
+   */
   addReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void>
-  find(hash: ChunkHash): Promise<{ hash: ChunkHash; size: number; refCount: number } | null>
+  /** Subtracts from reference counts (the entries of deleted versions). */
+  dropReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void>
+  find(hash: ChunkHash): Promise<ChunkRecord | null>
+  /**
+   * Orders the transactions that make chunks needed (creating an upload session, recording a
+   * chunk for one, completing one) against the collector's claims, for the rest of the
+   * transaction: `use` is shared, `collect` exclusive. A claim then sees every session that
+   * committed before it, and a session created after it sees the claim. (PostgreSQL: an
+   * advisory transaction lock, because its statements read a snapshot that may miss a session
+   * committed a moment before; SQLite serialises writers already.)
+   */
+  guard(mode: 'use' | 'collect'): Promise<void>
+}
+
+/** The garbage collector's queries (services/garbage-collector.ts explains the protocol). */
+export interface CollectorRepository {
+  /** Marks live unreferenced chunks that are not marked yet; answers how many. */
+  mark(now: Millis): Promise<number>
+  /** How many unreferenced chunks a mark would mark now (for a dry run). */
+  countUnmarked(): Promise<number>
+  /**
+   * Claims (live -> deleting) up to `limit` chunks that are still unreferenced, were marked at
+   * or before `markedBefore`, and are named by no upload session; a conditional UPDATE, so a
+   * chunk referenced again meanwhile is left alone. Answers what it claimed. Call with the
+   * `collect` guard held.
+   */
+  claim(markedBefore: Millis, now: Millis, limit: number): Promise<ChunkRecord[]>
+  /** What `claim` would take, without taking it (for a dry run). */
+  claimable(markedBefore: Millis, limit: number): Promise<ChunkRecord[]>
+  /**
+   * Claims left by a collector that stopped (crashed) before finishing them: `deleting` rows
+   * claimed at or before `claimedBefore`. Re-stamps them with `now`, so that two collectors
+   * cannot both take one over.
+   */
+  takeOverStale(claimedBefore: Millis, now: Millis, limit: number): Promise<ChunkRecord[]>
+  /** Removes the rows of claimed chunks whose bytes are gone. */
+  forget(hashes: readonly ChunkHash[]): Promise<void>
+  /** Of these hashes, the ones that have a row in any state. */
+  known(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>>
+  /**
+   * Claims stored bytes that have no row (a crash between writing bytes and recording them):
+   * inserts `deleting` rows for those no row and no upload session names. Call with the
+   * `collect` guard held. Answers the hashes claimed.
+   */
+  claimOrphans(orphans: readonly { hash: ChunkHash; size: number }[], now: Millis): Promise<ChunkHash[]>
+}
+
+/** Scrub's queries: which chunks to check, and whether counts and references add up. */
+export interface AuditRepository {
+  /** Live chunks, least recently verified first. */
+  leastRecentlyVerified(limit: number): Promise<ChunkRecord[]>
+  /** Live chunks in hash order after `afterHash` (a full pass). */
+  liveChunks(afterHash: ChunkHash | null, limit: number): Promise<ChunkRecord[]>
+  markVerified(hashes: readonly ChunkHash[], now: Millis): Promise<void>
+  countLive(): Promise<number>
+  /** Chunks whose stored count differs from a recount of the version entries naming them. */
+  refCountMismatches(): Promise<{ hash: ChunkHash; refCount: number; actual: number }[]>
+  /** Hashes that some version names but that have no live row. */
+  danglingReferences(): Promise<ChunkHash[]>
 }
 
 export interface UploadRepository {

@@ -1,13 +1,11 @@
 import type { Clock } from '../domain/clock.js'
-import { invalid, notFound } from '../domain/errors.js'
+import { notFound } from '../domain/errors.js'
 import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { ListingCache, type ListingPage } from './listing-cache.js'
 import { findOwnFolderWithPath, findOwnNode, resolveTargetFolder } from './lookup.js'
-
-export const DEFAULT_PAGE_SIZE = 100
-export const MAX_PAGE_SIZE = 1000
+import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 
 export interface FolderListing {
   folder: NodeRecord
@@ -36,7 +34,11 @@ export class FileService {
     query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
   ): Promise<FolderListing> {
     const limit = parseLimit(query.limit)
-    const after = query.cursor === undefined || query.cursor === '' ? undefined : decodeCursor(query.cursor)
+    const after = decodeCursor(query.cursor, ([kind, name]) =>
+      (kind === 'file' || kind === 'folder') && typeof name === 'string'
+        ? { kind: kind as NodeKind, name }
+        : undefined,
+    )
     const folderId =
       typeof query.folderId === 'string' && query.folderId !== '' ? query.folderId : user.rootFolderId
     // In a query string the folder id names a resource, as in a path: malformed is 404.
@@ -47,7 +49,7 @@ export class FileService {
       const rows = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
       const items = rows.slice(0, limit)
       const last = items.at(-1)
-      page = { items, nextCursor: rows.length > limit && last ? encodeCursor(last.kind, last.name) : null }
+      page = { items, nextCursor: rows.length > limit && last ? encodeCursor([last.kind, last.name]) : null }
       this.listings.set(folder.id, folder.listingVersion, pageKey, page)
     }
     return { folder, path, page }
@@ -86,28 +88,4 @@ export class FileService {
     if (!version) throw notFound('version not found')
     return { file, version, chunks: (start) => this.meta.versions.chunks(version.id, start) }
   }
-}
-
-function parseLimit(raw: unknown): number {
-  if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE
-  const limit =
-    typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`)
-  }
-  return limit
-}
-
-function encodeCursor(kind: NodeKind, name: string): string {
-  return Buffer.from(JSON.stringify([kind, name]), 'utf8').toString('base64url')
-}
-
-function decodeCursor(raw: unknown): { kind: NodeKind; name: string } {
-  try {
-    const [kind, name] = JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8')) as unknown[]
-    if ((kind === 'file' || kind === 'folder') && typeof name === 'string') return { kind, name }
-  } catch {
-    // fall through: the same answer for every malformed cursor
-  }
-  throw invalid('cursor is not one this server handed out')
 }

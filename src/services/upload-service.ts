@@ -16,11 +16,13 @@ import type {
   User,
 } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
-import { newFile } from '../domain/nodes.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
+import { crashPoint } from '../support/crash-points.js'
+import { appendVersion, type VersionTarget } from './append-version.js'
 import { resolveTargetFolder } from './lookup.js'
 import { VerifyingStream } from './verifying-stream.js'
+import type { VersionHistory } from './version-history.js'
 
 /** Contract: proofNonce is 16 random bytes or more. */
 const PROOF_NONCE_BYTES = 32
@@ -68,6 +70,7 @@ export class UploadService {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
+    private readonly history: VersionHistory,
     private readonly options: UploadOptions,
   ) {}
 
@@ -81,10 +84,6 @@ export class UploadService {
       throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
     await this.checkQuota(user.id, plan, existing)
 
-    const states = await this.classify(
-      user.id,
-      plan.chunks.map((chunk) => chunk.hash),
-    )
     const now = this.clock()
     const upload: UploadRecord = {
       id: newId(),
@@ -99,8 +98,19 @@ export class UploadService {
       createdAt: now,
       expiresAt: now + this.options.sessionTtlMs,
     }
-    const chunks = plan.chunks.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
-    await this.meta.uploads.insert(upload, chunks)
+    // Classified and recorded under the chunk guard: a chunk the collector claims meanwhile is
+    // seen as needed, and one it has not claimed is protected by this session from now on.
+    const chunks = await this.meta.transaction(async (tx) => {
+      await tx.chunks.guard('use')
+      const states = await classify(
+        tx,
+        user.id,
+        plan.chunks.map((chunk) => chunk.hash),
+      )
+      const chunks = plan.chunks.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
+      await tx.uploads.insert(upload, chunks)
+      return chunks
+    })
     return view(upload, chunks)
   }
 
@@ -150,7 +160,11 @@ export class UploadService {
     body.pipe(verifying)
     let alreadyStored = false
     try {
-      alreadyStored = await this.blobs.has(chunk.hash)
+      // The row, not the file, says whether the bytes are there to stay: a file may be an
+      // orphan, or on its way out with the collector (then the client tries again shortly).
+      const stored = await this.meta.chunks.find(chunk.hash)
+      if (stored?.state === 'deleting') throw chunkBusy(index)
+      alreadyStored = stored !== null
       if (alreadyStored) {
         // The bytes are still read and checked: uploading them is how a client proves it has them.
         verifying.resume()
@@ -167,11 +181,18 @@ export class UploadService {
       body.resume()
       throw error
     }
+    crashPoint('chunk.put.before-row')
     // Only now that the bytes are durable may a row say so; one commit (one WAL sync) for both.
     await this.meta.transaction(async (tx) => {
+      await tx.chunks.guard('use')
+      // The session is what kept the collector away from these bytes while they streamed in:
+      // if it was aborted or expired meanwhile, they may be gone again, so nothing is recorded.
+      if (!(await tx.uploads.find(user.id, upload.id, this.clock()))) throw uploadNotFound()
       await tx.chunks.insert(chunk.hash, chunk.size, this.clock())
+      if ((await tx.chunks.find(chunk.hash))?.state !== 'live') throw chunkBusy(index)
       await tx.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
     })
+    crashPoint('chunk.put.after-row')
     return { index, hash: chunk.hash, deduplicated: alreadyStored }
   }
 
@@ -218,7 +239,10 @@ export class UploadService {
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.meta.transaction((tx) => this.commitVersion(tx, user, upload, chunks))
+        crashPoint('upload.complete.before-commit')
+        const completed = await this.meta.transaction((tx) => this.commitVersion(tx, user, upload, chunks))
+        crashPoint('upload.complete.after-commit')
+        return completed
       } catch (error) {
         const lostRace = error instanceof AppError && error.code === 'NAME_TAKEN'
         if (!lostRace || attempt >= COMPLETE_ATTEMPTS) throw error
@@ -244,6 +268,7 @@ export class UploadService {
   ): Promise<CompletedUpload> {
     // Serialises this user's commits: two completes of one name cannot both make version n+1.
     await tx.users.lockTree(user.id)
+    await tx.chunks.guard('use')
     const folder = await tx.nodes.findLive(user.id, upload.folderId)
     if (!folder) throw new AppError('NOT_FOUND', 'the target folder was deleted during the upload')
     const now = this.clock()
@@ -259,34 +284,18 @@ export class UploadService {
     }
 
     const contentHash = contentHashOf(chunks.map((chunk) => chunk.hash))
-    const grows = upload.size - (existing?.size ?? 0)
-    if (!(await tx.users.addUsedBytes(user.id, grows, grows > 0))) {
-      throw new AppError('QUOTA_EXCEEDED', 'the file does not fit in the remaining quota')
+    const target: VersionTarget = existing
+      ? { kind: 'existing', file: existing }
+      : { kind: 'new', id: newId(), ownerId: user.id, parentId: folder.id, name }
+    const content = {
+      size: upload.size,
+      contentHash,
+      chunks: chunks.map(({ index, hash, size, offset }) => ({ index, hash, size, offset })),
+      authorId: user.id,
+      at: now,
     }
-    const nodeId = existing?.id ?? newId()
-    const version = (existing?.currentVersion ?? 0) + 1
-    if (!existing) {
-      await tx.nodes.insert(
-        newFile({
-          id: nodeId,
-          ownerId: user.id,
-          parentId: folder.id,
-          name,
-          at: now,
-          current: { version, size: upload.size, contentHash },
-        }),
-      )
-    }
-    await tx.versions.insert(
-      { id: newId(), nodeId, version, size: upload.size, contentHash, authorId: user.id, createdAt: now },
-      chunks.map(({ index, hash, size, offset }) => ({ index, hash, size, offset })),
-    )
-    if (existing)
-      await tx.nodes.setCurrentVersion(nodeId, { version, size: upload.size, contentHash, updatedAt: now })
-    await tx.chunks.addReferences(countByHash(chunks))
+    const file = await appendVersion(tx, this.history, target, content)
     await tx.uploads.delete(upload.id)
-    const file = await tx.nodes.findLive(user.id, nodeId)
-    if (!file) throw new Error(`file ${nodeId} vanished inside its own transaction`)
     return { file, conflict }
   }
 
@@ -300,38 +309,35 @@ export class UploadService {
   }
 
   /**
-   * Which chunks need nothing (held, and already in a file the user can read), which need a
-   * proof (held, but never shown to be the user's: the "Dropship" hole), and which are needed.
+   * Re-classifies the chunks not yet uploaded or proven in this session, since anyone may have
+   * stored them meanwhile; and, should a chunk the session counted on be gone (it cannot be
+   * while the session protects it, but a store may have been restored from a backup), it is
+   * needed again rather than trusted.
    */
-  private async classify(userId: string, hashes: ChunkHash[]): Promise<Map<ChunkHash, UploadChunkState>> {
-    const distinct = [...new Set(hashes)]
-    const stored = await this.meta.chunks.stored(distinct)
-    const readable =
-      stored.size === 0 ? new Set<ChunkHash>() : await this.meta.chunks.readableBy(userId, [...stored])
-    const states = new Map<ChunkHash, UploadChunkState>()
-    for (const hash of distinct) {
-      states.set(hash, !stored.has(hash) ? 'needed' : readable.has(hash) ? 'ok' : 'prove')
-    }
-    return states
-  }
-
-  /** Re-classifies the chunks still `needed`, since anyone may have stored them meanwhile. */
   private async refresh(user: User, upload: UploadRecord): Promise<UploadChunkRecord[]> {
     const chunks = await this.meta.uploads.chunks(upload.id)
-    const needed = chunks.filter((chunk) => chunk.state === 'needed').map((chunk) => chunk.hash)
-    if (needed.length === 0) return chunks
-    const states = await this.classify(user.id, needed)
-    for (const [hash, state] of states) {
-      if (state !== 'needed') await this.meta.uploads.setStateByHash(upload.id, hash, state)
-    }
-    return chunks.map((chunk) =>
-      chunk.state === 'needed' ? { ...chunk, state: states.get(chunk.hash) ?? 'needed' } : chunk,
+    const states = await classify(
+      this.meta,
+      user.id,
+      chunks.map((chunk) => chunk.hash),
     )
+    const refreshed = chunks.map((chunk) => {
+      const now = states.get(chunk.hash) ?? 'needed'
+      // `ok` stays ok while the bytes are there: it was uploaded or proven in this session.
+      const state = chunk.state === 'ok' && now !== 'needed' ? 'ok' : now
+      return state === chunk.state ? chunk : { ...chunk, state }
+    })
+    const changed = new Map<ChunkHash, UploadChunkState>()
+    refreshed.forEach((chunk, i) => {
+      if (chunk !== chunks[i]) changed.set(chunk.hash, chunk.state)
+    })
+    for (const [hash, state] of changed) await this.meta.uploads.setStateByHash(upload.id, hash, state)
+    return refreshed
   }
 
   private async findUpload(user: User, uploadId: string): Promise<UploadRecord> {
     const upload = isId(uploadId) ? await this.meta.uploads.find(user.id, uploadId, this.clock()) : null
-    if (!upload) throw new AppError('UPLOAD_NOT_FOUND', 'no such upload session, or it has expired')
+    if (!upload) throw uploadNotFound()
     return upload
   }
 
@@ -357,6 +363,35 @@ function view(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Uploa
   }
 }
 
+/**
+ * Which chunks need nothing (held, and already in a file the user can read), which need a
+ * proof (held, but never shown to be the user's: the "Dropship" hole), and which are needed.
+ */
+async function classify(
+  repos: Repositories,
+  userId: string,
+  hashes: ChunkHash[],
+): Promise<Map<ChunkHash, UploadChunkState>> {
+  const distinct = [...new Set(hashes)]
+  const stored = await repos.chunks.stored(distinct)
+  const readable =
+    stored.size === 0 ? new Set<ChunkHash>() : await repos.chunks.readableBy(userId, [...stored])
+  const states = new Map<ChunkHash, UploadChunkState>()
+  for (const hash of distinct) {
+    states.set(hash, !stored.has(hash) ? 'needed' : readable.has(hash) ? 'ok' : 'prove')
+  }
+  return states
+}
+
+const uploadNotFound = (): AppError =>
+  new AppError('UPLOAD_NOT_FOUND', 'no such upload session, or it has expired')
+
+const chunkBusy = (index: number): AppError =>
+  new AppError(
+    'CHUNK_BUSY',
+    `chunk ${index} is being removed from storage this moment: send it again shortly`,
+  )
+
 function parseIndex(raw: string, totalChunks: number): number {
   const index = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN
   if (!Number.isInteger(index) || index >= totalChunks) {
@@ -371,12 +406,6 @@ function parseBaseVersion(raw: unknown): number | null {
     throw invalid('baseVersion must be a positive integer')
   }
   return raw
-}
-
-function countByHash(chunks: readonly UploadChunkRecord[]): Map<ChunkHash, number> {
-  const counts = new Map<ChunkHash, number>()
-  for (const chunk of chunks) counts.set(chunk.hash, (counts.get(chunk.hash) ?? 0) + 1)
-  return counts
 }
 
 async function freeConflictedName(

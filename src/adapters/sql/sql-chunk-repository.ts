@@ -1,18 +1,31 @@
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type Selectable, sql } from 'kysely'
+import { AppError } from '../../domain/errors.js'
 import type { ChunkHash } from '../../domain/hashes.js'
-import type { Millis } from '../../domain/model.js'
+import type { ChunkRecord, Millis } from '../../domain/model.js'
 import type { ChunkRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
-import type { Database } from './schema.js'
+import type { SqlDialect } from './dialect.js'
+import type { ChunksTable, Database } from './schema.js'
+
+/** The advisory lock key of the chunk guard: any constant no other lock uses ("tess" in ASCII). */
+const CHUNK_GUARD_KEY = sql.lit(0x74657373)
 
 export class SqlChunkRepository implements ChunkRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+  ) {}
 
   async stored(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>> {
     const found = new Set<ChunkHash>()
     for (const batch of batches(distinct(hashes), VALUES_PER_STATEMENT)) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', batch).execute()
+      const rows = await this.db
+        .selectFrom('chunks')
+        .select('hash')
+        .where('hash', 'in', batch)
+        .where('state', '=', 'live')
+        .execute()
       for (const row of rows) found.add(row.hash)
     }
     return found
@@ -46,17 +59,33 @@ export class SqlChunkRepository implements ChunkRepository {
   }
 
   async addReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void> {
-    // One UPDATE per batch: ref_count + CASE hash WHEN ... THEN ... END. The cast tells
-    // PostgreSQL the type of the bound counts, which it cannot infer inside CASE.
     await atomically(this.db, async (db) => {
       for (const batch of batches([...counts], VALUES_PER_STATEMENT / 2)) {
-        const delta = sql<number>`case hash ${sql.join(
-          batch.map(([hash, count]) => sql`when ${hash} then cast(${count} as bigint)`),
-          sql` `,
-        )} else 0 end`
+        const result = await db
+          .updateTable('chunks')
+          .set((eb) => ({ ref_count: eb('ref_count', '+', countsCase(batch)), marked_at: null }))
+          .where(
+            'hash',
+            'in',
+            batch.map(([hash]) => hash),
+          )
+          .where('state', '=', 'live')
+          .executeTakeFirst()
+        // A row that is missing or claimed by the collector must not gain a reference: its
+        // bytes are gone or going. The caller's transaction rolls back on this error.
+        if (Number(result.numUpdatedRows) !== batch.length) {
+          throw new AppError('CHUNKS_MISSING', 'some chunks were removed meanwhile: check the upload again')
+        }
+      }
+    })
+  }
+
+  async dropReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void> {
+    await atomically(this.db, async (db) => {
+      for (const batch of batches([...counts], VALUES_PER_STATEMENT / 2)) {
         await db
           .updateTable('chunks')
-          .set((eb) => ({ ref_count: eb('ref_count', '+', delta) }))
+          .set((eb) => ({ ref_count: eb('ref_count', '-', countsCase(batch)) }))
           .where(
             'hash',
             'in',
@@ -67,10 +96,33 @@ export class SqlChunkRepository implements ChunkRepository {
     })
   }
 
-  async find(hash: ChunkHash): Promise<{ hash: ChunkHash; size: number; refCount: number } | null> {
-    const row = await this.db.selectFrom('chunks').selectAll().where('hash', '=', hash).executeTakeFirst()
-    return row ? { hash: row.hash, size: row.size, refCount: row.ref_count } : null
+  async guard(mode: 'use' | 'collect'): Promise<void> {
+    if (this.dialect === 'sqlite') return
+    if (mode === 'use') await sql`select pg_advisory_xact_lock_shared(${CHUNK_GUARD_KEY})`.execute(this.db)
+    else await sql`select pg_advisory_xact_lock(${CHUNK_GUARD_KEY})`.execute(this.db)
   }
+
+  async find(hash: ChunkHash): Promise<ChunkRecord | null> {
+    const row = await this.db.selectFrom('chunks').selectAll().where('hash', '=', hash).executeTakeFirst()
+    return row ? toChunk(row) : null
+  }
+}
+
+export function toChunk(
+  row: Pick<Selectable<ChunksTable>, 'hash' | 'size' | 'ref_count' | 'state'>,
+): ChunkRecord {
+  return { hash: row.hash, size: row.size, refCount: row.ref_count, state: row.state }
+}
+
+/**
+ * `CASE hash WHEN ... THEN count ... END`: one UPDATE changes each row by its own amount. The
+ * cast tells PostgreSQL the type of the bound counts, which it cannot infer inside CASE.
+ */
+function countsCase(batch: readonly (readonly [ChunkHash, number])[]) {
+  return sql<number>`case hash ${sql.join(
+    batch.map(([hash, count]) => sql`when ${hash} then cast(${count} as bigint)`),
+    sql` `,
+  )} else 0 end`
 }
 
 const distinct = <T>(items: readonly T[]): T[] => [...new Set(items)]

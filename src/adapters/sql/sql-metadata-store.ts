@@ -3,7 +3,9 @@ import type { MetadataStore, Repositories } from '../../ports/metadata-store.js'
 import type { SqlDialect } from './dialect.js'
 import { migrateToLatest } from './migrations/index.js'
 import type { Database } from './schema.js'
+import { SqlAuditRepository } from './sql-audit-repository.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
+import { SqlCollectorRepository } from './sql-collector-repository.js'
 import { SqlNodeRepository } from './sql-node-repository.js'
 import { SqlSessionRepository } from './sql-session-repository.js'
 import { SqlUploadRepository } from './sql-upload-repository.js'
@@ -17,8 +19,10 @@ function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositorie
     sessions: new SqlSessionRepository(db),
     nodes: new SqlNodeRepository(db),
     versions: new SqlVersionRepository(db),
-    chunks: new SqlChunkRepository(db),
+    chunks: new SqlChunkRepository(db, dialect),
     uploads: new SqlUploadRepository(db),
+    collector: new SqlCollectorRepository(db),
+    audit: new SqlAuditRepository(db),
   }
 }
 
@@ -36,6 +40,8 @@ export class SqlMetadataStore implements MetadataStore {
   readonly versions: Repositories['versions']
   readonly chunks: Repositories['chunks']
   readonly uploads: Repositories['uploads']
+  readonly collector: Repositories['collector']
+  readonly audit: Repositories['audit']
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -48,6 +54,8 @@ export class SqlMetadataStore implements MetadataStore {
     this.versions = repositories.versions
     this.chunks = repositories.chunks
     this.uploads = repositories.uploads
+    this.collector = repositories.collector
+    this.audit = repositories.audit
   }
 
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {

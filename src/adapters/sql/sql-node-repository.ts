@@ -1,8 +1,9 @@
 import { type CompiledQuery, type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
-import type { ChildrenPage, NodeRepository } from '../../ports/metadata-store.js'
+import type { ChildrenPage, NodeRepository, TrashEntry, TrashPage } from '../../ports/metadata-store.js'
 import { withSavepoint } from './atomic.js'
+import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, NodesTable } from './schema.js'
 import { uniqueViolation } from './unique-violation.js'
 
@@ -54,6 +55,11 @@ export class SqlNodeRepository implements NodeRepository {
       .where('owner_id', '=', ownerId)
       .where('deleted_at', 'is', null)
       .executeTakeFirst()
+    return row ? toNode(row) : null
+  }
+
+  async findAnyState(id: string): Promise<NodeRecord | null> {
+    const row = await this.db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirst()
     return row ? toNode(row) : null
   }
 
@@ -211,6 +217,122 @@ export class SqlNodeRepository implements NodeRepository {
     const fileBytes = trashed.reduce((sum, node) => (node.kind === 'file' ? sum + node.size : sum), 0)
     if (parent !== null && trashed.length > 0) await this.bumpListing(parent)
     return { nodes: trashed.length, fileBytes }
+  }
+
+  async findTrashRoot(ownerId: string, id: string): Promise<NodeRecord | null> {
+    const row = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
+      .where('deleted_at', 'is not', null)
+      .whereRef('trash_root_id', '=', 'id')
+      .executeTakeFirst()
+    return row ? toNode(row) : null
+  }
+
+  async listTrash(ownerId: string, page: TrashPage): Promise<TrashEntry[]> {
+    const { after, limit } = page
+    const rows = await this.db
+      .selectFrom('nodes as root')
+      .selectAll('root')
+      .select((eb) =>
+        eb
+          .selectFrom('nodes as member')
+          .select((inner) => inner.fn.coalesce(inner.fn.sum<number>('member.size'), sql.lit(0)).as('bytes'))
+          .whereRef('member.trash_root_id', '=', 'root.id')
+          .where('member.kind', '=', 'file')
+          .as('bytes'),
+      )
+      .where('root.owner_id', '=', ownerId)
+      .where('root.deleted_at', 'is not', null)
+      .whereRef('root.trash_root_id', '=', 'root.id')
+      .$if(after !== undefined, (qb) =>
+        qb.where((eb) =>
+          eb.or([
+            eb('root.deleted_at', '<', after!.deletedAt),
+            eb.and([eb('root.deleted_at', '=', after!.deletedAt), eb('root.id', '<', after!.id)]),
+          ]),
+        ),
+      )
+      .orderBy('root.deleted_at', 'desc')
+      .orderBy('root.id', 'desc')
+      .limit(limit)
+      .execute()
+    // SUM over BIGINT is NUMERIC on PostgreSQL, which pg hands over as a string.
+    return rows.map(({ bytes, ...row }) => ({ node: toNode(row), bytes: Number(bytes ?? 0) }))
+  }
+
+  async trashDeletedBefore(cutoff: Millis, limit: number): Promise<NodeRecord[]> {
+    const rows = await this.db
+      .selectFrom('nodes')
+      .selectAll()
+      .where('deleted_at', '<=', cutoff)
+      .whereRef('trash_root_id', '=', 'id')
+      .orderBy('deleted_at')
+      .limit(limit)
+      .execute()
+    return rows.map(toNode)
+  }
+
+  async restoreTrash(
+    rootId: string,
+    placement: { parentId: string; name: string; updatedAt: Millis },
+  ): Promise<void> {
+    const oldParent = await this.parentOf(rootId)
+    // The root is placed while it is still in the trash (the unique index holds only live
+    // nodes), then its whole tree comes back; only the root can clash with a live sibling,
+    // since everything below it was live together when it was deleted.
+    await this.db
+      .updateTable('nodes')
+      .set({ parent_id: placement.parentId, name: placement.name, updated_at: placement.updatedAt })
+      .where('id', '=', rootId)
+      .execute()
+    try {
+      await withSavepoint(this.db, () =>
+        this.db
+          .updateTable('nodes')
+          .set({ deleted_at: null, trash_root_id: null })
+          .where('trash_root_id', '=', rootId)
+          .execute(),
+      )
+    } catch (error) {
+      if (uniqueViolation(error) === 'unique') throw nameTaken()
+      throw error
+    }
+    await this.bumpListing(placement.parentId)
+    if (oldParent !== null && oldParent !== placement.parentId) await this.bumpListing(oldParent)
+  }
+
+  async subtree(id: string): Promise<NodeRecord[]> {
+    const rows = await this.db
+      .withRecursive('subtree(id, depth)', (db) =>
+        db
+          .selectFrom('nodes')
+          .select(['id', sql.lit(0).as('depth')])
+          .where('id', '=', id)
+          .unionAll((db) =>
+            db
+              .selectFrom('nodes')
+              .innerJoin('subtree', 'subtree.id', 'nodes.parent_id')
+              .select(['nodes.id', sql<number>`subtree.depth + 1`.as('depth')])
+              .where('subtree.depth', '<', MAX_DEPTH),
+          ),
+      )
+      .selectFrom('subtree')
+      .innerJoin('nodes', 'nodes.id', 'subtree.id')
+      .selectAll('nodes')
+      .orderBy('subtree.depth', 'desc')
+      .execute()
+    return rows.map(toNode)
+  }
+
+  async deleteMany(ids: readonly string[]): Promise<void> {
+    // One statement per batch; callers pass whole subtrees deepest first, so that a batch
+    // never removes a folder before the children that point at it.
+    for (const batch of batches(ids, VALUES_PER_STATEMENT)) {
+      await this.db.deleteFrom('nodes').where('id', 'in', batch).execute()
+    }
   }
 }
 

@@ -1,8 +1,9 @@
 import type { Kysely, Selectable } from 'kysely'
+import type { ChunkHash } from '../../domain/hashes.js'
 import type { ChunkRef, VersionRecord } from '../../domain/model.js'
 import type { VersionRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
-import { batches, ROWS_PER_INSERT } from './batches.js'
+import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, VersionChunksTable, VersionsTable } from './schema.js'
 
 export class SqlVersionRepository implements VersionRepository {
@@ -62,6 +63,58 @@ export class SqlVersionRepository implements VersionRepository {
       .orderBy('idx', 'asc')
       .execute()
     return rows.map(toChunkRef)
+  }
+
+  async list(nodeId: string): Promise<VersionRecord[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('node_id', '=', nodeId)
+      .orderBy('version', 'desc')
+      .execute()
+    return rows.map(toVersion)
+  }
+
+  async idsOf(nodeIds: readonly string[]): Promise<string[]> {
+    const ids: string[] = []
+    for (const batch of batches(nodeIds, VALUES_PER_STATEMENT)) {
+      const rows = await this.db.selectFrom('versions').select('id').where('node_id', 'in', batch).execute()
+      ids.push(...rows.map((row) => row.id))
+    }
+    return ids
+  }
+
+  async delete(versionIds: readonly string[]): Promise<Map<ChunkHash, number>> {
+    return atomically(this.db, async (db) => {
+      const dropped = new Map<ChunkHash, number>()
+      for (const batch of batches(versionIds, VALUES_PER_STATEMENT)) {
+        const counts = await db
+          .selectFrom('version_chunks')
+          .select(['chunk_hash', (eb) => eb.fn.countAll<number | string>().as('count')])
+          .where('version_id', 'in', batch)
+          .groupBy('chunk_hash')
+          .execute()
+        for (const { chunk_hash, count } of counts) {
+          dropped.set(chunk_hash, (dropped.get(chunk_hash) ?? 0) + Number(count))
+        }
+        await db.deleteFrom('version_chunks').where('version_id', 'in', batch).execute()
+        await db.deleteFrom('versions').where('id', 'in', batch).execute()
+      }
+      return dropped
+    })
+  }
+
+  async filesWithHistory(afterNodeId: string | null, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .select('node_id')
+      .$if(afterNodeId !== null, (qb) => qb.where('node_id', '>', afterNodeId!))
+      .groupBy('node_id')
+      .having((eb) => eb.fn.countAll(), '>', 1)
+      .orderBy('node_id')
+      .limit(limit)
+      .execute()
+    return rows.map((row) => row.node_id)
   }
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { notFound } from '../../domain/errors.js'
 import type { ListingPage } from '../../services/listing-cache.js'
-import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { type AppServices, objectBody, param, userOf, versionParam } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentFile, presentFolder, presentListItem } from '../presenters.js'
 
@@ -38,9 +37,11 @@ export function fileRoutes(app: FastifyInstance, { services }: { services: AppSe
   })
 
   app.get('/files/:id/versions/:version/download', async (request, reply) => {
-    const raw = param(request, 'version')
-    if (!/^[1-9]\d{0,8}$/.test(raw)) throw notFound('version not found')
-    const plan = await services.files.planDownload(userOf(request), param(request, 'id'), Number(raw))
+    const plan = await services.files.planDownload(
+      userOf(request),
+      param(request, 'id'),
+      versionParam(request),
+    )
     return sendDownload(request, reply, plan, services.blobs)
   })
 

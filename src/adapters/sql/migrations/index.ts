@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'k
 import type { SqlDialect } from '../dialect.js'
 import { initialMigration } from './0001_initial.js'
 import { listingVersionMigration } from './0002_listing_version.js'
+import { chunkLifecycleMigration } from './0003_chunk_lifecycle.js'
 
 /**
  * Every migration, by name; names sort in the order they run. A migration, once released,
@@ -11,6 +12,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
   return {
     '0001_initial': initialMigration(dialect),
     '0002_listing_version': listingVersionMigration,
+    '0003_chunk_lifecycle': chunkLifecycleMigration,
   }
 }
 

@@ -1,0 +1,36 @@
+import { invalid } from '../domain/errors.js'
+
+export const DEFAULT_PAGE_SIZE = 100
+export const MAX_PAGE_SIZE = 1000
+
+/** `limit` from a query string: 1 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when absent. */
+export function parseLimit(raw: unknown): number {
+  if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE
+  const limit =
+    typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+  }
+  return limit
+}
+
+/** An opaque cursor: the sort key of the last item of a page. */
+export function encodeCursor(key: readonly unknown[]): string {
+  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url')
+}
+
+/**
+ * The sort key inside a cursor from `encodeCursor`, checked by `accept` (which answers the
+ * typed key, or undefined when the shape is wrong). Absent or empty: undefined.
+ */
+export function decodeCursor<T>(raw: unknown, accept: (key: unknown[]) => T | undefined): T | undefined {
+  if (raw === undefined || raw === '') return undefined
+  try {
+    const key = JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8')) as unknown
+    const accepted = Array.isArray(key) ? accept(key) : undefined
+    if (accepted !== undefined) return accepted
+  } catch {
+    // fall through: the same answer for every malformed cursor
+  }
+  throw invalid('cursor is not one this server handed out')
+}

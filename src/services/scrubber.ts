@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto'
+import type { Clock } from '../domain/clock.js'
+import type { ChunkHash } from '../domain/hashes.js'
+import type { ChunkRecord, Millis } from '../domain/model.js'
+import type { BlobStore } from '../ports/blob-store.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+
+export interface ScrubOptions {
+  /**
+   * The share of chunks to re-read, least recently verified first (0 < fraction <= 1), so
+   * that a run every day with 0.1 covers every chunk every ten days. 1 reads them all and
+   * also walks the blob store for bytes that no row knows.
+   */
+  fraction?: number
+  /** Chunks read at once. */
+  concurrency?: number
+  /**
+   * Bytes with no row younger than this are an upload in progress, not a problem (the
+   * collector's grace period is the natural value).
+   */
+  unknownGraceMs?: Millis
+}
+
+export interface ScrubReport {
+  /** Chunks re-read and hashed, and their bytes. */
+  checked: number
+  bytes: number
+  /** Bytes whose SHA-256 is not their name (bit rot, a torn or truncated file). */
+  corrupt: { hash: ChunkHash; actual: string; size: number; expectedSize: number }[]
+  /** Live rows whose bytes are not there. */
+  missing: ChunkHash[]
+  /** Chunks that could not be read (EIO...): a fault, never counted as missing. */
+  readErrors: { hash: ChunkHash; error: string }[]
+  /** Hashes that a version names but that have no live row. */
+  danglingReferences: ChunkHash[]
+  /** Rows whose reference count is not the number of version entries naming them. */
+  refCountMismatches: { hash: ChunkHash; refCount: number; actual: number }[]
+  /** Stored bytes no row knows (orphans; the collector reclaims them). Full runs only. */
+  unknown: ChunkHash[]
+  /** True when nothing above was found. */
+  clean: boolean
+  durationMs: number
+}
+
+const PAGE = 1000
+const DEFAULT_CONCURRENCY = 4
+
+/**
+ * Re-reads stored chunks and checks them against their names, and checks that the metadata
+ * and the store agree. It reports; it never deletes or repairs anything on its own.
+ */
+export class Scrubber {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async run(options: ScrubOptions = {}): Promise<ScrubReport> {
+    const started = performance.now()
+    const fraction = options.fraction ?? 1
+    if (!(fraction > 0 && fraction <= 1)) throw new RangeError('fraction must be in (0, 1]')
+    const report: ScrubReport = {
+      checked: 0,
+      bytes: 0,
+      corrupt: [],
+      missing: [],
+      readErrors: [],
+      danglingReferences: [],
+      refCountMismatches: [],
+      unknown: [],
+      clean: false,
+      durationMs: 0,
+    }
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
+    if (fraction === 1) {
+      for (let after: ChunkHash | null = null; ; ) {
+        const page = await this.meta.audit.liveChunks(after, PAGE)
+        await this.#verifyAll(page, concurrency, report)
+        if (page.length < PAGE) break
+        after = page.at(-1)?.hash ?? null
+      }
+      await this.#findUnknown(options.unknownGraceMs ?? 0, report)
+    } else {
+      const wanted = Math.ceil((await this.meta.audit.countLive()) * fraction)
+      await this.#verifyAll(await this.meta.audit.leastRecentlyVerified(wanted), concurrency, report)
+    }
+    report.danglingReferences = await this.meta.audit.danglingReferences()
+    report.refCountMismatches = await this.meta.audit.refCountMismatches()
+    report.clean =
+      report.corrupt.length +
+        report.missing.length +
+        report.readErrors.length +
+        report.danglingReferences.length +
+        report.refCountMismatches.length +
+        report.unknown.length ===
+      0
+    report.durationMs = Math.round(performance.now() - started)
+    return report
+  }
+
+  async #verifyAll(chunks: readonly ChunkRecord[], concurrency: number, report: ScrubReport): Promise<void> {
+    const verified: ChunkHash[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++] as ChunkRecord
+        if (await this.#verify(chunk, report)) verified.push(chunk.hash)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker))
+    // Only good chunks count as verified: a bad one stays first in line for the next run.
+    await this.meta.audit.markVerified(verified, this.clock())
+  }
+
+  /** Reads and hashes one chunk; answers whether it is whole. */
+  async #verify(chunk: ChunkRecord, report: ScrubReport): Promise<boolean> {
+    let size = 0
+    const hash = createHash('sha256')
+    try {
+      const body = await this.blobs.get(chunk.hash)
+      if (body === null) {
+        // Collected since the page was read is not a problem; still live and gone is.
+        if ((await this.meta.chunks.find(chunk.hash))?.state === 'live') report.missing.push(chunk.hash)
+        return false
+      }
+      for await (const piece of body) {
+        hash.update(piece as Buffer)
+        size += (piece as Buffer).length
+      }
+    } catch (error) {
+      report.readErrors.push({ hash: chunk.hash, error: String(error) })
+      return false
+    }
+    report.checked += 1
+    report.bytes += size
+    const actual = hash.digest('hex')
+    if (actual === chunk.hash && size === chunk.size) return true
+    report.corrupt.push({ hash: chunk.hash, actual, size, expectedSize: chunk.size })
+    return false
+  }
+
+  async #findUnknown(graceMs: Millis, report: ScrubReport): Promise<void> {
+    const settledBefore = this.clock() - graceMs
+    let batch: ChunkHash[] = []
+    const flush = async () => {
+      const known = await this.meta.collector.known(batch)
+      report.unknown.push(...batch.filter((hash) => !known.has(hash)))
+      batch = []
+    }
+    for await (const blob of this.blobs.list()) {
+      if (blob.storedAt > settledBefore) continue
+      batch.push(blob.hash)
+      if (batch.length >= PAGE) await flush()
+    }
+    if (batch.length > 0) await flush()
+  }
+}

@@ -1,0 +1,42 @@
+import type { Clock } from '../domain/clock.js'
+import { notFound } from '../domain/errors.js'
+import type { NodeRecord, User, VersionRecord } from '../domain/model.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import { appendVersion } from './append-version.js'
+import { findOwnNode } from './lookup.js'
+import type { VersionHistory } from './version-history.js'
+
+/** A file's history: list its versions, and restore one as a new version. */
+export class VersionService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly clock: Clock,
+    private readonly history: VersionHistory,
+  ) {}
+
+  async list(user: User, fileId: string): Promise<VersionRecord[]> {
+    const file = await findOwnNode(this.meta, user, fileId, 'file')
+    return this.meta.versions.list(file.id)
+  }
+
+  /**
+   * Makes the content of version `number` current again as a NEW version: history is never
+   * rewritten, so the version being replaced can itself be restored later. The chunks are
+   * shared with the old version, so this stores no bytes.
+   */
+  async restore(user: User, fileId: string, number: number): Promise<NodeRecord> {
+    return this.meta.transaction(async (tx) => {
+      await tx.users.lockTree(user.id)
+      const file = await findOwnNode(tx, user, fileId, 'file')
+      const source = await tx.versions.find(file.id, number)
+      if (!source) throw notFound('version not found')
+      const chunks = await tx.versions.chunks(source.id)
+      return appendVersion(
+        tx,
+        this.history,
+        { kind: 'existing', file },
+        { size: source.size, contentHash: source.contentHash, chunks, authorId: user.id, at: this.clock() },
+      )
+    })
+  }
+}
