@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { Registry } from 'prom-client'
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js'
 import { openPostgresMetadataStore } from './adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from './adapters/sqlite/sqlite-metadata-store.js'
@@ -10,6 +11,7 @@ import type { BlobStore } from './ports/blob-store.js'
 import type { MetadataStore } from './ports/metadata-store.js'
 import { buildServices } from './services/index.js'
 import { Maintenance } from './services/maintenance.js'
+import { maintenanceMetrics } from './services/maintenance-metrics.js'
 
 export interface RunningServer {
   app: FastifyInstance
@@ -77,8 +79,10 @@ export async function startServer(
   const { meta, blobs } = await openStores(config)
   const clock = options.clock ?? systemClock
   const services = servicesFor(config, meta, blobs, clock)
+  const metrics = new Registry()
   const app = await buildApp({
     services,
+    metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
     sessionTtlMs: config.auth.sessionTtlMs,
     loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
@@ -103,9 +107,11 @@ export async function startServer(
 
   // Trash emptying, history thinning and garbage collection, beside normal traffic.
   const maintenance = new Maintenance(services, clock, config.gc.orphanScanIntervalMs)
+  const recordUpkeep = maintenanceMetrics(metrics)
   const upkeep = async () => {
     try {
       const report = await maintenance.run()
+      recordUpkeep(report)
       app.log.info(
         { ...report, gc: { ...report.gc, errors: report.gc.errors.length } },
         'storage upkeep done',

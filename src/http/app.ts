@@ -26,6 +26,8 @@ export interface AppOptions {
   requestRateLimitPerMinute: number
   trustProxy: boolean
   logger: FastifyServerOptions['logger']
+  /** Where /metrics reads from; the server adds its background jobs' figures to it. */
+  metrics?: Registry
 }
 
 declare module 'fastify' {
@@ -49,7 +51,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
   })
-  const metrics = new Registry()
+  const metrics = options.metrics ?? new Registry()
   collectDefaultMetrics({ register: metrics })
   const requestDuration = new Histogram({
     name: 'tessera_http_request_duration_seconds',

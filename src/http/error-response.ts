@@ -75,6 +75,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   // A request answered before its body was read (a rejected chunk) must not leave the rest
   // of that body to be parsed as the next request: the connection is closed after this answer.
   if (!request.raw.complete) reply.header('Connection', 'close')
+  // A chunk the collector is removing this instant can be sent again a moment later.
+  if (appError.code === 'CHUNK_BUSY') reply.header('Retry-After', '1')
   const message = status >= 500 && appError.code === 'INTERNAL' ? 'internal error' : appError.message
   // `missing` and the like are also repeated at the top level, where simple clients look first.
   reply
