@@ -105,6 +105,7 @@ program
           console.error(`reference count: ${m.hash} says ${m.refCount}, versions name it ${m.actual} times`)
         for (const hash of report.unknown)
           console.error(`stored but unknown (gc --orphans reclaims): ${hash}`)
+        for (const error of report.storeErrors) console.error(`walking the chunk store failed: ${error}`)
       }
       return report.clean ? 0 : 1
     })

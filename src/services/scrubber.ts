@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Clock } from '../domain/clock.js'
 import type { ChunkHash } from '../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../domain/model.js'
-import type { BlobStore } from '../ports/blob-store.js'
+import type { BlobStore, StoredBlob } from '../ports/blob-store.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 
 export interface ScrubOptions {
@@ -37,6 +37,11 @@ export interface ScrubReport {
   refCountMismatches: { hash: ChunkHash; refCount: number; actual: number }[]
   /** Stored bytes no row knows (orphans; the collector reclaims them). Full runs only. */
   unknown: ChunkHash[]
+  /**
+   * The walk of the store for unknown bytes stopped on a storage fault (full runs only): `unknown`
+   * is then incomplete. The chunks checked are reported all the same.
+   */
+  storeErrors: string[]
   /** True when nothing above was found. */
   clean: boolean
   durationMs: number
@@ -69,6 +74,7 @@ export class Scrubber {
       danglingReferences: [],
       refCountMismatches: [],
       unknown: [],
+      storeErrors: [],
       clean: false,
       durationMs: 0,
     }
@@ -93,7 +99,8 @@ export class Scrubber {
         report.readErrors.length +
         report.danglingReferences.length +
         report.refCountMismatches.length +
-        report.unknown.length ===
+        report.unknown.length +
+        report.storeErrors.length ===
       0
     report.durationMs = Math.round(performance.now() - started)
     return report
@@ -148,11 +155,20 @@ export class Scrubber {
       report.unknown.push(...batch.filter((hash) => !known.has(hash)))
       batch = []
     }
-    for await (const blob of this.blobs.list()) {
+    for await (const blob of this.#listReportingFaults(report)) {
       if (blob.storedAt > settledBefore) continue
       batch.push(blob.hash)
       if (batch.length >= PAGE) await flush()
     }
     if (batch.length > 0) await flush()
+  }
+
+  /** The store's listing; a fault ends it early and is reported, rather than losing the whole run. */
+  async *#listReportingFaults(report: ScrubReport): AsyncIterable<StoredBlob> {
+    try {
+      yield* this.blobs.list()
+    } catch (error) {
+      report.storeErrors.push(String(error))
+    }
   }
 }

@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiClient, sha256 } from '../helpers/api-client.js'
+import { startTestServer } from '../helpers/test-server.js'
+import { chunkPath, deleteAndPurge, fileExists, randomParts, uploadParts } from './gc-helpers.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const CLI = path.join(ROOT, 'src/cli/main.ts')
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/**
+ * `tessera <args>` as an operator runs it, in its own process, on the data directory a test
+ * server prepared (and has closed). The grace period is 0, so a chunk marked by one run is
+ * deleted by the next.
+ */
+function tessera(dataDir: string, ...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    GC_GRACE_SECONDS: '0',
+    LOG_LEVEL: 'silent',
+  }
+  delete env.DATABASE_URL
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { cwd: ROOT, env },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') reject(error)
+        else resolve({ code: error ? (error.code as number) : 0, stdout, stderr })
+      },
+    )
+  })
+}
+
+/** The JSON report of a `--json` run (its only line on stdout). */
+const json = (run: Run) => JSON.parse(run.stdout.trim())
+
+describe('tessera gc and scrub (SQLite)', () => {
+  let dataDir: string
+  let kept: Buffer[]
+  let garbage: Buffer[]
+  const present = (hashes: readonly string[]) =>
+    Promise.all(hashes.map((hash) => fileExists(chunkPath(dataDir, hash))))
+
+  beforeAll(async () => {
+    const server = await startTestServer('sqlite', { GC_INTERVAL_SECONDS: '0' })
+    dataDir = server.dataDir
+    try {
+      const ann = await new ApiClient(server.api).register()
+      kept = randomParts(4)
+      garbage = randomParts(3, 2048)
+      await uploadParts(ann, 'kept.bin', kept)
+      await deleteAndPurge(ann, (await uploadParts(ann, 'garbage.bin', garbage)).id)
+    } finally {
+      // Closed, not stopped: stopping deletes the data directory the commands work on.
+      await server.close()
+    }
+  })
+  afterAll(async () => {
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('gc --dry-run reports the garbage and deletes nothing; gc marks, then deletes', {
+    timeout: 120_000,
+  }, async () => {
+    const garbageHashes = garbage.map(sha256)
+    const garbageBytes = garbage.reduce((sum, part) => sum + part.length, 0)
+    const keptHashes = kept.map(sha256)
+
+    const dryFirst = await tessera(dataDir, 'gc', '--dry-run', '--json')
+    expect(dryFirst.code, dryFirst.stderr).toBe(0)
+    expect(json(dryFirst)).toMatchObject({ dryRun: true, swept: 0, marked: 3, errors: [] })
+    expect(await present(garbageHashes)).toEqual([true, true, true])
+
+    const mark = await tessera(dataDir, 'gc', '--json')
+    expect(mark.code, mark.stderr).toBe(0)
+    expect(json(mark)).toMatchObject({ dryRun: false, swept: 0, marked: 3, errors: [] })
+    expect(await present(garbageHashes)).toEqual([true, true, true])
+
+    const dryDue = await tessera(dataDir, 'gc', '--dry-run', '--json')
+    expect(json(dryDue)).toMatchObject({ dryRun: true, swept: 3, sweptBytes: garbageBytes, marked: 0 })
+    expect(await present(garbageHashes)).toEqual([true, true, true])
+
+    const sweep = await tessera(dataDir, 'gc', '--json')
+    expect(sweep.code, sweep.stderr).toBe(0)
+    expect(json(sweep)).toMatchObject({
+      dryRun: false,
+      swept: 3,
+      sweptBytes: garbageBytes,
+      marked: 0,
+      errors: [],
+    })
+    expect(await present(garbageHashes)).toEqual([false, false, false])
+    expect(await present(keptHashes)).toEqual([true, true, true, true])
+
+    // Bytes no row knows (a crash mid-upload): only --orphans walks the store for them.
+    const orphan = randomBytes(333)
+    const orphanFile = chunkPath(dataDir, sha256(orphan))
+    await mkdir(path.dirname(orphanFile), { recursive: true })
+    await writeFile(orphanFile, orphan)
+    expect(json(await tessera(dataDir, 'gc', '--json'))).toMatchObject({ swept: 0, orphans: 0 })
+    expect(json(await tessera(dataDir, 'gc', '--dry-run', '--orphans', '--json'))).toMatchObject({
+      orphans: 1,
+    })
+    expect(await fileExists(orphanFile)).toBe(true)
+    const text = await tessera(dataDir, 'gc', '--orphans')
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/^gc: deleted 0 chunks .*orphans 1;/)
+    expect(await fileExists(orphanFile)).toBe(false)
+    expect(await present(keptHashes)).toEqual([true, true, true, true])
+  })
+
+  it('scrub exits 0 on a clean store, and 1 naming a corrupt chunk, which it leaves in place', {
+    timeout: 120_000,
+  }, async () => {
+    const clean = await tessera(dataDir, 'scrub', '--json')
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0)
+    expect(json(clean)).toMatchObject({ clean: true, checked: kept.length, corrupt: [], missing: [] })
+
+    const victim = sha256(kept[1] as Buffer)
+    const file = chunkPath(dataDir, victim)
+    const bytes = await readFile(file)
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x80
+    await writeFile(file, bytes)
+
+    const dirty = await tessera(dataDir, 'scrub', '--json')
+    expect(dirty.code).toBe(1)
+    expect(dirty.stdout).toContain(victim)
+    expect(json(dirty)).toMatchObject({ clean: false, missing: [], readErrors: [], unknown: [] })
+    expect(json(dirty).corrupt).toEqual([
+      { hash: victim, actual: sha256(bytes), size: bytes.length, expectedSize: bytes.length },
+    ])
+
+    const text = await tessera(dataDir, 'scrub')
+    expect(text.code).toBe(1)
+    expect(text.stdout).toContain('PROBLEMS FOUND')
+    expect(text.stderr).toContain(`corrupt: ${victim}`)
+    expect((await readFile(file)).equals(bytes)).toBe(true)
+
+    // A bad fraction is a usage error, not a scrub.
+    expect((await tessera(dataDir, 'scrub', '--fraction', '2')).code).not.toBe(0)
+  })
+})
