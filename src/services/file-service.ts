@@ -75,6 +75,9 @@ export class FileService {
   /** To the trash. Quota still counts it until it is purged. */
   async delete(user: User, id: string): Promise<void> {
     await this.meta.transaction(async (tx) => {
+      // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
+      // would otherwise stay live inside a trashed one).
+      await tx.users.lockTree(user.id)
       const file = await findOwnNode(tx, user, id, 'file')
       await tx.nodes.trashSubtree(file.id, this.clock())
     })

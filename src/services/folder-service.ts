@@ -61,6 +61,9 @@ export class FolderService {
   /** To the trash, with everything inside. */
   async delete(user: User, id: string): Promise<void> {
     await this.meta.transaction(async (tx) => {
+      // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
+      // would otherwise stay live inside a trashed one).
+      await tx.users.lockTree(user.id)
       const node = await findOwnNode(tx, user, id, 'folder')
       if (node.parentId === null) throw invalid('the root folder cannot be deleted')
       await tx.nodes.trashSubtree(node.id, this.clock())

@@ -113,13 +113,15 @@ export class TrashService {
     for (;;) {
       const expired = await this.meta.nodes.trashDeletedBefore(cutoff, batchSize)
       for (const root of expired) {
-        await this.meta.transaction(async (tx) => {
+        const done = await this.meta.transaction(async (tx) => {
           await tx.users.lockTree(root.ownerId)
           // Restored or purged by its owner since the list was read: nothing to do.
           const still = await tx.nodes.findTrashRoot(root.ownerId, root.id)
-          if (still && (still.deletedAt ?? Number.POSITIVE_INFINITY) <= cutoff) await purgeTree(tx, still)
+          if (!still || (still.deletedAt ?? Number.POSITIVE_INFINITY) > cutoff) return false
+          await purgeTree(tx, still)
+          return true
         })
-        purged += 1
+        if (done) purged += 1
       }
       if (expired.length < batchSize) return purged
     }
