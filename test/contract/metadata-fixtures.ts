@@ -1,6 +1,13 @@
 import { sha256Hex } from '../../src/domain/hashes.js'
 import { newId } from '../../src/domain/ids.js'
-import type { ChunkRef, NodeRecord, User, VersionRecord } from '../../src/domain/model.js'
+import type {
+  ChunkRef,
+  NodeRecord,
+  UploadChunkRecord,
+  UploadRecord,
+  User,
+  VersionRecord,
+} from '../../src/domain/model.js'
 import type { Repositories } from '../../src/ports/metadata-store.js'
 
 /** Records to feed a MetadataStore in tests: valid, with overridable fields. */
@@ -76,23 +83,80 @@ export function chunkList(sizes: readonly number[], seed = 'chunk'): ChunkRef[] 
   })
 }
 
-/** Inserts version 1 of `file` with these chunks. */
+/** Inserts a version of `file` (version 1 unless told) with these chunks. */
 export async function insertVersion(
   store: Repositories,
   file: NodeRecord,
   chunks: readonly ChunkRef[],
+  overrides: Partial<Omit<VersionRecord, 'nodeId'>> = {},
 ): Promise<VersionRecord> {
+  const number = overrides.version ?? 1
   const version: VersionRecord = {
     id: newId(),
     nodeId: file.id,
-    version: 1,
+    version: number,
     size: chunks.reduce((sum, chunk) => sum + chunk.size, 0),
-    contentHash: hash(`version of ${file.id}`),
+    contentHash: hash(`version ${number} of ${file.id}`),
     authorId: file.ownerId,
     createdAt: T0,
+    ...overrides,
   }
   await store.versions.insert(version, chunks)
   return version
+}
+
+/** Chunk refs naming these hashes in this order (a hash may repeat), 1 byte each. */
+export function refsTo(hashes: readonly string[]): ChunkRef[] {
+  return hashes.map((chunkHash, index) => ({ index, hash: chunkHash, size: 1, offset: index }))
+}
+
+/** Live chunk rows of `size` bytes for these hashes, unreferenced and unmarked. */
+export async function insertChunks(repos: Repositories, hashes: readonly string[], size = 1): Promise<void> {
+  for (const chunkHash of hashes) await repos.chunks.insert(chunkHash, size, T0)
+}
+
+/** A row in state `deleting` (as the collector leaves a claimed chunk), claimed at `at`. */
+export async function insertDeletingChunk(repos: Repositories, chunkHash: string, size = 1, at = T0) {
+  const claimed = await repos.collector.claimOrphans([{ hash: chunkHash, size }], at)
+  if (claimed.length !== 1) throw new Error(`fixture: ${chunkHash} could not be made a deleting row`)
+}
+
+/** An upload session record (not inserted); valid, with overridable fields. */
+export function uploadRecord(
+  userId: string,
+  folderId: string,
+  overrides: Partial<UploadRecord> = {},
+): UploadRecord {
+  return {
+    id: newId(),
+    userId,
+    folderId,
+    filename: 'movie.mkv',
+    size: 10,
+    chunkSize: 4,
+    totalChunks: 3,
+    baseVersion: null,
+    proofNonce: hash('nonce').slice(0, 32),
+    createdAt: T0,
+    expiresAt: T0 + 1000,
+    ...overrides,
+  }
+}
+
+/** Inserts an upload session of `owner` whose chunk list names these hashes (state `needed`). */
+export async function insertUploadNaming(
+  repos: Repositories,
+  owner: User,
+  hashes: readonly string[],
+): Promise<UploadRecord> {
+  const chunks: UploadChunkRecord[] = refsTo(hashes).map((ref) => ({ ...ref, state: 'needed' }))
+  const upload = uploadRecord(owner.id, owner.rootFolderId, {
+    size: chunks.length,
+    chunkSize: 1,
+    totalChunks: chunks.length,
+  })
+  await repos.uploads.insert(upload, chunks)
+  return upload
 }
 
 /** Byte-wise UTF-8 order: SQLite's BINARY collation, PostgreSQL's "C". */

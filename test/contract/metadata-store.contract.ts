@@ -1,17 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AppError } from '../../src/domain/errors.js'
 import { newId } from '../../src/domain/ids.js'
-import type { NodeRecord, UploadChunkRecord, UploadRecord } from '../../src/domain/model.js'
+import type { ChunkRecord, NodeRecord, UploadChunkRecord } from '../../src/domain/model.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import {
   binaryCompare,
   chunkList,
   hash,
+  insertChunks,
+  insertDeletingChunk,
   insertFile,
   insertFolder,
+  insertUploadNaming,
   insertUser,
   insertVersion,
+  refsTo,
   T0,
+  uploadRecord,
 } from './metadata-fixtures.js'
 
 export interface OpenedMetadataStore {
@@ -27,6 +32,16 @@ const rejectsWithCode = async (promise: Promise<unknown>, code: string) => {
   expect(error).toBeInstanceOf(AppError)
   expect((error as AppError).code).toBe(code)
 }
+
+/** The hashes of these chunk records, sorted: for answers whose order is not promised. */
+const hashesOf = (chunks: readonly ChunkRecord[]): string[] => chunks.map((c) => c.hash).sort()
+const sorted = (items: Iterable<string>): string[] => [...items].sort()
+const deleting = (chunkHash: string, size = 1): ChunkRecord => ({
+  hash: chunkHash,
+  size,
+  refCount: 0,
+  state: 'deleting',
+})
 
 /**
  * What every MetadataStore promises (src/ports/metadata-store.ts). Each adapter's test file
@@ -443,25 +458,674 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
     })
   })
 
-  describe('uploads', () => {
-    const upload = (
-      userId: string,
-      folderId: string,
-      overrides: Partial<UploadRecord> = {},
-    ): UploadRecord => ({
-      id: newId(),
-      userId,
-      folderId,
-      filename: 'movie.mkv',
-      size: 10,
-      chunkSize: 4,
-      totalChunks: 3,
-      baseVersion: null,
-      proofNonce: hash('nonce').slice(0, 32),
-      createdAt: T0,
-      expiresAt: T0 + 1000,
-      ...overrides,
+  describe('chunk lifecycle', () => {
+    it('answers only live rows as stored, and never re-creates a row the collector claimed', async () => {
+      await insertChunks(store, [hash('live')])
+      await insertDeletingChunk(store, hash('going'))
+      expect(await store.chunks.stored([hash('live'), hash('going'), hash('absent')])).toEqual(
+        new Set([hash('live')]),
+      )
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
+      // A chunk PUT of claimed bytes finds the row: it is not stored again as live.
+      expect(await store.chunks.insert(hash('going'), 1, T0 + 1)).toBe(false)
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
     })
+
+    it('clears the collector mark on a new reference, so the chunk waits a full grace period again', async () => {
+      await insertChunks(store, [hash('a')])
+      expect(await store.collector.mark(T0)).toBe(1)
+      await store.chunks.addReferences(new Map([[hash('a'), 2]]))
+      expect(await store.chunks.find(hash('a'))).toEqual({
+        hash: hash('a'),
+        size: 1,
+        refCount: 2,
+        state: 'live',
+      })
+      await store.chunks.dropReferences(new Map([[hash('a'), 2]]))
+      // Garbage again, but its old mark is gone: nothing to claim on it.
+      expect(await store.collector.claimable(T0 + 1000, 10)).toEqual([])
+      expect(await store.collector.claim(T0 + 1000, T0 + 1000, 10)).toEqual([])
+      expect(await store.collector.countUnmarked()).toBe(1)
+      expect(await store.collector.mark(T0 + 500)).toBe(1)
+      expect(await store.collector.claim(T0 + 499, T0 + 1000, 10)).toEqual([])
+      expect(hashesOf(await store.collector.claim(T0 + 500, T0 + 1000, 10))).toEqual([hash('a')])
+    })
+
+    it('refuses to reference a missing or claimed chunk (CHUNKS_MISSING), changing nothing', async () => {
+      await insertChunks(store, [hash('a'), hash('b')])
+      expect(await store.collector.mark(T0)).toBe(2)
+      await insertDeletingChunk(store, hash('going'))
+      const user = await insertUser(store)
+      for (const bad of [hash('absent'), hash('going')]) {
+        const counts = new Map([
+          [hash('a'), 1],
+          [bad, 1],
+          [hash('b'), 3],
+        ])
+        let folderId = ''
+        await rejectsWithCode(
+          store.transaction(async (tx) => {
+            folderId = (await insertFolder(tx, user, user.rootFolderId, `written before ${bad}`)).id
+            await tx.chunks.addReferences(counts)
+          }),
+          'CHUNKS_MISSING',
+        )
+        expect(await store.nodes.findAnyState(folderId)).toBeNull()
+        // On its own, outside a transaction, it is all or nothing as well.
+        await rejectsWithCode(store.chunks.addReferences(counts), 'CHUNKS_MISSING')
+      }
+      expect(await store.chunks.find(hash('a'))).toEqual({
+        hash: hash('a'),
+        size: 1,
+        refCount: 0,
+        state: 'live',
+      })
+      expect(await store.chunks.find(hash('b'))).toEqual({
+        hash: hash('b'),
+        size: 1,
+        refCount: 0,
+        state: 'live',
+      })
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
+      expect(await store.chunks.find(hash('absent'))).toBeNull()
+      // The marks were not cleared either.
+      expect(hashesOf(await store.collector.claimable(T0, 10))).toEqual(sorted([hash('a'), hash('b')]))
+    })
+
+    it('drops references by the given amounts, and only from the named chunks', async () => {
+      await insertChunks(store, [hash('a'), hash('b'), hash('c')], 7)
+      await store.chunks.addReferences(
+        new Map([
+          [hash('a'), 3],
+          [hash('b'), 2],
+          [hash('c'), 1],
+        ]),
+      )
+      await store.chunks.dropReferences(
+        new Map([
+          [hash('a'), 2],
+          [hash('b'), 2],
+        ]),
+      )
+      await store.chunks.dropReferences(new Map())
+      expect(await store.chunks.find(hash('a'))).toEqual({
+        hash: hash('a'),
+        size: 7,
+        refCount: 1,
+        state: 'live',
+      })
+      expect(await store.chunks.find(hash('b'))).toEqual({
+        hash: hash('b'),
+        size: 7,
+        refCount: 0,
+        state: 'live',
+      })
+      expect(await store.chunks.find(hash('c'))).toEqual({
+        hash: hash('c'),
+        size: 7,
+        refCount: 1,
+        state: 'live',
+      })
+    })
+
+    it('takes the chunk guard inside transactions, in both modes, and releases it at the end', async () => {
+      const user = await insertUser(store)
+      await insertChunks(store, [hash('a'), hash('b')])
+      await store.collector.mark(T0)
+      // A guard held past its transaction would make the next transaction (another
+      // connection of the pool) wait for ever.
+      await store.transaction(async (tx) => {
+        await tx.chunks.guard('use')
+        await insertUploadNaming(tx, user, [hash('a')])
+      })
+      const claimed = await store.transaction(async (tx) => {
+        await tx.chunks.guard('collect')
+        return tx.collector.claim(T0, T0 + 1, 10)
+      })
+      expect(hashesOf(claimed)).toEqual([hash('b')])
+      await store.transaction(async (tx) => {
+        await tx.chunks.guard('use')
+        await tx.chunks.guard('use')
+      })
+      await store.transaction((tx) => tx.chunks.guard('collect'))
+      expect((await store.chunks.find(hash('a')))?.state).toBe('live')
+    })
+  })
+
+  describe('collector', () => {
+    it('marks only live, unreferenced, unmarked chunks, and answers how many', async () => {
+      await insertChunks(store, [hash('a'), hash('b')])
+      expect(await store.collector.countUnmarked()).toBe(2)
+      expect(await store.collector.mark(T0)).toBe(2)
+      expect(await store.collector.countUnmarked()).toBe(0)
+
+      await insertChunks(store, [hash('c'), hash('referenced')])
+      await store.chunks.addReferences(new Map([[hash('referenced'), 1]]))
+      await insertDeletingChunk(store, hash('going'))
+      expect(await store.collector.countUnmarked()).toBe(1)
+      expect(await store.collector.mark(T0 + 10)).toBe(1)
+      expect(await store.collector.mark(T0 + 20)).toBe(0)
+      expect(await store.collector.countUnmarked()).toBe(0)
+
+      // `a` and `b` kept their first mark; `c` got the second; the others none.
+      expect(hashesOf(await store.collector.claimable(T0 + 9, 10))).toEqual(sorted([hash('a'), hash('b')]))
+      expect(hashesOf(await store.collector.claimable(T0 + 20, 10))).toEqual(
+        sorted([hash('a'), hash('b'), hash('c')]),
+      )
+    })
+
+    it('claims only chunks marked at or before the cutoff, once, and turns them deleting', async () => {
+      await insertChunks(store, [hash('a'), hash('b')], 5)
+      await store.collector.mark(T0)
+      await insertChunks(store, [hash('c')], 5)
+      await store.collector.mark(T0 + 10)
+
+      const claimed = await store.collector.claim(T0 + 9, T0 + 30, 10)
+      expect([...claimed].sort((x, y) => binaryCompare(x.hash, y.hash))).toEqual(
+        [deleting(hash('a'), 5), deleting(hash('b'), 5)].sort((x, y) => binaryCompare(x.hash, y.hash)),
+      )
+      expect(await store.chunks.find(hash('a'))).toEqual(deleting(hash('a'), 5))
+      expect((await store.chunks.find(hash('c')))?.state).toBe('live')
+      // Claimed rows are not claimed again.
+      expect(await store.collector.claim(T0 + 9, T0 + 31, 10)).toEqual([])
+      expect(hashesOf(await store.collector.claim(T0 + 10, T0 + 32, 10))).toEqual([hash('c')])
+    })
+
+    it('never claims a chunk that an upload session names', async () => {
+      const user = await insertUser(store)
+      await insertChunks(store, [hash('named'), hash('free')])
+      const session = await insertUploadNaming(store, user, [hash('other'), hash('named')])
+      await store.collector.mark(T0)
+      expect(hashesOf(await store.collector.claimable(T0, 10))).toEqual([hash('free')])
+      expect(hashesOf(await store.collector.claim(T0, T0 + 1, 10))).toEqual([hash('free')])
+      expect((await store.chunks.find(hash('named')))?.state).toBe('live')
+      await store.uploads.delete(session.id)
+      expect(hashesOf(await store.collector.claim(T0, T0 + 2, 10))).toEqual([hash('named')])
+    })
+
+    it('does not claim a chunk referenced again after it was marked (resurrected)', async () => {
+      await insertChunks(store, [hash('dedup'), hash('garbage')])
+      await store.collector.mark(T0)
+      // A dedup hit between the mark and the sweep.
+      await store.chunks.addReferences(new Map([[hash('dedup'), 1]]))
+      expect(hashesOf(await store.collector.claim(T0, T0 + 1, 10))).toEqual([hash('garbage')])
+      expect(await store.chunks.find(hash('dedup'))).toEqual({
+        hash: hash('dedup'),
+        size: 1,
+        refCount: 1,
+        state: 'live',
+      })
+    })
+
+    it('claims at most `limit` chunks, the earliest marked first', async () => {
+      const order = [3, 0, 4, 1, 2].map((i) => hash(`c${i}`))
+      for (const [i, chunkHash] of order.entries()) {
+        await insertChunks(store, [chunkHash])
+        await store.collector.mark(T0 + i)
+      }
+      expect(hashesOf(await store.collector.claim(T0 + 100, T0 + 200, 2))).toEqual(sorted(order.slice(0, 2)))
+      expect(hashesOf(await store.collector.claim(T0 + 100, T0 + 200, 2))).toEqual(sorted(order.slice(2, 4)))
+      expect(hashesOf(await store.collector.claim(T0 + 100, T0 + 200, 2))).toEqual(sorted(order.slice(4)))
+      expect(await store.collector.claim(T0 + 100, T0 + 200, 2)).toEqual([])
+    })
+
+    it('answers in claimable what claim would take, without taking it', async () => {
+      const user = await insertUser(store)
+      await insertChunks(store, [hash('old1'), hash('old2'), hash('named'), hash('dedup')])
+      await store.collector.mark(T0)
+      await insertChunks(store, [hash('old3')])
+      await store.collector.mark(T0 + 1)
+      await insertChunks(store, [hash('young')])
+      await store.collector.mark(T0 + 50)
+      await insertUploadNaming(store, user, [hash('named')])
+      await store.chunks.addReferences(new Map([[hash('dedup'), 1]]))
+      await insertDeletingChunk(store, hash('going'))
+
+      const cutoff = T0 + 10
+      const expected = sorted([hash('old1'), hash('old2'), hash('old3')])
+      expect(hashesOf(await store.collector.claimable(cutoff, 10))).toEqual(expected)
+      expect(hashesOf(await store.collector.claimable(cutoff, 2))).toEqual(
+        sorted([hash('old1'), hash('old2')]),
+      )
+      for (const chunk of await store.collector.claimable(cutoff, 10)) {
+        expect(chunk).toEqual({ hash: chunk.hash, size: 1, refCount: 0, state: 'live' })
+        expect((await store.chunks.find(chunk.hash))?.state).toBe('live')
+      }
+      expect(hashesOf(await store.collector.claimable(cutoff, 10))).toEqual(expected)
+      expect(hashesOf(await store.collector.claim(cutoff, T0 + 100, 10))).toEqual(expected)
+    })
+
+    it('takes over only claims made at or before the cutoff, and re-stamps them', async () => {
+      await insertChunks(store, [hash('a')])
+      await store.collector.mark(T0)
+      await store.collector.claim(T0, T0 + 10, 10)
+      await insertChunks(store, [hash('b')])
+      await store.collector.mark(T0 + 11)
+      await store.collector.claim(T0 + 11, T0 + 20, 10)
+      await insertDeletingChunk(store, hash('orphan'), 1, T0 + 5)
+      // Live chunks, marked or not, are never taken over.
+      await insertChunks(store, [hash('marked'), hash('unmarked')])
+      await store.collector.mark(T0)
+      await store.chunks.addReferences(new Map([[hash('unmarked'), 1]]))
+      await store.chunks.dropReferences(new Map([[hash('unmarked'), 1]]))
+
+      expect(hashesOf(await store.collector.takeOverStale(T0 + 4, T0 + 100, 10))).toEqual([])
+      const taken = await store.collector.takeOverStale(T0 + 15, T0 + 100, 10)
+      expect([...taken].sort((x, y) => binaryCompare(x.hash, y.hash))).toEqual(
+        [deleting(hash('a')), deleting(hash('orphan'))].sort((x, y) => binaryCompare(x.hash, y.hash)),
+      )
+      // Re-stamped with `now`: a second collector with the same cutoff finds nothing.
+      expect(await store.collector.takeOverStale(T0 + 15, T0 + 101, 10)).toEqual([])
+      expect(hashesOf(await store.collector.takeOverStale(T0 + 99, T0 + 102, 10))).toEqual([hash('b')])
+      expect(await store.collector.takeOverStale(T0 + 101, T0 + 103, 1)).toHaveLength(1)
+      expect((await store.chunks.find(hash('marked')))?.state).toBe('live')
+      expect((await store.chunks.find(hash('unmarked')))?.state).toBe('live')
+    })
+
+    it('forgets only deleting rows', async () => {
+      await insertChunks(store, [hash('live')])
+      await insertDeletingChunk(store, hash('going'))
+      await store.collector.forget([hash('live'), hash('going'), hash('absent')])
+      await store.collector.forget([])
+      expect(await store.chunks.find(hash('going'))).toBeNull()
+      expect((await store.chunks.find(hash('live')))?.state).toBe('live')
+    })
+
+    it('knows the hashes that have a row in any state', async () => {
+      await insertChunks(store, [hash('live')])
+      await insertDeletingChunk(store, hash('going'))
+      expect(await store.collector.known([hash('live'), hash('going'), hash('absent')])).toEqual(
+        new Set([hash('live'), hash('going')]),
+      )
+      expect(await store.collector.known([])).toEqual(new Set())
+    })
+
+    it('claims orphans only when no row and no upload session names them', async () => {
+      const user = await insertUser(store)
+      await insertChunks(store, [hash('live')])
+      await insertDeletingChunk(store, hash('going'), 1, T0)
+      await insertUploadNaming(store, user, [hash('named')])
+      const claimed = await store.collector.claimOrphans(
+        [
+          { hash: hash('free'), size: 123 },
+          { hash: hash('live'), size: 1 },
+          { hash: hash('going'), size: 1 },
+          { hash: hash('named'), size: 1 },
+        ],
+        T0 + 7,
+      )
+      expect(claimed).toEqual([hash('free')])
+      expect(await store.chunks.find(hash('free'))).toEqual(deleting(hash('free'), 123))
+      expect(await store.chunks.find(hash('live'))).toEqual({
+        hash: hash('live'),
+        size: 1,
+        refCount: 0,
+        state: 'live',
+      })
+      expect(await store.chunks.find(hash('named'))).toBeNull()
+      // The existing claim kept its time; the new one is stamped `now`.
+      expect(hashesOf(await store.collector.takeOverStale(T0 + 6, T0 + 50, 10))).toEqual([hash('going')])
+      expect(hashesOf(await store.collector.takeOverStale(T0 + 7, T0 + 50, 10))).toEqual([hash('free')])
+      expect(await store.collector.claimOrphans([], T0 + 8)).toEqual([])
+    })
+  })
+
+  describe('audit', () => {
+    it('answers live chunks least recently verified first (then by hash), and records verification', async () => {
+      const hashes = sorted([1, 2, 3, 4].map((i) => hash(`v${i}`)))
+      await insertChunks(store, hashes)
+      await insertDeletingChunk(store, hash('going'))
+      expect(hashesOf(await store.audit.leastRecentlyVerified(10))).toEqual(hashes)
+      const inOrder = async (limit: number) =>
+        (await store.audit.leastRecentlyVerified(limit)).map((c) => c.hash)
+      expect(await inOrder(10)).toEqual(hashes)
+      await store.audit.markVerified([hashes[0]!, hashes[1]!, hash('going')], T0 + 10)
+      await store.audit.markVerified([hashes[3]!], T0 + 5)
+      await store.audit.markVerified([], T0 + 99)
+      expect(await inOrder(10)).toEqual([hashes[2], hashes[3], hashes[0], hashes[1]])
+      expect(await inOrder(2)).toEqual([hashes[2], hashes[3]])
+      expect((await store.audit.leastRecentlyVerified(1))[0]).toEqual({
+        hash: hashes[2],
+        size: 1,
+        refCount: 0,
+        state: 'live',
+      })
+    })
+
+    it('pages through live chunks in hash order, and counts them', async () => {
+      const hashes = Array.from({ length: 25 }, (_, i) => hash(`live${i}`))
+      await insertChunks(store, hashes, 9)
+      await insertDeletingChunk(store, hash('going1'))
+      await insertDeletingChunk(store, hash('going2'))
+      const listed: ChunkRecord[] = []
+      let page = await store.audit.liveChunks(null, 10)
+      while (page.length > 0) {
+        expect(page.length).toBeLessThanOrEqual(10)
+        listed.push(...page)
+        page = await store.audit.liveChunks(page.at(-1)!.hash, 10)
+      }
+      expect(listed).toEqual(
+        [...hashes].sort(binaryCompare).map((h) => ({ hash: h, size: 9, refCount: 0, state: 'live' })),
+      )
+      expect(await store.audit.countLive()).toBe(25)
+    })
+
+    it('finds reference counts that differ from the version entries, and none when they agree', async () => {
+      const user = await insertUser(store)
+      const f1 = await insertFile(store, user, user.rootFolderId, 'f1')
+      const f2 = await insertFile(store, user, user.rootFolderId, 'f2')
+      await insertChunks(store, [hash('x'), hash('y'), hash('z')])
+      await insertVersion(store, f1, refsTo([hash('x'), hash('x'), hash('y')]))
+      await insertVersion(store, f2, refsTo([hash('y')]))
+      await store.chunks.addReferences(
+        new Map([
+          [hash('x'), 2],
+          [hash('y'), 2],
+        ]),
+      )
+      expect(await store.audit.refCountMismatches()).toEqual([])
+      // A count dropped without deleting its entries, and one added without any entry.
+      await store.chunks.dropReferences(new Map([[hash('x'), 1]]))
+      await store.chunks.addReferences(new Map([[hash('z'), 1]]))
+      const expected = [
+        { hash: hash('x'), refCount: 1, actual: 2 },
+        { hash: hash('z'), refCount: 1, actual: 0 },
+      ].sort((a, b) => binaryCompare(a.hash, b.hash))
+      expect(await store.audit.refCountMismatches()).toEqual(expected)
+    })
+
+    it('finds version entries whose chunk row is missing or deleting', async () => {
+      const user = await insertUser(store)
+      const file = await insertFile(store, user, user.rootFolderId, 'f')
+      await insertChunks(store, [hash('live')])
+      await insertDeletingChunk(store, hash('going'))
+      expect(await store.audit.danglingReferences()).toEqual([])
+      await insertVersion(store, file, refsTo([hash('live'), hash('absent'), hash('going'), hash('absent')]))
+      expect(await store.audit.danglingReferences()).toEqual(sorted([hash('absent'), hash('going')]))
+    })
+  })
+
+  describe('version history', () => {
+    it('lists the versions of a file newest first, and the ids of the versions of files', async () => {
+      const user = await insertUser(store)
+      const file = await insertFile(store, user, user.rootFolderId, 'f')
+      const other = await insertFile(store, user, user.rootFolderId, 'g')
+      const v1 = await insertVersion(store, file, chunkList([1]), { version: 1, createdAt: T0 })
+      const v3 = await insertVersion(store, file, chunkList([3]), { version: 3, createdAt: T0 + 3 })
+      const v2 = await insertVersion(store, file, chunkList([2]), { version: 2, createdAt: T0 + 2 })
+      const w1 = await insertVersion(store, other, chunkList([1]))
+      expect(await store.versions.list(file.id)).toEqual([v3, v2, v1])
+      expect(await store.versions.list(newId())).toEqual([])
+      expect(sorted(await store.versions.idsOf([file.id]))).toEqual(sorted([v1.id, v2.id, v3.id]))
+      expect(sorted(await store.versions.idsOf([file.id, other.id, newId()]))).toEqual(
+        sorted([v1.id, v2.id, v3.id, w1.id]),
+      )
+      expect(await store.versions.idsOf([])).toEqual([])
+    })
+
+    it('deletes versions with their chunk lists and answers the exact entries each chunk lost', async () => {
+      const user = await insertUser(store)
+      const a = await insertFile(store, user, user.rootFolderId, 'a')
+      const b = await insertFile(store, user, user.rootFolderId, 'b')
+      const [x, y, z, w] = [hash('x'), hash('y'), hash('z'), hash('w')]
+      await insertChunks(store, [x, y, z, w])
+      const a1 = await insertVersion(store, a, refsTo([x, x, y]), { version: 1 })
+      const a2 = await insertVersion(store, a, refsTo([x, z]), { version: 2 })
+      const b1 = await insertVersion(store, b, refsTo([y, w]))
+      await store.chunks.addReferences(
+        new Map([
+          [x, 3],
+          [y, 2],
+          [z, 1],
+          [w, 1],
+        ]),
+      )
+
+      const dropped = await store.versions.delete([a1.id, a2.id])
+      expect(dropped).toEqual(
+        new Map([
+          [x, 3],
+          [y, 1],
+          [z, 1],
+        ]),
+      )
+      expect(await store.versions.list(a.id)).toEqual([])
+      expect(await store.versions.chunks(a1.id)).toEqual([])
+      expect(await store.versions.chunks(a2.id)).toEqual([])
+      expect(await store.versions.list(b.id)).toEqual([b1])
+      expect(await store.versions.chunks(b1.id)).toEqual(refsTo([y, w]))
+      // What the caller does with the answer, in the same transaction: the counts add up.
+      await store.chunks.dropReferences(dropped)
+      expect(await store.audit.refCountMismatches()).toEqual([])
+      expect((await store.chunks.find(x))?.refCount).toBe(0)
+      expect((await store.chunks.find(y))?.refCount).toBe(1)
+      expect(await store.versions.delete([])).toEqual(new Map())
+    })
+
+    it('pages through the files that have more than one version', async () => {
+      const user = await insertUser(store)
+      const withHistory: string[] = []
+      for (const [i, count] of [1, 2, 3, 1, 2, 2].entries()) {
+        const file = await insertFile(store, user, user.rootFolderId, `f${i}`)
+        for (let version = 1; version <= count; version++) {
+          await insertVersion(store, file, chunkList([1]), { version })
+        }
+        if (count > 1) withHistory.push(file.id)
+      }
+      const listed: string[] = []
+      let page = await store.versions.filesWithHistory(null, 2)
+      while (page.length > 0) {
+        expect(page.length).toBeLessThanOrEqual(2)
+        listed.push(...page)
+        page = await store.versions.filesWithHistory(page.at(-1)!, 2)
+      }
+      expect(listed).toEqual([...withHistory].sort(binaryCompare))
+    })
+  })
+
+  describe('trash', () => {
+    /**
+     * root/
+     *   f1 (5 B)                      trashed at T0+1
+     *   A/ {10 B, 20 B, sub/{30 B}}   trashed at T0+3, after A/early (40 B) at T0+2
+     *   E/ (empty)                    trashed at T0+3
+     *   f4 (7 B)                      trashed at T0+4
+     *   live (3 B)
+     * and another user's file, trashed at T0+5.
+     */
+    async function trashScene() {
+      const user = await insertUser(store)
+      const other = await insertUser(store)
+      const root = user.rootFolderId
+      const f1 = await insertFile(store, user, root, 'f1', 5)
+      const a = await insertFolder(store, user, root, 'A')
+      const a10 = await insertFile(store, user, a.id, 'ten', 10)
+      const a20 = await insertFile(store, user, a.id, 'twenty', 20)
+      const sub = await insertFolder(store, user, a.id, 'sub')
+      const sub30 = await insertFile(store, user, sub.id, 'thirty', 30)
+      const early = await insertFile(store, user, a.id, 'early', 40)
+      const e = await insertFolder(store, user, root, 'E')
+      const f4 = await insertFile(store, user, root, 'f4', 7)
+      const live = await insertFile(store, user, root, 'live', 3)
+      const theirs = await insertFile(store, other, other.rootFolderId, 'theirs', 100)
+      await store.nodes.trashSubtree(f1.id, T0 + 1)
+      await store.nodes.trashSubtree(early.id, T0 + 2)
+      await store.nodes.trashSubtree(a.id, T0 + 3)
+      await store.nodes.trashSubtree(e.id, T0 + 3)
+      await store.nodes.trashSubtree(f4.id, T0 + 4)
+      await store.nodes.trashSubtree(theirs.id, T0 + 5)
+      return { user, other, f1, a, a10, a20, sub, sub30, early, e, f4, live, theirs }
+    }
+
+    it('finds a node in any state by id (findAnyState)', async () => {
+      const { a, a10, live, theirs } = await trashScene()
+      expect(await store.nodes.findAnyState(live.id)).toEqual(live)
+      expect(await store.nodes.findAnyState(a10.id)).toMatchObject({
+        ...a10,
+        deletedAt: T0 + 3,
+        trashRootId: a.id,
+      })
+      expect(await store.nodes.findAnyState(theirs.id)).toMatchObject({
+        id: theirs.id,
+        trashRootId: theirs.id,
+      })
+      expect(await store.nodes.findAnyState(newId())).toBeNull()
+    })
+
+    it("finds only the owner's trash roots (findTrashRoot)", async () => {
+      const { user, other, a, a10, sub, early, live, theirs } = await trashScene()
+      expect(await store.nodes.findTrashRoot(user.id, a.id)).toEqual({
+        ...a,
+        deletedAt: T0 + 3,
+        trashRootId: a.id,
+        listingVersion: expect.any(Number),
+      })
+      expect(await store.nodes.findTrashRoot(user.id, early.id)).toMatchObject({ deletedAt: T0 + 2 })
+      // Went with a root, live, another owner's, unknown: none is a trash root of this user.
+      expect(await store.nodes.findTrashRoot(user.id, a10.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(user.id, sub.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(user.id, live.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(user.id, theirs.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(other.id, a.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(other.id, theirs.id)).toMatchObject({ id: theirs.id })
+      expect(await store.nodes.findTrashRoot(user.id, newId())).toBeNull()
+    })
+
+    it('lists trash roots newest first (ties by id), in pages, with the bytes that went with each', async () => {
+      const { user, f1, a, early, e, f4 } = await trashScene()
+      const [first, second] = [a, e].sort((x, y) => binaryCompare(y.id, x.id))
+      const expected = [
+        [f4.id, 7],
+        [first!.id, first === a ? 60 : 0],
+        [second!.id, second === a ? 60 : 0],
+        [early.id, 40],
+        [f1.id, 5],
+      ]
+      const all = await store.nodes.listTrash(user.id, { limit: 100 })
+      expect(all.map((entry) => [entry.node.id, entry.bytes])).toEqual(expected)
+      for (const entry of all) expect(entry.node).toEqual(await store.nodes.findAnyState(entry.node.id))
+
+      const paged: string[] = []
+      let page = await store.nodes.listTrash(user.id, { limit: 2 })
+      while (page.length > 0) {
+        expect(page.length).toBeLessThanOrEqual(2)
+        paged.push(...page.map((entry) => entry.node.id))
+        const last = page.at(-1)!.node
+        page = await store.nodes.listTrash(user.id, {
+          limit: 2,
+          after: { deletedAt: last.deletedAt!, id: last.id },
+        })
+      }
+      expect(paged).toEqual(expected.map(([id]) => id))
+      expect(await store.nodes.listTrash(newId(), { limit: 10 })).toEqual([])
+    })
+
+    it('answers the trash roots of every owner deleted at or before a cutoff, oldest first', async () => {
+      const { f1, a, early, e, f4, theirs } = await trashScene()
+      const ids = async (cutoff: number, limit: number) =>
+        (await store.nodes.trashDeletedBefore(cutoff, limit)).map((n) => n.id)
+      expect(await ids(T0, 10)).toEqual([])
+      expect(await ids(T0 + 2, 10)).toEqual([f1.id, early.id])
+      expect(await ids(T0 + 2, 1)).toEqual([f1.id])
+      const upToA = await ids(T0 + 3, 10)
+      expect(upToA.slice(0, 2)).toEqual([f1.id, early.id])
+      expect(sorted(upToA.slice(2))).toEqual(sorted([a.id, e.id]))
+      expect((await ids(T0 + 5, 10)).slice(4)).toEqual([f4.id, theirs.id])
+    })
+
+    it('restores the whole tree that went with a root, under a new parent and name', async () => {
+      const { user, a, a10, a20, sub, sub30, early } = await trashScene()
+      const dest = await insertFolder(store, user, user.rootFolderId, 'dest')
+      const destListing = (await store.nodes.findLive(user.id, dest.id))?.listingVersion
+      await store.nodes.restoreTrash(a.id, { parentId: dest.id, name: 'A back', updatedAt: T0 + 9 })
+
+      const restored = await store.nodes.findLive(user.id, a.id)
+      expect(restored).toMatchObject({
+        ...a,
+        parentId: dest.id,
+        name: 'A back',
+        updatedAt: T0 + 9,
+        deletedAt: null,
+        trashRootId: null,
+        listingVersion: expect.any(Number),
+      })
+      for (const node of [a10, a20, sub, sub30]) {
+        expect(await store.nodes.findLive(user.id, node.id)).toEqual({
+          ...node,
+          listingVersion: expect.any(Number),
+        })
+      }
+      expect((await store.nodes.findLiveChild(dest.id, 'A back'))?.id).toBe(a.id)
+      expect((await store.nodes.findLive(user.id, dest.id))?.listingVersion).not.toBe(destListing)
+      // Deleted earlier on its own: still in the trash, as its own item.
+      expect(await store.nodes.findLive(user.id, early.id)).toBeNull()
+      expect(await store.nodes.findTrashRoot(user.id, early.id)).not.toBeNull()
+      expect(
+        (await store.nodes.listTrash(user.id, { limit: 10 })).map((entry) => entry.node.id),
+      ).not.toContain(a.id)
+    })
+
+    it('refuses a restore onto a live name (NAME_TAKEN) and leaves the transaction usable', async () => {
+      const { user, a, a10 } = await trashScene()
+      const squatter = await insertFolder(store, user, user.rootFolderId, 'A')
+      const restored = await store.transaction(async (tx) => {
+        await rejectsWithCode(
+          tx.nodes.restoreTrash(a.id, { parentId: user.rootFolderId, name: 'A', updatedAt: T0 + 9 }),
+          'NAME_TAKEN',
+        )
+        // Nothing came back.
+        expect(await tx.nodes.findTrashRoot(user.id, a.id)).not.toBeNull()
+        expect(await tx.nodes.findLive(user.id, a10.id)).toBeNull()
+        await tx.nodes.restoreTrash(a.id, {
+          parentId: user.rootFolderId,
+          name: 'A (restored)',
+          updatedAt: T0 + 9,
+        })
+        return tx.nodes.findLive(user.id, a.id)
+      })
+      expect(restored).toMatchObject({ id: a.id, name: 'A (restored)', parentId: user.rootFolderId })
+      expect(await store.nodes.findLive(user.id, a10.id)).toMatchObject({ id: a10.id, deletedAt: null })
+      expect((await store.nodes.findLiveChild(user.rootFolderId, 'A'))?.id).toBe(squatter.id)
+      // Outside a transaction too, and the item stays in the trash.
+      const { user: second, f4 } = await trashScene()
+      await insertFile(store, second, second.rootFolderId, 'f4')
+      await rejectsWithCode(
+        store.nodes.restoreTrash(f4.id, { parentId: second.rootFolderId, name: 'f4', updatedAt: T0 + 9 }),
+        'NAME_TAKEN',
+      )
+      expect(await store.nodes.findTrashRoot(second.id, f4.id)).toMatchObject({ deletedAt: T0 + 4 })
+    })
+
+    it('answers a subtree deepest first, with nodes trashed earlier inside it, and deletes it', async () => {
+      const { user, f1, a, a10, a20, sub, sub30, early, live } = await trashScene()
+      const subtree = await store.nodes.subtree(a.id)
+      expect(sorted(subtree.map((n) => n.id))).toEqual(
+        sorted([a, a10, a20, sub, sub30, early].map((n) => n.id)),
+      )
+      // Every node comes before its parent.
+      const position = new Map(subtree.map((n, i) => [n.id, i]))
+      for (const node of subtree) {
+        if (node.id !== a.id) expect(position.get(node.id)!).toBeLessThan(position.get(node.parentId!)!)
+      }
+      expect(subtree.find((n) => n.id === early.id)).toMatchObject({
+        deletedAt: T0 + 2,
+        trashRootId: early.id,
+      })
+      expect(await store.nodes.subtree(newId())).toEqual([])
+
+      await store.nodes.deleteMany(subtree.map((n) => n.id))
+      await store.nodes.deleteMany([])
+      for (const node of subtree) expect(await store.nodes.findAnyState(node.id)).toBeNull()
+      expect(await store.nodes.findLive(user.id, live.id)).toEqual(live)
+      expect(await store.nodes.findAnyState(f1.id)).toMatchObject({ id: f1.id, deletedAt: T0 + 1 })
+      expect(
+        (await store.nodes.listTrash(user.id, { limit: 10 })).map((entry) => entry.node.id),
+      ).not.toContain(early.id)
+    })
+  })
+
+  describe('uploads', () => {
+    const upload = uploadRecord
     const uploadChunks = (): UploadChunkRecord[] => [
       { index: 0, hash: hash('x'), size: 4, offset: 0, state: 'needed' },
       { index: 1, hash: hash('y'), size: 4, offset: 4, state: 'prove' },

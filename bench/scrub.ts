@@ -1,0 +1,278 @@
+// `npm run bench:scrub` (`npx tsx bench/scrub.ts`): scrub throughput against the cost of simply
+// reading the same bytes and hashing them with OpenSSL. Goal: scrub >= 0.8x openssl. A benchmark,
+// not a test: a missed goal prints MISS and never fails the process (a scrub that reports a
+// problem, or a phase that cannot run, exits 1).
+//
+// The store is built through the services (register, upload sessions of 4 MiB random chunks),
+// so the scrub finds a consistent store and must report it clean. Then, with the page cache warm
+// (every file read once first), alternately: the reference, `openssl dgst -sha256` over the chunk
+// files through `xargs -P <scrub concurrency>` (one openssl process per share of the files, as
+// many in parallel as the scrub reads chunks), and Tessera's `Scrubber.run()` (fraction 1: every
+// chunk, plus the walk for unknown bytes and the reference checks).
+//
+//   BENCH_QUICK=1               smoke run: 256 MiB
+//   BENCH_SCRUB_MIB=N           bytes to store and scrub (default 1024; 256 with BENCH_QUICK=1)
+//   BENCH_SCRUB_REPEAT=N        runs of each, alternating (default 3)
+//   BENCH_SCRUB_CONCURRENCY=N   the scrub's concurrency, and xargs -P (default: the scrubber's)
+//   BENCH_KEEP_TMP=1            keep the temp directory
+import { spawn } from 'node:child_process'
+import { createHash, randomFillSync } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import { mkdtemp, open } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
+import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { systemClock } from '../src/domain/clock.js'
+import type { MetadataStore } from '../src/ports/metadata-store.js'
+import { buildServices } from '../src/services/index.js'
+import type { ScrubReport } from '../src/services/scrubber.js'
+import { installExitHandlers, isAborting, onCleanup, onExit, runCleanups } from './lib/processes.js'
+import { fmt, fmtMiBs, fmtRatio, fmtSeconds, MiB, median, mibPerSecond, now, table } from './lib/timing.js'
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer (got "${raw}")`)
+  return value
+}
+
+const QUICK = process.env.BENCH_QUICK === '1'
+const SIZE_MIB = intEnv('BENCH_SCRUB_MIB', QUICK ? 256 : 1024)
+const REPEAT = intEnv('BENCH_SCRUB_REPEAT', 3)
+const CONCURRENCY = intEnv('BENCH_SCRUB_CONCURRENCY', 4)
+const CHUNK_SIZE = 4 * MiB
+/** Chunks per uploaded file (64 MiB files). */
+const CHUNKS_PER_FILE = 16
+const GOAL = 0.8
+const HOUR = 3_600_000
+
+function say(line: string): void {
+  console.log(`  · ${line}`)
+}
+
+// ---------------------------------------------------------------------------------------
+// The store
+
+interface Store {
+  meta: MetadataStore
+  blobs: DiskBlobStore
+  services: ReturnType<typeof buildServices>
+  /** Every chunk's file, and its hash. */
+  chunks: { hash: string; file: string }[]
+  bytes: number
+}
+
+async function buildStore(root: string): Promise<Store> {
+  const meta = await openSqliteMetadataStore({ file: path.join(root, 'tessera.db') })
+  onCleanup(() => meta.close())
+  const blobs = new DiskBlobStore({ root: path.join(root, 'chunks') })
+  await blobs.init()
+  const services = buildServices(meta, blobs, systemClock, {
+    sessionTtlMs: HOUR,
+    sessionCacheMs: 0,
+    defaultQuotaBytes: 2 ** 50,
+    uploadSessionTtlMs: HOUR,
+    passwordHashing: { memoryKiB: 1024, passes: 1 },
+  })
+  const { user } = await services.auth.register({
+    email: 'scrub@example.com',
+    password: 'benchmark password 1',
+  })
+  const totalChunks = Math.ceil((SIZE_MIB * MiB) / CHUNK_SIZE)
+  const chunks: Store['chunks'] = []
+  const buffers = Array.from({ length: CHUNKS_PER_FILE }, () => Buffer.allocUnsafe(CHUNK_SIZE))
+  let bytes = 0
+  for (let file = 0; chunks.length < totalChunks; file++) {
+    const sizes = Array.from({ length: Math.min(CHUNKS_PER_FILE, totalChunks - chunks.length) }, (_, i) =>
+      Math.min(CHUNK_SIZE, SIZE_MIB * MiB - (chunks.length + i) * CHUNK_SIZE),
+    )
+    const hashes = sizes.map((size, i) => {
+      const buffer = buffers[i]!.subarray(0, size)
+      randomFillSync(buffer)
+      return createHash('sha256').update(buffer).digest('hex')
+    })
+    const size = sizes.reduce((sum, n) => sum + n, 0)
+    const session = await services.uploads.init(user, {
+      filename: `random ${file}.bin`,
+      size,
+      chunkHashes: hashes,
+    })
+    for (const [index, hash] of hashes.entries()) {
+      const body = Readable.from([buffers[index]!.subarray(0, sizes[index])])
+      await services.uploads.putChunk(user, session.uploadId, String(index), hash, sizes[index], body)
+      chunks.push({ hash, file: path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4), hash) })
+    }
+    await services.uploads.complete(user, session.uploadId)
+    bytes += size
+  }
+  return { meta, blobs, services, chunks, bytes }
+}
+
+/** Reads every chunk file once, so that both contenders find the same warm page cache. */
+async function warm(files: readonly string[]): Promise<void> {
+  const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
+  for (const file of files) {
+    const handle = await open(file, 'r')
+    try {
+      while ((await handle.read(buffer, 0, buffer.length)).bytesRead > 0) {}
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The contenders
+
+/**
+ * `xargs -0 -P <parallel> -n <share> openssl dgst -sha256`: the files split into `parallel`
+ * shares, one openssl process each, all at once. Checks every digest against the file's name.
+ */
+async function openssl(files: readonly string[], parallel: number): Promise<number> {
+  const share = Math.ceil(files.length / parallel)
+  const start = now()
+  const child = spawn(
+    'xargs',
+    ['-0', '-P', String(parallel), '-n', String(share), 'openssl', 'dgst', '-sha256'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text
+  })
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text
+  })
+  child.stdin.end(files.join('\0'))
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  })
+  const ms = now() - start
+  if (code !== 0) throw new Error(`xargs openssl dgst failed (exit ${code}): ${stderr.trim()}`)
+  let checked = 0
+  for (const line of stdout.trim().split('\n')) {
+    const match = /^SHA2?-?256\((.*)\)= ([0-9a-f]{64})$/.exec(line)
+    if (!match || path.basename(match[1]!) !== match[2]) throw new Error(`openssl: unexpected line "${line}"`)
+    checked++
+  }
+  if (checked !== files.length) throw new Error(`openssl hashed ${checked} of ${files.length} files`)
+  return ms
+}
+
+async function scrub(store: Store): Promise<{ ms: number; report: ScrubReport }> {
+  const start = now()
+  const report = await store.services.scrubber.run({ fraction: 1, concurrency: CONCURRENCY })
+  const ms = now() - start
+  if (!report.clean || report.checked !== store.chunks.length || report.bytes !== store.bytes) {
+    throw new Error(
+      `the scrub checked ${report.checked} chunks (${report.bytes} bytes) of ${store.chunks.length} ` +
+        `(${store.bytes}) and says ${report.clean ? 'clean' : `not clean: ${JSON.stringify(report).slice(0, 500)}`}`,
+    )
+  }
+  return { ms, report }
+}
+
+// ---------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<number> {
+  installExitHandlers()
+  const cpus = os.cpus()
+  console.log(`Tessera scrub benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run)' : ''}`)
+  console.log(
+    `  ${new Date().toISOString()}, node ${process.version}, ${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'}), ` +
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
+  )
+  console.log(
+    `  ${SIZE_MIB} MiB of random 4 MiB chunks in a disk blob store, SQLite metadata; ` +
+      `scrub concurrency ${CONCURRENCY}, openssl through xargs -P ${CONCURRENCY}`,
+  )
+  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-scrub-'))
+  onExit(() => {
+    if (process.env.BENCH_KEEP_TMP === '1') console.log(`  (kept ${root})`)
+    else rmSync(root, { recursive: true, force: true })
+  })
+  console.log(`  temp dir: ${root}`)
+
+  console.log('\n▸ build the store through the services (register, upload, complete)')
+  let start = now()
+  const store = await buildStore(root)
+  say(`${store.chunks.length} chunks, ${fmt(store.bytes / MiB, 0)} MiB, in ${fmtSeconds(now() - start)}`)
+  const files = store.chunks.map((chunk) => chunk.file)
+
+  console.log('\n▸ warm the page cache (read every chunk file once)')
+  start = now()
+  await warm(files)
+  say(`read in ${fmtSeconds(now() - start)}`)
+
+  console.log(`\n▸ ${REPEAT} runs each, alternating`)
+  const opensslMs: number[] = []
+  const scrubMs: number[] = []
+  const single = await openssl(files, 1)
+  say(`informational: one openssl process over every file: ${fmtMiBs(mibPerSecond(store.bytes, single))}`)
+  for (let run = 0; run < REPEAT && !isAborting(); run++) {
+    const order = run % 2 === 0 ? ['openssl', 'scrub'] : ['scrub', 'openssl']
+    for (const who of order) {
+      if (who === 'openssl') {
+        const ms = await openssl(files, CONCURRENCY)
+        opensslMs.push(ms)
+        say(`openssl, xargs -P ${CONCURRENCY}: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
+      } else {
+        const { ms, report } = await scrub(store)
+        scrubMs.push(ms)
+        say(
+          `Scrubber.run(): ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))} ` +
+            `(${report.checked} chunks, clean)`,
+        )
+      }
+    }
+  }
+  await runCleanups()
+  if (isAborting()) return 1
+
+  const rate = (ms: number) => mibPerSecond(store.bytes, ms)
+  const best = (times: number[]) => rate(Math.min(...times))
+  const middle = (times: number[]) => rate(median(times))
+  const ratio = middle(scrubMs) / middle(opensslMs)
+  console.log(`\n${'='.repeat(110)}\nSCRUB FIGURES (${fmt(store.bytes / MiB, 0)} MiB, page cache warm)\n`)
+  console.log(
+    table(
+      [
+        ['measurement', 'best', `median of ${REPEAT}`],
+        [
+          `openssl dgst -sha256, xargs -P ${CONCURRENCY}`,
+          fmtMiBs(best(opensslMs)),
+          fmtMiBs(middle(opensslMs)),
+        ],
+        [
+          `Tessera Scrubber.run(), concurrency ${CONCURRENCY}`,
+          fmtMiBs(best(scrubMs)),
+          fmtMiBs(middle(scrubMs)),
+        ],
+        ['one openssl process (informational)', fmtMiBs(rate(single)), ''],
+      ],
+      ['l', 'r', 'r'],
+    ),
+  )
+  console.log(
+    `\nscrub / openssl: ${fmtRatio(ratio)} (median), ${fmtRatio(best(scrubMs) / best(opensslMs))} (best); ` +
+      `goal >= ${GOAL}x: ${ratio >= GOAL ? 'OK' : 'MISS'}`,
+  )
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+    void runCleanups().finally(() => process.exit(1))
+  },
+)

@@ -1,0 +1,906 @@
+import { createHmac } from 'node:crypto'
+import { Readable } from 'node:stream'
+import fc from 'fast-check'
+import { expect } from 'vitest'
+import { AppError, type ErrorCode } from '../../src/domain/errors.js'
+import type { UploadSessionView } from '../../src/services/upload-service.js'
+import {
+  bytesOf,
+  type ChunkState,
+  type Content,
+  chunkListOf,
+  contentHash,
+  currentOf,
+  FOLDER_NAMES,
+  GC_GRACE_MS,
+  MAX_FILE_CHUNKS,
+  MAX_PAUSED,
+  type ModelFile,
+  type ModelNode,
+  type ModelSession,
+  NAMES,
+  POOL,
+  POOL_HASHES,
+  type PredictedGc,
+  ROOT,
+  type StorageModel,
+  sizeOf,
+  sizeOfFile,
+  TRASH_RETENTION_MS,
+  UPLOAD_TTL_MS,
+  USERS,
+} from './model.js'
+import type { System } from './system.js'
+
+export interface Stats {
+  commands: number
+  byKind: Record<string, number>
+  /** Notable outcomes (conflicted copies, expired resumes, dedup hits...), to see what was covered. */
+  events: Record<string, number>
+  /** Time spent in the commands themselves and in the checks after them. */
+  commandMs: number
+  verifyMs: number
+}
+
+export const newStats = (): Stats => ({ commands: 0, byKind: {}, events: {}, commandMs: 0, verifyMs: 0 })
+
+/** The stats of the test that is running (one backend at a time). */
+let current: Stats = newStats()
+export const useStats = (stats: Stats): void => {
+  current = stats
+}
+const count = (event: string, n = 1): void => {
+  if (n > 0) current.events[event] = (current.events[event] ?? 0) + n
+}
+
+type Exec = (m: StorageModel, s: System) => Promise<void>
+
+/**
+ * One step. Its arguments are drawn without looking at the model (fast-check needs that), so
+ * "which file" or "which paused upload" is an index taken modulo what exists when it runs.
+ * After every step the whole system is checked against the model (`verify`).
+ */
+class StorageCommand implements fc.AsyncCommand<StorageModel, System> {
+  constructor(
+    private readonly label: string,
+    private readonly kind: string,
+    private readonly stats: Stats,
+    private readonly applies: (m: StorageModel) => boolean,
+    private readonly exec: Exec,
+  ) {}
+
+  check(m: Readonly<StorageModel>): boolean {
+    return this.applies(m as StorageModel)
+  }
+
+  async run(m: StorageModel, s: System): Promise<void> {
+    const started = performance.now()
+    await this.exec(m, s)
+    const ran = performance.now()
+    this.stats.commands += 1
+    this.stats.byKind[this.kind] = (this.stats.byKind[this.kind] ?? 0) + 1
+    this.stats.commandMs += ran - started
+    await verify(m, s)
+    this.stats.verifyMs += performance.now() - ran
+  }
+
+  toString(): string {
+    return this.label
+  }
+}
+
+const pick = <T>(list: readonly T[], n: number): T => {
+  if (list.length === 0) throw new Error('pick from an empty list')
+  return list[n % list.length]!
+}
+
+/** Resolves with the AppError `promise` rejects with; fails when it resolves or rejects otherwise. */
+async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
+  const outcome = await promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  )
+  if (outcome.ok) throw new Error(`expected ${code}, but the call succeeded`)
+  if (!(outcome.error instanceof AppError) || outcome.error.code !== code) throw outcome.error
+  return outcome.error
+}
+
+const hmacOf = (nonce: string, bytes: Buffer): string =>
+  createHmac('sha256', Buffer.from(nonce, 'hex')).update(bytes).digest('hex')
+
+const indexesIn = (states: readonly ChunkState[], state: ChunkState): number[] =>
+  states.flatMap((s, index) => (s === state ? [index] : []))
+
+function expectView(view: UploadSessionView, session: ModelSession): void {
+  expect({
+    uploadId: view.uploadId,
+    totalChunks: view.totalChunks,
+    chunksNeeded: view.chunksNeeded,
+    chunksToProve: view.chunksToProve,
+    chunksExisting: view.chunksExisting,
+    expiresAt: view.expiresAt,
+  }).toEqual({
+    uploadId: session.id,
+    totalChunks: session.content.length,
+    chunksNeeded: indexesIn(session.states, 'needed'),
+    chunksToProve: indexesIn(session.states, 'prove'),
+    chunksExisting: session.content.length - indexesIn(session.states, 'needed').length,
+    expiresAt: session.expiresAt,
+  })
+}
+
+// ---- upload steps, each done on the system and on the model ------------------------------
+
+type Base = 'none' | 'current' | 'stale'
+type ProofBy = 'hmac' | 'upload'
+
+function baseVersionFor(
+  m: StorageModel,
+  user: number,
+  folder: string,
+  name: string,
+  base: Base,
+): number | null {
+  const existing = m.liveChild(user, folder, name)
+  if (existing?.kind !== 'file' || base === 'none') return null
+  const current = currentOf(existing).number
+  if (base === 'current') return current
+  return current > 1 ? current - 1 : null
+}
+
+/** The upload target: the root or one of the live folders, by index. */
+const targetFolder = (m: StorageModel, user: number, place: number): string =>
+  pick([ROOT, ...m.liveFolders(user).map((folder) => folder.id)], place)
+
+async function init(
+  m: StorageModel,
+  s: System,
+  user: number,
+  folder: string,
+  filename: string,
+  content: Content,
+  baseVersion: number | null,
+): Promise<ModelSession> {
+  const view = await s.services.uploads.init(s.users[user]!, {
+    folderId: folder === ROOT ? undefined : folder,
+    filename,
+    size: sizeOf(content),
+    chunkHashes: content.map((i) => POOL_HASHES[i]),
+    chunkSizes: content.map((i) => POOL[i]!.length),
+    baseVersion: baseVersion ?? undefined,
+  })
+  const session = m.openSession(user, folder, view.uploadId, filename, content, baseVersion, view.proofNonce)
+  expectView(view, session)
+  count('init.prove', indexesIn(session.states, 'prove').length)
+  count('init.ok', indexesIn(session.states, 'ok').length)
+  return session
+}
+
+async function putChunks(
+  m: StorageModel,
+  s: System,
+  session: ModelSession,
+  indexes: number[],
+): Promise<void> {
+  for (const index of indexes) {
+    const chunk = session.content[index]!
+    const bytes = POOL[chunk]!
+    const deduplicated = m.rows.has(chunk)
+    const receipt = await s.services.uploads.putChunk(
+      s.users[session.user]!,
+      session.id,
+      String(index),
+      POOL_HASHES[chunk],
+      bytes.length,
+      Readable.from([bytes]),
+    )
+    expect(receipt).toEqual({ index, hash: POOL_HASHES[chunk], deduplicated })
+    if (m.orphans.has(chunk)) count('put.overOrphanBytes')
+    m.putChunk(session, index)
+  }
+}
+
+/** Shows possession of the chunks the server holds but the user never had, one way or the other. */
+async function proveHeld(m: StorageModel, s: System, session: ModelSession, by: ProofBy): Promise<void> {
+  const toProve = indexesIn(m.preview(session), 'prove')
+  if (toProve.length === 0) return
+  count(`prove.${by}`, toProve.length)
+  if (by === 'upload') {
+    await putChunks(m, s, session, toProve)
+    return
+  }
+  const proofs = Object.fromEntries(
+    toProve.map((index) => [String(index), hmacOf(session.nonce, POOL[session.content[index]!]!)]),
+  )
+  const view = await s.services.uploads.prove(s.users[session.user]!, session.id, proofs)
+  m.refresh(session)
+  for (const index of toProve) m.markOk(session, session.content[index]!)
+  expectView(view, session)
+}
+
+/** Completes, or (into a folder deleted meanwhile) fails and leaves the session as it was. */
+async function complete(m: StorageModel, s: System, session: ModelSession): Promise<void> {
+  m.refresh(session)
+  if (m.missing(session).length > 0) throw new Error('model: completing an upload with chunks missing')
+  const predicted = m.predictCompletion(session)
+  if (predicted.error !== undefined) {
+    await expectAppError(s.services.uploads.complete(s.users[session.user]!, session.id), predicted.error)
+    count(`complete.${predicted.error}`)
+    return
+  }
+  const result = await s.services.uploads.complete(s.users[session.user]!, session.id)
+  expect({
+    conflict: result.conflict,
+    name: result.file.name,
+    parent: result.file.parentId,
+    version: result.file.currentVersion,
+    size: result.file.size,
+    contentHash: result.file.contentHash,
+  }).toEqual({
+    conflict: predicted.conflict,
+    name: predicted.name,
+    parent: folderIdOf(s, session.user, session.folder),
+    version: predicted.version,
+    size: sizeOf(session.content),
+    contentHash: contentHash(session.content),
+  })
+  if (predicted.existing) expect(result.file.id).toBe(predicted.existing.id)
+  else expect(m.nodes(session.user).map((f) => f.id)).not.toContain(result.file.id)
+  count(
+    predicted.conflict
+      ? 'complete.conflictedCopy'
+      : predicted.existing
+        ? 'complete.newVersion'
+        : 'complete.newFile',
+  )
+  m.complete(session, predicted, result.file.id)
+}
+
+const folderIdOf = (s: System, user: number, folder: string): string =>
+  folder === ROOT ? s.users[user]!.rootFolderId : folder
+
+/** The session is gone for its client: expired (the server no longer finds it). */
+async function expectExpired(m: StorageModel, session: ModelSession, call: Promise<unknown>) {
+  await expectAppError(call, 'UPLOAD_NOT_FOUND')
+  count(session.inDb ? 'expired.beforeSweep' : 'expired.afterSweep')
+  session.known = false
+  if (!session.inDb) m.forget(session)
+}
+
+// ---- clock and collector ----------------------------------------------------------------
+
+/**
+ * Clock moves: below the grace period, exactly it, beyond it; and now and then the session TTL
+ * or around it, which ends every paused upload (so not too often).
+ */
+const delayArb = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: GC_GRACE_MS - 1 }), weight: 4 },
+  { arbitrary: fc.constant(GC_GRACE_MS), weight: 1 },
+  { arbitrary: fc.integer({ min: GC_GRACE_MS, max: 3 * GC_GRACE_MS }), weight: 3 },
+  { arbitrary: fc.constant(UPLOAD_TTL_MS), weight: 1 },
+  {
+    arbitrary: fc.integer({ min: UPLOAD_TTL_MS - GC_GRACE_MS, max: UPLOAD_TTL_MS + 2 * GC_GRACE_MS }),
+    weight: 1,
+  },
+)
+
+const advance = (m: StorageModel, s: System, delay: number) => {
+  m.now += delay
+  s.now = m.now
+}
+
+const gcReport = (predicted: PredictedGc, dryRun: boolean) => ({
+  dryRun,
+  expiredUploads: predicted.expiredUploads,
+  resumed: 0,
+  swept: predicted.swept,
+  sweptBytes: predicted.sweptBytes,
+  marked: predicted.marked,
+  orphans: predicted.orphans,
+  errors: [],
+})
+
+export async function collect(m: StorageModel, s: System, options: { dryRun: boolean; orphans: boolean }) {
+  if (options.dryRun) {
+    const report = await s.services.gc.run({ dryRun: true, orphans: options.orphans })
+    expect({ ...report, durationMs: 0 }, 'gc dry run').toEqual({
+      ...gcReport(m.gcDryRun(options.orphans), true),
+      durationMs: 0,
+    })
+  }
+  const orphansBefore = m.orphans.size
+  const predicted = m.gc(options.orphans)
+  const report = await s.services.gc.run({ orphans: options.orphans })
+  expect({ ...report, durationMs: 0 }, 'gc report').toEqual({ ...gcReport(predicted, false), durationMs: 0 })
+  count('gc.swept', predicted.swept)
+  count('gc.expiredUploads', predicted.expiredUploads)
+  count('gc.orphansDeleted', orphansBefore - m.orphans.size)
+  count('gc.orphansProtected', options.orphans ? m.orphans.size : 0)
+}
+
+// ---- the commands -------------------------------------------------------------------------
+
+const userArb = fc.nat({ max: USERS - 1 })
+const nameArb = fc.constantFrom(...NAMES)
+const contentArb = fc.array(fc.nat({ max: POOL.length - 1 }), { maxLength: MAX_FILE_CHUNKS })
+const maskArb = fc.array(fc.boolean(), { minLength: MAX_FILE_CHUNKS, maxLength: MAX_FILE_CHUNKS })
+const baseArb = fc.constantFrom<Base>('none', 'none', 'current', 'stale')
+const proofArb = fc.constantFrom<ProofBy>('hmac', 'upload')
+const choiceArb = fc.nat({ max: 1000 })
+const bits = (mask: readonly boolean[]) => mask.map(Number).join('')
+
+export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<StorageModel, System>> {
+  const command = (label: string, kind: string, applies: (m: StorageModel) => boolean, exec: Exec) =>
+    new StorageCommand(label, kind, stats, applies, exec)
+
+  const upload = fc
+    .record({
+      user: userArb,
+      place: choiceArb,
+      name: nameArb,
+      content: contentArb,
+      base: baseArb,
+      proofBy: proofArb,
+    })
+    .map(({ user, place, name, content, base, proofBy }) =>
+      command(
+        `upload(u${user}, place#${place}, ${name}, [${content}], base=${base}, proof=${proofBy})`,
+        'upload',
+        () => true,
+        async (m, s) => {
+          const folder = targetFolder(m, user, place)
+          const baseVersion = baseVersionFor(m, user, folder, name, base)
+          const session = await init(m, s, user, folder, name, content, baseVersion)
+          await putChunks(m, s, session, indexesIn(session.states, 'needed'))
+          await proveHeld(m, s, session, proofBy)
+          await complete(m, s, session)
+        },
+      ),
+    )
+
+  const startPaused = fc
+    .record({
+      user: userArb,
+      place: choiceArb,
+      name: nameArb,
+      content: contentArb,
+      base: baseArb,
+      mask: maskArb,
+    })
+    .map(({ user, place, name, content, base, mask }) =>
+      command(
+        `startPaused(u${user}, place#${place}, ${name}, [${content}], base=${base}, put=${bits(mask)})`,
+        'startPaused',
+        (m) => m.pausedSessions(user).length < MAX_PAUSED,
+        async (m, s) => {
+          const folder = targetFolder(m, user, place)
+          const baseVersion = baseVersionFor(m, user, folder, name, base)
+          const session = await init(m, s, user, folder, name, content, baseVersion)
+          const needed = indexesIn(session.states, 'needed')
+          await putChunks(
+            m,
+            s,
+            session,
+            needed.filter((index) => mask[index]),
+          )
+        },
+      ),
+    )
+
+  const resume = fc
+    .record({
+      user: userArb,
+      choice: choiceArb,
+      finish: fc.boolean(),
+      mask: maskArb,
+      proofBy: proofArb,
+      earlyComplete: fc.boolean(),
+      badProof: fc.boolean(),
+    })
+    .map(({ user, choice, finish, mask, proofBy, earlyComplete, badProof }) =>
+      command(
+        `resume(u${user}, #${choice}, ${finish ? 'finish' : `put=${bits(mask)}`}, proof=${proofBy}${earlyComplete ? ', earlyComplete' : ''}${badProof ? ', badProof' : ''})`,
+        'resume',
+        (m) => m.pausedSessions(user).length > 0,
+        async (m, s) => {
+          const session = pick(m.pausedSessions(user), choice)
+          const account = s.users[user]!
+          if (m.expired(session)) {
+            await expectExpired(m, session, s.services.uploads.check(account, session.id))
+            return
+          }
+          // Whatever the collector did meanwhile, a session before its expiry can go on.
+          const view = await s.services.uploads.check(account, session.id)
+          m.refresh(session)
+          expectView(view, session)
+          if (earlyComplete && m.missing(session).length > 0) {
+            const error = await expectAppError(
+              s.services.uploads.complete(account, session.id),
+              'CHUNKS_MISSING',
+            )
+            m.refresh(session)
+            expect(error.details.missing).toEqual(m.missing(session))
+            count('complete.early')
+          }
+          const needed = indexesIn(session.states, 'needed')
+          await putChunks(
+            m,
+            s,
+            session,
+            needed.filter((index) => finish || mask[index]),
+          )
+          const toProve = indexesIn(m.preview(session), 'prove')
+          if (badProof && toProve.length > 0) {
+            const index = toProve[0]!
+            const wrong = POOL[(session.content[index]! + 1) % POOL.length]!
+            await expectAppError(
+              s.services.uploads.prove(account, session.id, { [index]: hmacOf(session.nonce, wrong) }),
+              'PROOF_INVALID',
+            )
+            m.refresh(session)
+            count('prove.rejected')
+          }
+          if (finish) {
+            await proveHeld(m, s, session, proofBy)
+            await complete(m, s, session)
+            count(m.sessions.includes(session) ? 'resume.notCompleted' : 'resume.completed')
+          } else if (mask[MAX_FILE_CHUNKS - 1]) {
+            await proveHeld(m, s, session, proofBy)
+          }
+        },
+      ),
+    )
+
+  const abort = fc.record({ user: userArb, choice: choiceArb }).map(({ user, choice }) =>
+    command(
+      `abort(u${user}, #${choice})`,
+      'abort',
+      (m) => m.pausedSessions(user).length > 0,
+      async (m, s) => {
+        const session = pick(m.pausedSessions(user), choice)
+        if (m.expired(session)) {
+          await expectExpired(m, session, s.services.uploads.abort(s.users[user]!, session.id))
+          return
+        }
+        await s.services.uploads.abort(s.users[user]!, session.id)
+        m.forget(session)
+      },
+    ),
+  )
+
+  /** A chunk PUT whose process died after the bytes were durable, before their row: a restart. */
+  const crashedPut = fc
+    .record({ user: userArb, choice: choiceArb, index: choiceArb })
+    .map(({ user, choice, index }) =>
+      command(
+        `crashedPut(u${user}, #${choice}, chunk#${index})`,
+        'crashedPut',
+        (m) => m.pausedSessions(user).some((session) => !m.expired(session) && session.content.length > 0),
+        async (m, s) => {
+          const session = pick(
+            m.pausedSessions(user).filter((x) => !m.expired(x) && x.content.length > 0),
+            choice,
+          )
+          // Preferably a chunk with no row: the crash then leaves its bytes behind as an orphan.
+          const unrecorded = session.content.filter((i) => !m.rows.has(i) && !m.orphans.has(i))
+          const chunk = pick(unrecorded.length > 0 ? unrecorded : session.content, index)
+          // With a row, a PUT only reads the bytes and writes nothing before the row's commit.
+          if (!m.rows.has(chunk)) {
+            await s.blobs.put(POOL_HASHES[chunk]!, Readable.from([POOL[chunk]!]))
+            m.orphans.add(chunk)
+            count('crashedPut.orphan')
+          }
+          await s.restart()
+        },
+      ),
+    )
+
+  const restoreVersion = fc
+    .record({ user: userArb, choice: choiceArb, version: choiceArb })
+    .map(({ user, choice, version }) =>
+      command(
+        `restoreVersion(u${user}, #${choice}, v#${version})`,
+        'restoreVersion',
+        (m) => m.liveFiles(user).length > 0,
+        async (m, s) => {
+          const file = pick(m.liveFiles(user), choice)
+          const source = pick(file.versions, version)
+          const restored = await s.services.versions.restore(s.users[user]!, file.id, source.number)
+          expect([restored.id, restored.currentVersion, restored.size, restored.contentHash]).toEqual([
+            file.id,
+            currentOf(file).number + 1,
+            sizeOf(source.content),
+            contentHash(source.content),
+          ])
+          m.appendVersion(file, source.content)
+        },
+      ),
+    )
+
+  const createFolder = fc
+    .record({ user: userArb, name: fc.constantFrom(...FOLDER_NAMES) })
+    .map(({ user, name }) =>
+      command(
+        `createFolder(u${user}, ${name})`,
+        'createFolder',
+        () => true,
+        async (m, s) => {
+          const account = s.users[user]!
+          if (m.liveChild(user, ROOT, name)) {
+            await expectAppError(s.services.folders.create(account, { name }), 'NAME_TAKEN')
+            count('createFolder.nameTaken')
+            return
+          }
+          const created = await s.services.folders.create(account, { name })
+          expect([created.node.name, created.node.parentId, created.path]).toEqual([
+            name,
+            account.rootFolderId,
+            `/${name}`,
+          ])
+          m.addFolder(user, created.node.id, name)
+        },
+      ),
+    )
+
+  const deleteFile = fc.record({ user: userArb, choice: choiceArb }).map(({ user, choice }) =>
+    command(
+      `deleteFile(u${user}, #${choice})`,
+      'deleteFile',
+      (m) => m.liveFiles(user).length > 0,
+      async (m, s) => {
+        const file = pick(m.liveFiles(user), choice)
+        await s.services.files.delete(s.users[user]!, file.id)
+        m.trash(user, file)
+      },
+    ),
+  )
+
+  const deleteFolder = fc.record({ user: userArb, choice: choiceArb }).map(({ user, choice }) =>
+    command(
+      `deleteFolder(u${user}, #${choice})`,
+      'deleteFolder',
+      (m) => m.liveFolders(user).length > 0,
+      async (m, s) => {
+        const folder = pick(m.liveFolders(user), choice)
+        await s.services.folders.delete(s.users[user]!, folder.id)
+        count('deleteFolder.files', m.liveChildren(user, folder.id).length)
+        m.trash(user, folder)
+      },
+    ),
+  )
+
+  const restoreTrash = fc.record({ user: userArb, choice: choiceArb }).map(({ user, choice }) =>
+    command(
+      `restoreTrash(u${user}, #${choice})`,
+      'restoreTrash',
+      (m) => m.trashRoots(user).length > 0,
+      async (m, s) => {
+        const node = pick(m.trashRoots(user), choice)
+        const originalName = node.name
+        const originalParent = node.parent
+        m.restore(user, node)
+        const restored = await s.services.trash.restore(s.users[user]!, node.id)
+        expect([restored.id, restored.kind, restored.name, restored.parentId, restored.deletedAt]).toEqual([
+          node.id,
+          node.kind,
+          node.name,
+          folderIdOf(s, user, node.parent),
+          null,
+        ])
+        if (node.name !== originalName) count('restoreTrash.renamed')
+        if (node.parent !== originalParent) count('restoreTrash.toRoot')
+      },
+    ),
+  )
+
+  const purge = fc.record({ user: userArb, choice: choiceArb }).map(({ user, choice }) =>
+    command(
+      `purge(u${user}, #${choice})`,
+      'purge',
+      (m) => m.trashRoots(user).length > 0,
+      async (m, s) => {
+        const node = pick(m.trashRoots(user), choice)
+        await s.services.trash.purge(s.users[user]!, node.id)
+        m.purge(user, node)
+      },
+    ),
+  )
+
+  /** Another user's files, folders and uploads, and what lies in one's own trash, are out of reach. */
+  const trespass = fc
+    .record({
+      user: userArb,
+      other: fc.integer({ min: 1, max: USERS - 1 }),
+      choice: choiceArb,
+      op: fc.constantFrom('file', 'folder', 'trash', 'upload', 'ownTrashed'),
+    })
+    .map(({ user, other, choice, op }) => {
+      const owner = op === 'ownTrashed' ? user : (user + other) % USERS
+      const targets = (m: StorageModel): readonly (ModelNode | ModelSession)[] =>
+        op === 'file'
+          ? m.liveFiles(owner)
+          : op === 'folder'
+            ? m.liveFolders(owner)
+            : op === 'trash'
+              ? m.trashRoots(owner)
+              : op === 'ownTrashed'
+                ? m.trashedFiles(owner)
+                : m.sessions.filter((session) => session.user === owner && session.inDb)
+      return command(
+        `trespass(u${user} -> u${owner}, ${op}, #${choice})`,
+        'trespass',
+        (m) => targets(m).length > 0,
+        async (m, s) => {
+          const account = s.users[user]!
+          const target = pick(targets(m), choice)
+          const notFound = (call: Promise<unknown>) => expectAppError(call, 'NOT_FOUND')
+          if (!('kind' in target)) {
+            await expectAppError(s.services.uploads.check(account, target.id), 'UPLOAD_NOT_FOUND')
+            await expectAppError(s.services.uploads.abort(account, target.id), 'UPLOAD_NOT_FOUND')
+            return
+          }
+          if (target.kind === 'folder') {
+            if (op === 'trash') {
+              await notFound(s.services.trash.restore(account, target.id))
+              await notFound(s.services.trash.purge(account, target.id))
+            }
+            await notFound(s.services.files.list(account, { folderId: target.id }))
+            await notFound(s.services.folders.delete(account, target.id))
+            await notFound(
+              s.services.uploads.init(account, {
+                folderId: target.id,
+                filename: 'x',
+                size: 0,
+                chunkHashes: [],
+              }),
+            )
+            return
+          }
+          // Only the item a user deleted can be restored or purged, not what went with a folder.
+          if (op === 'trash' || (op === 'ownTrashed' && target.trashRoot !== target.id)) {
+            await notFound(s.services.trash.restore(account, target.id))
+            await notFound(s.services.trash.purge(account, target.id))
+          }
+          await notFound(s.services.files.planDownload(account, target.id))
+          await notFound(s.services.versions.list(account, target.id))
+          await notFound(s.services.versions.restore(account, target.id, currentOf(target).number))
+          await notFound(s.services.files.delete(account, target.id))
+        },
+      )
+    })
+
+  const gc = fc
+    .record({ delay: delayArb, dryRun: fc.boolean(), orphans: fc.boolean() })
+    .map(({ delay, dryRun, orphans }) =>
+      command(
+        `gc(+${delay} ms${dryRun ? ', dryRun first' : ''}${orphans ? ', orphans' : ''})`,
+        'gc',
+        () => true,
+        async (m, s) => {
+          advance(m, s, delay)
+          await collect(m, s, { dryRun, orphans })
+        },
+      ),
+    )
+
+  const wait = fc.record({ delay: delayArb, sweep: fc.boolean() }).map(({ delay, sweep }) =>
+    command(
+      `wait(+${delay} ms${sweep ? ', sweep expired uploads' : ''})`,
+      'wait',
+      () => true,
+      async (m, s) => {
+        advance(m, s, delay)
+        if (sweep) expect(await s.services.uploads.sweepExpired()).toBe(m.sweepExpiredUploads())
+      },
+    ),
+  )
+
+  const restart = fc.constant(null).map(() =>
+    command(
+      'restart()',
+      'restart',
+      () => true,
+      async (_m, s) => {
+        await s.restart()
+      },
+    ),
+  )
+
+  const scrub = fc.constant(null).map(() =>
+    command(
+      'scrub()',
+      'scrub',
+      () => true,
+      async (m, s) => {
+        await expectScrub(m, s)
+      },
+    ),
+  )
+
+  return fc.oneof(
+    { arbitrary: upload, weight: 6 },
+    { arbitrary: startPaused, weight: 3 },
+    { arbitrary: resume, weight: 4 },
+    { arbitrary: abort, weight: 1 },
+    { arbitrary: crashedPut, weight: 1 },
+    { arbitrary: restoreVersion, weight: 2 },
+    { arbitrary: createFolder, weight: 2 },
+    { arbitrary: deleteFile, weight: 2 },
+    { arbitrary: deleteFolder, weight: 2 },
+    { arbitrary: restoreTrash, weight: 2 },
+    { arbitrary: purge, weight: 2 },
+    { arbitrary: trespass, weight: 1 },
+    { arbitrary: gc, weight: 4 },
+    { arbitrary: wait, weight: 1 },
+    { arbitrary: restart, weight: 1 },
+    { arbitrary: scrub, weight: 1 },
+  )
+}
+
+// ---- checks -----------------------------------------------------------------------------
+
+/**
+ * A full scrub finds every chunk whole and the counts right; the only thing it may report is
+ * bytes without a row, and exactly those a crashed PUT left (the collector's orphans).
+ */
+export async function expectScrub(m: StorageModel, s: System): Promise<void> {
+  const report = await s.services.scrubber.run()
+  expect({ ...report, unknown: [...report.unknown].sort() }, 'scrub').toMatchObject({
+    checked: m.rows.size,
+    bytes: [...m.rows.keys()].reduce((sum, i) => sum + POOL[i]!.length, 0),
+    corrupt: [],
+    missing: [],
+    readErrors: [],
+    danglingReferences: [],
+    refCountMismatches: [],
+    unknown: [...m.orphans].map((i) => POOL_HASHES[i]!).sort(),
+    clean: m.orphans.size === 0,
+  })
+}
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+
+const listed = (node: ModelNode) =>
+  node.kind === 'folder'
+    ? ['folder', node.name, node.id, 0, null, null]
+    : [
+        'file',
+        node.name,
+        node.id,
+        sizeOfFile(node),
+        currentOf(node).number,
+        contentHash(currentOf(node).content),
+      ]
+
+/**
+ * Everything the system holds against the model: each user's folder listings, trash and quota
+ * use; every retained version's history entry, chunk list and bytes, of live and trashed files;
+ * the paused uploads' chunk states; the chunk rows with their reference counts (and the store's
+ * own recount); the bytes on disk.
+ */
+export async function verify(m: StorageModel, s: System): Promise<void> {
+  const read = new Map<string, Promise<Buffer>>()
+  const bytesOfChunk = (hash: string): Promise<Buffer> => {
+    let bytes = read.get(hash)
+    if (!bytes) {
+      bytes = s.blobs.get(hash).then(async (stream) => {
+        if (!stream) throw new Error(`chunk ${hash} is referenced but has no bytes`)
+        return Buffer.concat((await stream.toArray()) as Buffer[])
+      })
+      read.set(hash, bytes)
+    }
+    return bytes
+  }
+
+  // Users, and files within a user, are checked concurrently (PostgreSQL runs them in parallel).
+  const checkUser = async (u: number) => {
+    const account = s.users[u]!
+    const folders = [ROOT, ...m.liveFolders(u).map((folder) => folder.id)]
+    for (const folder of folders) {
+      const listing = await s.services.files.list(account, {
+        folderId: folder === ROOT ? undefined : folder,
+        limit: 1000,
+      })
+      const children = m.liveChildren(u, folder)
+      expect(
+        listing.page.items.map((n) => [n.kind, n.name, n.id, n.size, n.currentVersion, n.contentHash]),
+        `u${u}: listing of ${listing.path}`,
+      ).toEqual(
+        [
+          ...children.filter((n) => n.kind === 'folder').sort(byName),
+          ...children.filter((n) => n.kind === 'file').sort(byName),
+        ].map(listed),
+      )
+    }
+
+    const trash = await s.services.trash.list(account, { limit: 1000 })
+    expect(
+      trash.items.map((item) => [
+        item.node.id,
+        item.node.kind,
+        item.node.name,
+        item.bytes,
+        item.originalPath,
+        item.purgeAt,
+      ]),
+      `u${u}: trash`,
+    ).toEqual(
+      m
+        .trashRoots(u)
+        .sort((a, b) => b.deletedAt! - a.deletedAt! || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .map((node) => [
+          node.id,
+          node.kind,
+          node.name,
+          m.users[u]!.files.filter((f) => f.trashRoot === node.id).reduce((sum, f) => sum + sizeOfFile(f), 0),
+          m.originalPath(u, node),
+          node.deletedAt! + TRASH_RETENTION_MS,
+        ]),
+    )
+
+    expect((await s.meta.users.findById(account.id))?.usedBytes, `u${u}: usedBytes`).toBe(m.usedBytes(u))
+
+    const checkFile = async (file: ModelFile) => {
+      const live = file.deletedAt === null
+      const records = live
+        ? await s.services.versions.list(account, file.id)
+        : await s.meta.versions.list(file.id)
+      expect(
+        records.map((v) => [v.version, v.size, v.contentHash]),
+        `u${u}: versions of ${file.name}`,
+      ).toEqual(
+        [...file.versions].reverse().map((v) => [v.number, sizeOf(v.content), contentHash(v.content)]),
+      )
+      const current = currentOf(file)
+      for (const version of file.versions) {
+        const record = records.find((r) => r.version === version.number)!
+        // A live file's current version is read the way a download reads it; the rest by id.
+        const chunks =
+          live && version === current
+            ? await (await s.services.files.planDownload(account, file.id)).chunks(0)
+            : await s.meta.versions.chunks(record.id)
+        const where = `u${u}: ${file.name} v${version.number}${live ? '' : ' (trashed)'}`
+        expect(
+          chunks.map((c) => [c.hash, c.size, c.offset]),
+          `${where}: chunk list`,
+        ).toEqual(chunkListOf(version.content))
+        const bytes = Buffer.concat(await Promise.all(chunks.map((c) => bytesOfChunk(c.hash))))
+        expect(bytes.equals(bytesOf(version.content)), `${where}: bytes`).toBe(true)
+      }
+    }
+    await Promise.all(m.users[u]!.files.map(checkFile))
+  }
+  await Promise.all(m.users.map((_, u) => checkUser(u)))
+
+  for (const session of m.sessions) {
+    const chunks = await s.meta.uploads.chunks(session.id)
+    expect(
+      chunks.map((c) => [c.index, c.hash, c.state]),
+      `upload ${session.id} of u${session.user}`,
+    ).toEqual(
+      session.inDb ? session.content.map((i, index) => [index, POOL_HASHES[i], session.states[index]]) : [],
+    )
+  }
+
+  const refs = m.refCounts()
+  const expectedRows = [...m.rows.keys()]
+    .map((i) => [POOL_HASHES[i]!, POOL[i]!.length, refs.get(i) ?? 0, 'live'] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+  const rows = (await s.meta.audit.liveChunks(null, 1000))
+    .map((c) => [c.hash, c.size, c.refCount, c.state] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+  expect(rows, 'chunk rows (hash, size, refCount, state)').toEqual(expectedRows)
+  expect([...(await s.meta.collector.known(POOL_HASHES))].sort(), 'chunk rows in any state').toEqual(
+    expectedRows.map((row) => row[0]),
+  )
+  for (const chunk of refs.keys())
+    expect(m.rows.has(chunk), `model: referenced chunk ${chunk} has a row`).toBe(true)
+  expect(await s.meta.audit.refCountMismatches(), 'reference count recount').toEqual([])
+  expect(await s.meta.audit.danglingReferences(), 'dangling references').toEqual([])
+
+  const stored: string[] = []
+  for await (const blob of s.blobs.list()) stored.push(blob.hash)
+  expect(stored.sort(), 'chunks on disk').toEqual(
+    [...new Set([...m.rows.keys(), ...m.orphans])].map((i) => POOL_HASHES[i]!).sort(),
+  )
+}

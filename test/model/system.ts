@@ -1,0 +1,105 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js'
+import { openPostgresMetadataStore } from '../../src/adapters/postgres/postgres-metadata-store.js'
+import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metadata-store.js'
+import type { User } from '../../src/domain/model.js'
+import type { RetentionPolicy } from '../../src/domain/retention.js'
+import type { AppServices } from '../../src/http/context.js'
+import type { MetadataStore } from '../../src/ports/metadata-store.js'
+import { buildServices } from '../../src/services/index.js'
+import { createTestDatabase, type DatabaseKind } from '../helpers/databases.js'
+import { GC_GRACE_MS, UPLOAD_TTL_MS } from './model.js'
+
+/**
+ * The system under test: the services over a real metadata store (SQLite file or PostgreSQL
+ * database) and a real disk blob store in a temporary directory, with a clock the test moves.
+ */
+export interface System {
+  readonly kind: DatabaseKind
+  /** The virtual clock: every service reads it. */
+  now: number
+  meta: MetadataStore
+  blobs: DiskBlobStore
+  services: AppServices
+  readonly users: readonly User[]
+  /** Closes the metadata store and opens it again on the same data, with fresh services. */
+  restart(): Promise<void>
+  /** Closes everything and deletes the data. */
+  dispose(): Promise<void>
+}
+
+const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
+
+export async function openSystem(
+  kind: DatabaseKind,
+  start: number,
+  retention: RetentionPolicy,
+  userCount: number,
+): Promise<System> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'tessera-model-'))
+  const blobRoot = path.join(directory, 'blobs')
+  const database = kind === 'postgres' ? await createTestDatabase() : null
+  const openMeta = (): Promise<MetadataStore> =>
+    database
+      ? openPostgresMetadataStore({ url: database.url, poolSize: 4 })
+      : openSqliteMetadataStore({ file: path.join(directory, 'tessera.db') })
+  const openBlobs = async (): Promise<DiskBlobStore> => {
+    const blobs = new DiskBlobStore({ root: blobRoot })
+    await blobs.init()
+    return blobs
+  }
+
+  const system = {
+    kind,
+    now: start,
+    users: [] as User[],
+  } as unknown as System & { users: User[] }
+  const clock = () => system.now
+  const wire = (meta: MetadataStore, blobs: DiskBlobStore) => {
+    system.meta = meta
+    system.blobs = blobs
+    system.services = buildServices(meta, blobs, clock, {
+      sessionTtlMs: 365 * 24 * 3_600_000,
+      sessionCacheMs: 0,
+      defaultQuotaBytes: 1024 ** 3,
+      uploadSessionTtlMs: UPLOAD_TTL_MS,
+      passwordHashing: CHEAP_ARGON2,
+      retention,
+      gcGraceMs: GC_GRACE_MS,
+    })
+  }
+
+  let meta: MetadataStore | null = null
+  try {
+    meta = await openMeta()
+    wire(meta, await openBlobs())
+    for (let u = 0; u < userCount; u++) {
+      const { user } = await system.services.auth.register({
+        email: `user${u}@example.com`,
+        password: 'model test password',
+      })
+      system.users.push(user)
+    }
+  } catch (error) {
+    await meta?.close()
+    await database?.drop()
+    await rm(directory, { recursive: true, force: true })
+    throw error
+  }
+
+  system.restart = async () => {
+    await system.meta.close()
+    wire(await openMeta(), await openBlobs())
+  }
+  system.dispose = async () => {
+    try {
+      await system.meta.close()
+    } finally {
+      await database?.drop()
+      await rm(directory, { recursive: true, force: true })
+    }
+  }
+  return system
+}
