@@ -11,6 +11,18 @@ export interface Config {
   }
   db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
   blobs: { kind: 'disk'; root: string }
+  /** How change events reach the other API nodes. */
+  bus: { kind: 'local' } | { kind: 'amqp'; url: string }
+  sync: {
+    /** Journal entries older than this are compacted (a cursor before them answers 410). */
+    journalRetentionMs: number
+    /** Journal entries kept per user at most. */
+    journalMaxEntries: number
+    pingIntervalMs: number
+    /** Unsent bytes a sync socket may queue before it is dropped as too slow. */
+    maxBufferedBytes: number
+    maxSocketsPerUser: number
+  }
   auth: {
     sessionTtlMs: number
     sessionCacheMs: number
@@ -68,6 +80,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must start with postgres:// or postgresql://')
   }
+  const amqpUrl = env.AMQP_URL
+  if (amqpUrl && !/^amqps?:\/\//.test(amqpUrl)) problems.push('AMQP_URL must start with amqp:// or amqps://')
   if (env.S3_ENDPOINT || env.S3_BUCKET) {
     problems.push('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
   }
@@ -84,6 +98,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { kind: 'postgres', url: databaseUrl }
       : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
+    bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },
+    sync: {
+      // A device offline for a month still catches up entry by entry; older cursors list anew.
+      journalRetentionMs: int('JOURNAL_RETENTION_DAYS', 30, 1) * DAY,
+      journalMaxEntries: int('JOURNAL_MAX_ENTRIES', 100_000, 100),
+      pingIntervalMs: int('SYNC_PING_SECONDS', 30, 1) * SECOND,
+      maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 1024, 16) * 1024,
+      maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER', 20, 1),
+    },
     auth: {
       sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,
       // How long an API node trusts a session it checked: bounds how late a logout made on

@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto'
+import os from 'node:os'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Registry } from 'prom-client'
+import { AmqpEventBus } from './adapters/amqp/amqp-event-bus.js'
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js'
+import { LocalEventBus } from './adapters/local-bus/local-event-bus.js'
 import { openPostgresMetadataStore } from './adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from './adapters/sqlite/sqlite-metadata-store.js'
 import type { Config } from './config.js'
@@ -8,6 +12,7 @@ import { type Clock, systemClock } from './domain/clock.js'
 import { buildApp } from './http/app.js'
 import type { AppServices } from './http/context.js'
 import type { BlobStore } from './ports/blob-store.js'
+import type { EventBus } from './ports/event-bus.js'
 import type { MetadataStore } from './ports/metadata-store.js'
 import { buildServices } from './services/index.js'
 import { Maintenance } from './services/maintenance.js'
@@ -53,14 +58,33 @@ export async function openStores(config: Config): Promise<{ meta: MetadataStore;
   return { meta, blobs }
 }
 
+/**
+ * The event bus as configured. A RabbitMQ bus that cannot connect yet does not stop the server
+ * from starting: it keeps trying, and /readyz says so meanwhile.
+ */
+export async function openBus(
+  config: Config,
+  onError: (error: unknown, context: string) => void,
+): Promise<EventBus> {
+  // Names this node's queue on the broker: readable in the management UI, unique per process.
+  const nodeId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+  if (config.bus.kind === 'local') return new LocalEventBus({ nodeId, onError })
+  const bus = new AmqpEventBus({ url: config.bus.url, nodeId, onError })
+  await bus.start()
+  return bus
+}
+
 /** The services as configured: the server and the maintenance commands share this. */
 export function servicesFor(
   config: Config,
   meta: MetadataStore,
   blobs: BlobStore,
   clock: Clock,
+  extras: { bus?: EventBus; onBackgroundError?: (error: unknown, context: string) => void } = {},
 ): AppServices {
   return buildServices(meta, blobs, clock, {
+    ...extras,
+    journal: config.sync,
     sessionTtlMs: config.auth.sessionTtlMs,
     sessionCacheMs: config.auth.sessionCacheMs,
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
@@ -78,9 +102,14 @@ export async function startServer(
 ): Promise<RunningServer> {
   const { meta, blobs } = await openStores(config)
   const clock = options.clock ?? systemClock
-  const services = servicesFor(config, meta, blobs, clock)
+  // The logger exists only with the app; background errors before that are not expected.
+  let log: FastifyInstance['log'] | undefined
+  const onBackgroundError = (error: unknown, context: string) => log?.error({ err: error }, context)
+  const bus = await openBus(config, onBackgroundError)
+  const services = servicesFor(config, meta, blobs, clock, { bus, onBackgroundError })
   const metrics = new Registry()
   const app = await buildApp({
+    syncSocket: config.sync,
     services,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
@@ -90,6 +119,7 @@ export async function startServer(
     trustProxy: config.http.trustProxy,
     logger: options.logger ?? { level: config.logLevel },
   })
+  log = app.log
 
   // Expired upload and login sessions are swept in the background; a failed sweep is logged
   // and tried again next time, never fatal.
@@ -134,6 +164,7 @@ export async function startServer(
       clearInterval(sweeper)
       clearInterval(upkeepTimer)
       await closeGracefully(app)
+      await bus.close()
       await meta.close()
     },
   }

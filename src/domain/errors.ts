@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'CHUNK_BUSY'
   | 'STORAGE_FULL'
   | 'STORAGE_ERROR'
+  | 'CURSOR_EXPIRED'
+  | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'
 
 export class AppError extends Error {

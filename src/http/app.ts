@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifyRateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { AppError } from '../domain/errors.js'
 import type { AppServices } from './context.js'
 import { sendError } from './error-response.js'
@@ -11,7 +11,10 @@ import { fileRoutes } from './routes/file-routes.js'
 import { folderRoutes } from './routes/folder-routes.js'
 import { historyRoutes } from './routes/history-routes.js'
 import { opsRoutes } from './routes/ops-routes.js'
+import { syncRoutes } from './routes/sync-routes.js'
 import { uploadRoutes } from './routes/upload-routes.js'
+import type { SyncConnectionOptions } from './sync-connection.js'
+import { attachSyncSocket } from './sync-socket.js'
 
 export const API_PREFIX = '/api/v1'
 const REQUEST_ID = /^[\w.-]{1,64}$/
@@ -28,6 +31,7 @@ export interface AppOptions {
   logger: FastifyServerOptions['logger']
   /** Where /metrics reads from; the server adds its background jobs' figures to it. */
   metrics?: Registry
+  syncSocket: SyncConnectionOptions & { maxSocketsPerUser: number }
 }
 
 declare module 'fastify' {
@@ -129,9 +133,38 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       fileRoutes(api, options)
       uploadRoutes(api, options)
       historyRoutes(api, options)
+      syncRoutes(api, options)
     },
     { prefix: API_PREFIX },
   )
+
+  const sockets = attachSyncSocket(app, services, {
+    ...options.syncSocket,
+    path: `${API_PREFIX}/sync/ws`,
+    parseCookie: (header) => app.parseCookie(header),
+    sessionCookie: SESSION_COOKIE,
+  })
+  // Before the server stops listening: open sockets and long polls would keep it waiting.
+  app.addHook('preClose', async () => {
+    await services.hub.close()
+    await sockets.close()
+  })
+  new Gauge({
+    name: 'tessera_sync_sockets',
+    help: 'Sync WebSockets open on this node',
+    registers: [metrics],
+    collect() {
+      this.set(sockets.connections)
+    },
+  })
+  new Gauge({
+    name: 'tessera_sync_watched_users',
+    help: 'Users with a sync socket or long poll on this node (each bound on the event bus)',
+    registers: [metrics],
+    collect() {
+      this.set(services.hub.size.users)
+    },
+  })
   return app
 }
 

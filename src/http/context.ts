@@ -2,12 +2,15 @@ import type { FastifyRequest } from 'fastify'
 import { invalid, notFound } from '../domain/errors.js'
 import type { User } from '../domain/model.js'
 import type { BlobStore } from '../ports/blob-store.js'
+import type { EventBus } from '../ports/event-bus.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import type { Authenticated, AuthService } from '../services/auth-service.js'
 import type { FileService } from '../services/file-service.js'
 import type { FolderService } from '../services/folder-service.js'
 import type { GarbageCollector } from '../services/garbage-collector.js'
 import type { Scrubber } from '../services/scrubber.js'
+import type { SyncHub } from '../services/sync-hub.js'
+import type { SyncService } from '../services/sync-service.js'
 import type { TrashService } from '../services/trash-service.js'
 import type { UploadService } from '../services/upload-service.js'
 import type { VersionHistory } from '../services/version-history.js'
@@ -21,6 +24,9 @@ export interface AppServices {
   uploads: UploadService
   versions: VersionService
   trash: TrashService
+  sync: SyncService
+  hub: SyncHub
+  bus: EventBus
   history: VersionHistory
   gc: GarbageCollector
   scrubber: Scrubber

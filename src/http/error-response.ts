@@ -18,10 +18,14 @@ export const STATUS: Record<ErrorCode, number> = {
   NAME_TAKEN: 409,
   MOVE_INTO_SELF: 409,
   CHUNKS_MISSING: 409,
+  // The journal no longer holds what follows the cursor: list from scratch (API.md, Sync).
+  CURSOR_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMITED: 429,
+  // More sync sockets of one user on this node than it allows.
+  TOO_MANY_CONNECTIONS: 429,
   // nginx's code for "client closed the connection": aborted uploads are routine, not 500s.
   CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,

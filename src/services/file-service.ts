@@ -3,6 +3,7 @@ import { notFound } from '../domain/errors.js'
 import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
+import type { ChangeJournal } from './change-journal.js'
 import { ListingCache, type ListingPage } from './listing-cache.js'
 import { findOwnFolderWithPath, findOwnNode, resolveTargetFolder } from './lookup.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
@@ -24,6 +25,7 @@ export interface DownloadPlan {
 export class FileService {
   constructor(
     private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
     private readonly clock: Clock,
     private readonly listings = new ListingCache(),
   ) {}
@@ -62,24 +64,27 @@ export class FileService {
   async update(user: User, id: string, input: { name?: unknown; folderId?: unknown }): Promise<NodeRecord> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'folderId')
-    return this.meta.transaction(async (tx) => {
+    return this.journal.transaction(user.id, async (tx, log) => {
       const file = await findOwnNode(tx, user, id, 'file')
       const parentId = moving
         ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id
         : undefined
       await tx.nodes.update(file.id, { name, parentId, updatedAt: this.clock() })
-      return findOwnNode(tx, user, id, 'file')
+      const updated = await findOwnNode(tx, user, id, 'file')
+      if (updated.name !== file.name || updated.parentId !== file.parentId) log.record(updated, 'move')
+      return updated
     })
   }
 
   /** To the trash. Quota still counts it until it is purged. */
   async delete(user: User, id: string): Promise<void> {
-    await this.meta.transaction(async (tx) => {
+    await this.journal.transaction(user.id, async (tx, log) => {
       // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
       // would otherwise stay live inside a trashed one).
       await tx.users.lockTree(user.id)
       const file = await findOwnNode(tx, user, id, 'file')
       await tx.nodes.trashSubtree(file.id, this.clock())
+      log.record(file, 'delete')
     })
   }
 

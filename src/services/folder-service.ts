@@ -4,6 +4,7 @@ import type { NodeRecord, User } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import { newFolder } from '../domain/nodes.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
+import type { ChangeJournal } from './change-journal.js'
 import { findOwnFolderWithPath, findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
 
 export interface FolderWithPath {
@@ -14,15 +15,17 @@ export interface FolderWithPath {
 export class FolderService {
   constructor(
     private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
     private readonly clock: Clock,
   ) {}
 
   async create(user: User, input: { name: unknown; parentId?: unknown }): Promise<FolderWithPath> {
     const name = normalizeName(input.name)
-    return this.meta.transaction(async (tx) => {
+    return this.journal.transaction(user.id, async (tx, log) => {
       const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
       const node = newFolder({ ownerId: user.id, parentId: parent.id, name, at: this.clock() })
       await tx.nodes.insert(node)
+      log.record(node, 'create')
       return { node, path: await pathOf(tx, node.id) }
     })
   }
@@ -39,7 +42,7 @@ export class FolderService {
   ): Promise<FolderWithPath> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'parentId')
-    return this.meta.transaction(async (tx) => {
+    return this.journal.transaction(user.id, async (tx, log) => {
       // Two concurrent moves (A into B, B into A) could each pass the cycle check alone.
       await tx.users.lockTree(user.id)
       const node = await findOwnNode(tx, user, id, 'folder')
@@ -54,19 +57,23 @@ export class FolderService {
         parentId = parent.id
       }
       await tx.nodes.update(node.id, { name, parentId, updatedAt: this.clock() })
-      return findOwnFolderWithPath(tx, user, id)
+      const updated = await findOwnFolderWithPath(tx, user, id)
+      if (updated.node.name !== node.name || updated.node.parentId !== node.parentId)
+        log.record(updated.node, 'move')
+      return updated
     })
   }
 
   /** To the trash, with everything inside. */
   async delete(user: User, id: string): Promise<void> {
-    await this.meta.transaction(async (tx) => {
+    await this.journal.transaction(user.id, async (tx, log) => {
       // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
       // would otherwise stay live inside a trashed one).
       await tx.users.lockTree(user.id)
       const node = await findOwnNode(tx, user, id, 'folder')
       if (node.parentId === null) throw invalid('the root folder cannot be deleted')
       await tx.nodes.trashSubtree(node.id, this.clock())
+      log.record(node, 'delete')
     })
   }
 }

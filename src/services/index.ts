@@ -1,14 +1,20 @@
+import { randomUUID } from 'node:crypto'
+import { LocalEventBus } from '../adapters/local-bus/local-event-bus.js'
 import type { Clock } from '../domain/clock.js'
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../domain/retention.js'
 import type { AppServices } from '../http/context.js'
 import type { BlobStore } from '../ports/blob-store.js'
+import type { EventBus } from '../ports/event-bus.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { type AuthOptions, AuthService } from './auth-service.js'
+import { ChangeJournal } from './change-journal.js'
 import { FileService } from './file-service.js'
 import { FolderService } from './folder-service.js'
 import { GarbageCollector } from './garbage-collector.js'
 import { PasswordHasher, type PasswordHashing } from './password-hasher.js'
 import { Scrubber } from './scrubber.js'
+import { SyncHub } from './sync-hub.js'
+import { type SyncOptions, SyncService } from './sync-service.js'
 import { TrashService } from './trash-service.js'
 import { UploadService } from './upload-service.js'
 import { VersionHistory } from './version-history.js'
@@ -20,6 +26,11 @@ export interface ServiceOptions extends AuthOptions {
   retention?: RetentionPolicy
   trashRetentionMs?: number
   gcGraceMs?: number
+  /** How changes reach the other API nodes; alone in this process when absent. */
+  bus?: EventBus
+  journal?: Partial<SyncOptions>
+  /** Told of failures in the background (event bus, sync watchers); they never fail a request. */
+  onBackgroundError?: (error: unknown, context: string) => void
 }
 
 const HOUR = 3_600_000
@@ -32,13 +43,26 @@ export function buildServices(
   options: ServiceOptions,
 ): AppServices {
   const history = new VersionHistory(meta, options.retention ?? DEFAULT_RETENTION)
+  const bus = options.bus ?? new LocalEventBus({ nodeId: randomUUID() })
+  const hub = new SyncHub(bus, options.onBackgroundError)
+  const journal = new ChangeJournal(meta, clock, (entries) => hub.committed(entries))
   return {
     auth: new AuthService(meta, new PasswordHasher(options.passwordHashing), clock, options),
-    folders: new FolderService(meta, clock),
-    files: new FileService(meta, clock),
-    uploads: new UploadService(meta, blobs, clock, history, { sessionTtlMs: options.uploadSessionTtlMs }),
-    versions: new VersionService(meta, clock, history),
-    trash: new TrashService(meta, clock, { retentionMs: options.trashRetentionMs ?? 30 * 24 * HOUR }),
+    folders: new FolderService(meta, journal, clock),
+    files: new FileService(meta, journal, clock),
+    uploads: new UploadService(meta, journal, blobs, clock, history, {
+      sessionTtlMs: options.uploadSessionTtlMs,
+    }),
+    versions: new VersionService(meta, journal, clock, history),
+    trash: new TrashService(meta, journal, clock, {
+      retentionMs: options.trashRetentionMs ?? 30 * 24 * HOUR,
+    }),
+    sync: new SyncService(meta, hub, clock, {
+      journalRetentionMs: options.journal?.journalRetentionMs ?? 30 * 24 * HOUR,
+      journalMaxEntries: options.journal?.journalMaxEntries ?? 100_000,
+    }),
+    hub,
+    bus,
     history,
     gc: new GarbageCollector(meta, blobs, clock, { graceMs: options.gcGraceMs ?? HOUR }),
     scrubber: new Scrubber(meta, blobs, clock),

@@ -25,6 +25,10 @@ export function maintenanceMetrics(registry: Registry): (report: MaintenanceRepo
     'tessera_versions_pruned_total',
     'Versions dropped by the retention policy in the periodic sweep',
   )
+  const journalCompacted = counter(
+    'tessera_journal_compacted_entries_total',
+    'Change journal entries dropped past retention',
+  )
   const lastRun = new Gauge({
     name: 'tessera_upkeep_last_success_timestamp_seconds',
     help: 'When the storage upkeep last completed',
@@ -37,6 +41,7 @@ export function maintenanceMetrics(registry: Registry): (report: MaintenanceRepo
     orphans.inc(report.gc.orphans)
     trashPurged.inc(report.trashPurged)
     versionsPruned.inc(report.versionsPruned)
+    journalCompacted.inc(report.journalCompacted)
     lastRun.setToCurrentTime()
   }
 }

@@ -1,18 +1,21 @@
 import type { Clock } from '../domain/clock.js'
 import type { Millis } from '../domain/model.js'
 import type { GarbageCollector, GcReport } from './garbage-collector.js'
+import type { SyncService } from './sync-service.js'
 import type { TrashService } from './trash-service.js'
 import type { VersionHistory } from './version-history.js'
 
 export interface MaintenanceReport {
   trashPurged: number
   versionsPruned: number
+  /** Journal entries dropped past retention. */
+  journalCompacted: number
   gc: GcReport
 }
 
 /**
  * The periodic storage upkeep every API node runs: empty the trash of what aged out, thin
- * version history, then collect the garbage both left. Safe on several nodes at once (each
+ * version history, then collect the garbage both left; and compact the change journal. Safe on several nodes at once (each
  * step takes its own locks and claims); a run still going when the next is due is not doubled.
  */
 export class Maintenance {
@@ -20,7 +23,12 @@ export class Maintenance {
   #lastOrphanScan: Millis
 
   constructor(
-    private readonly parts: { trash: TrashService; history: VersionHistory; gc: GarbageCollector },
+    private readonly parts: {
+      trash: TrashService
+      history: VersionHistory
+      gc: GarbageCollector
+      sync: SyncService
+    },
     private readonly clock: Clock,
     private readonly orphanScanIntervalMs: Millis,
   ) {
@@ -42,6 +50,7 @@ export class Maintenance {
     const orphans = this.clock() - this.#lastOrphanScan >= this.orphanScanIntervalMs
     const gc = await this.parts.gc.run({ orphans })
     if (orphans) this.#lastOrphanScan = this.clock()
-    return { trashPurged, versionsPruned, gc }
+    const journalCompacted = await this.parts.sync.compact()
+    return { trashPurged, versionsPruned, journalCompacted, gc }
   }
 }

@@ -5,6 +5,7 @@ import { isId } from '../domain/ids.js'
 import type { Millis, NodeRecord, User } from '../domain/model.js'
 import type { MetadataStore, Repositories, TrashEntry } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
+import type { ChangeJournal } from './change-journal.js'
 import { pathOf } from './lookup.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 
@@ -31,6 +32,7 @@ const RESTORE_NAME_ATTEMPTS = 100
 export class TrashService {
   constructor(
     private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
     private readonly clock: Clock,
     private readonly options: TrashOptions,
   ) {}
@@ -72,7 +74,7 @@ export class TrashService {
    * back as `name (restored).ext`. Never replaces anything.
    */
   async restore(user: User, id: string): Promise<NodeRecord> {
-    return this.meta.transaction(async (tx) => {
+    return this.journal.transaction(user.id, async (tx, log) => {
       await tx.users.lockTree(user.id)
       const node = await findTrashRoot(tx, user, id)
       const originalParent = node.parentId === null ? null : await tx.nodes.findLive(user.id, node.parentId)
@@ -90,6 +92,7 @@ export class TrashService {
         }
         const restored = await tx.nodes.findLive(user.id, node.id)
         if (!restored) throw new Error(`node ${node.id} is not live after its restore`)
+        log.record(restored, 'restore')
         return restored
       }
       throw new AppError('NAME_TAKEN', `no free name to restore "${node.name}" under`)

@@ -20,6 +20,7 @@ import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
 import { appendVersion, type VersionTarget } from './append-version.js'
+import type { ChangeJournal, ChangeLog } from './change-journal.js'
 import { resolveTargetFolder } from './lookup.js'
 import { VerifyingStream } from './verifying-stream.js'
 import type { VersionHistory } from './version-history.js'
@@ -68,6 +69,7 @@ export interface CompletedUpload {
 export class UploadService {
   constructor(
     private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly history: VersionHistory,
@@ -240,7 +242,9 @@ export class UploadService {
     for (let attempt = 1; ; attempt++) {
       try {
         crashPoint('upload.complete.before-commit')
-        const completed = await this.meta.transaction((tx) => this.commitVersion(tx, user, upload, chunks))
+        const completed = await this.journal.transaction(user.id, (tx, log) =>
+          this.commitVersion(tx, log, user, upload, chunks),
+        )
         crashPoint('upload.complete.after-commit')
         return completed
       } catch (error) {
@@ -262,6 +266,7 @@ export class UploadService {
 
   private async commitVersion(
     tx: Repositories,
+    log: ChangeLog,
     user: User,
     upload: UploadRecord,
     chunks: UploadChunkRecord[],
@@ -295,6 +300,7 @@ export class UploadService {
       at: now,
     }
     const file = await appendVersion(tx, this.history, target, content)
+    log.record(file, target.kind === 'new' ? 'create' : 'update')
     await tx.uploads.delete(upload.id)
     return { file, conflict }
   }

@@ -3,6 +3,7 @@ import { notFound } from '../domain/errors.js'
 import type { NodeRecord, User, VersionRecord } from '../domain/model.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { appendVersion } from './append-version.js'
+import type { ChangeJournal } from './change-journal.js'
 import { findOwnNode } from './lookup.js'
 import type { VersionHistory } from './version-history.js'
 
@@ -10,6 +11,7 @@ import type { VersionHistory } from './version-history.js'
 export class VersionService {
   constructor(
     private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
     private readonly clock: Clock,
     private readonly history: VersionHistory,
   ) {}
@@ -25,18 +27,20 @@ export class VersionService {
    * shared with the old version, so this stores no bytes.
    */
   async restore(user: User, fileId: string, number: number): Promise<NodeRecord> {
-    return this.meta.transaction(async (tx) => {
+    return this.journal.transaction(user.id, async (tx, log) => {
       await tx.users.lockTree(user.id)
       const file = await findOwnNode(tx, user, fileId, 'file')
       const source = await tx.versions.find(file.id, number)
       if (!source) throw notFound('version not found')
       const chunks = await tx.versions.chunks(source.id)
-      return appendVersion(
+      const restored = await appendVersion(
         tx,
         this.history,
         { kind: 'existing', file },
         { size: source.size, contentHash: source.contentHash, chunks, authorId: user.id, at: this.clock() },
       )
+      log.record(restored, 'update')
+      return restored
     })
   }
 }

@@ -14,7 +14,10 @@ describe.each(BACKENDS)('operations endpoints on %s', (backend, available) => {
     expect(health.status).toBe(200)
     const ready = await fetch(`${server.url}/readyz`)
     expect(ready.status).toBe(200)
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { metadata: 'ok', blobs: 'ok' } })
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      checks: { metadata: 'ok', blobs: 'ok', bus: 'ok' },
+    })
     const metrics = await fetch(`${server.url}/metrics`)
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/)
     expect(await metrics.text()).toContain('tessera_http_request_duration_seconds')

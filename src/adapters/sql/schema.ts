@@ -1,4 +1,5 @@
 import type { ColumnType } from 'kysely'
+import type { ChangeAction } from '../../domain/journal.js'
 import type { ChunkState, NodeKind, UploadChunkState } from '../../domain/model.js'
 
 /**
@@ -15,6 +16,8 @@ export interface Database {
   chunks: ChunksTable
   uploads: UploadsTable
   upload_chunks: UploadChunksTable
+  journal_heads: JournalHeadsTable
+  changes: ChangesTable
 }
 
 /** A column with a database default: optional on insert. */
@@ -106,4 +109,26 @@ export interface UploadChunksTable {
   size: number
   byte_offset: number
   state: UploadChunkState
+}
+
+/** See migration 0004: per user, the last position handed out and the last compacted away. */
+export interface JournalHeadsTable {
+  user_id: string
+  head: Defaulted<number>
+  floor: Defaulted<number>
+}
+
+export interface ChangesTable {
+  user_id: string
+  seq: number
+  action: ChangeAction
+  kind: NodeKind
+  node_id: string
+  name: string
+  parent_id: string | null
+  version: number | null
+  size: number
+  content_hash: string | null
+  actor_id: string
+  at: number
 }

@@ -6,6 +6,7 @@ import type { Database } from './schema.js'
 import { SqlAuditRepository } from './sql-audit-repository.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
 import { SqlCollectorRepository } from './sql-collector-repository.js'
+import { SqlJournalRepository } from './sql-journal-repository.js'
 import { SqlNodeRepository } from './sql-node-repository.js'
 import { SqlSessionRepository } from './sql-session-repository.js'
 import { SqlUploadRepository } from './sql-upload-repository.js'
@@ -23,6 +24,7 @@ function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositorie
     uploads: new SqlUploadRepository(db),
     collector: new SqlCollectorRepository(db),
     audit: new SqlAuditRepository(db),
+    journal: new SqlJournalRepository(db),
   }
 }
 
@@ -42,6 +44,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly uploads: Repositories['uploads']
   readonly collector: Repositories['collector']
   readonly audit: Repositories['audit']
+  readonly journal: Repositories['journal']
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -56,6 +59,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.uploads = repositories.uploads
     this.collector = repositories.collector
     this.audit = repositories.audit
+    this.journal = repositories.journal
   }
 
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {

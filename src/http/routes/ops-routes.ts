@@ -4,7 +4,7 @@ import type { AppServices } from '../context.js'
 
 const READY_TIMEOUT_MS = 2_000
 
-/** /healthz: the process answers. /readyz: every store answers too. /metrics: Prometheus. */
+/** /healthz: the process answers. /readyz: every store and the event bus answer too. /metrics: Prometheus. */
 export function opsRoutes(
   app: FastifyInstance,
   { services, metrics }: { services: AppServices; metrics: Registry },
@@ -15,6 +15,9 @@ export function opsRoutes(
     const checks = {
       metadata: await probe(() => services.meta.ping()),
       blobs: await probe(() => services.blobs.ping()),
+      // Without the bus this node still serves and its clients still catch up from the journal,
+      // but changes made on other nodes reach its sockets late: not ready, so operators see it.
+      bus: await probe(() => services.bus.ping()),
     }
     const ready = Object.values(checks).every((check) => check === 'ok')
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })

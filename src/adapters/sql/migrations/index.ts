@@ -3,6 +3,7 @@ import type { SqlDialect } from '../dialect.js'
 import { initialMigration } from './0001_initial.js'
 import { listingVersionMigration } from './0002_listing_version.js'
 import { chunkLifecycleMigration } from './0003_chunk_lifecycle.js'
+import { changeJournalMigration } from './0004_change_journal.js'
 
 /**
  * Every migration, by name; names sort in the order they run. A migration, once released,
@@ -13,6 +14,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0001_initial': initialMigration(dialect),
     '0002_listing_version': listingVersionMigration,
     '0003_chunk_lifecycle': chunkLifecycleMigration,
+    '0004_change_journal': changeJournalMigration,
   }
 }
 

@@ -1,0 +1,195 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import { AppError } from '../domain/errors.js'
+import { changeMessage, encodeJournalCursor } from '../domain/journal.js'
+import type { User } from '../domain/model.js'
+import type { SyncWatcher } from '../services/sync-hub.js'
+import { parseCursor } from '../services/sync-service.js'
+import type { AppServices } from './context.js'
+import { toAppError } from './error-response.js'
+
+export interface SyncConnectionOptions {
+  /** How often sockets are pinged; a peer that misses one ping is dropped. */
+  pingIntervalMs: number
+  /**
+   * Bytes a socket may have queued unsent: beyond, the client is too slow to follow. It is told
+   * to reconnect and catch up from its cursor, and dropped, so a stalled client costs at most
+   * this much memory.
+   */
+  maxBufferedBytes: number
+}
+
+/** Close codes of the sync socket (4000–4999 are the application's). */
+export const SYNC_CLOSE = {
+  /** The cursor given is older than the journal kept: list from scratch (as HTTP 410). */
+  cursorExpired: 4410,
+  /** The cursor given is not one this server handed out (as HTTP 400). */
+  badCursor: 4400,
+  /** The session was logged out or expired. */
+  unauthorized: 4401,
+  /** The client did not read fast enough: reconnect with your cursor. */
+  tooSlow: 4408,
+} as const
+
+/** Entries read from the journal per query while catching up. */
+const PAGE = 200
+/** A socket that does not complete its closing handshake in this time is cut. */
+const CLOSE_TIMEOUT_MS = 5000
+
+/**
+ * One client's live feed. The socket never forwards what the bus brought: a wake only makes it
+ * read the journal after the last position it sent, so every change arrives exactly once and
+ * in order, whatever the bus lost or repeated, and a reconnect with the last cursor received
+ * continues without a gap.
+ */
+export class SyncConnection implements SyncWatcher {
+  #cursor = 0
+  #started = false
+  #draining = false
+  #again = false
+  #alive = true
+  #closed = false
+  #unwatch: (() => void) | undefined
+  #closeTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly user: User,
+    private readonly token: string,
+    private readonly services: AppServices,
+    private readonly options: SyncConnectionOptions,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    ws.on('pong', () => {
+      this.#alive = true
+    })
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary))
+    ws.on('error', () => ws.terminate())
+    ws.once('close', () => {
+      this.#closed = true
+      clearTimeout(this.#closeTimer)
+      this.#unwatch?.()
+    })
+  }
+
+  /** Follows the user, then catches up from `rawCursor` (none: starts at the newest position). */
+  async start(rawCursor: string | null): Promise<void> {
+    try {
+      const unwatch = await this.services.hub.watch(this.user.id, this)
+      if (this.#closed) return unwatch()
+      this.#unwatch = unwatch
+      if (rawCursor === null || rawCursor === '') {
+        this.#cursor = await this.services.sync.latest(this.user)
+      } else {
+        this.#cursor = parseCursor(rawCursor)
+        await this.services.sync.checkCursor(this.user, this.#cursor)
+      }
+      this.#send({ type: 'hello', userId: this.user.id, cursor: encodeJournalCursor(this.#cursor) })
+      this.#started = true
+      this.wake()
+    } catch (error) {
+      this.#fail(error)
+    }
+  }
+
+  wake(): void {
+    if (this.#closed || !this.#started) return
+    if (this.#draining) {
+      this.#again = true
+      return
+    }
+    void this.#drain()
+  }
+
+  /** Called by the socket server's timer. */
+  heartbeat(): void {
+    if (this.#closed) return
+    if (!this.#alive) {
+      this.ws.terminate()
+      return
+    }
+    this.#alive = false
+    this.ws.ping()
+    this.services.auth.authenticate(this.token).catch(() => {
+      void this.close(SYNC_CLOSE.unauthorized, 'the session has ended: log in again')
+    })
+  }
+
+  /** Closes with a handshake; cuts the socket if the peer does not answer it. */
+  close(code: number, reason: string): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === this.ws.CLOSED) return resolve()
+      this.ws.once('close', () => resolve())
+      if (this.#closeTimer === undefined) {
+        this.#closeTimer = setTimeout(() => this.ws.terminate(), CLOSE_TIMEOUT_MS)
+        this.#closeTimer.unref()
+        this.ws.close(code, reason)
+      }
+    })
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true
+    try {
+      do {
+        this.#again = false
+        const entries = await this.services.meta.journal.after(this.user.id, this.#cursor, PAGE)
+        // Positions are consecutive: a hole after the cursor means compaction overtook it.
+        if (entries.length > 0 && entries[0]?.seq !== this.#cursor + 1) {
+          throw new AppError(
+            'CURSOR_EXPIRED',
+            'the journal was compacted past this socket: list from scratch',
+          )
+        }
+        for (const entry of entries) {
+          if (this.#closed) return
+          if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+            this.log.warn(
+              { userId: this.user.id, buffered: this.ws.bufferedAmount },
+              'sync socket too slow: dropped',
+            )
+            void this.close(SYNC_CLOSE.tooSlow, 'too slow: reconnect and catch up from your cursor')
+            return
+          }
+          this.ws.send(JSON.stringify(changeMessage(entry)))
+          this.#cursor = entry.seq
+        }
+        if (entries.length === PAGE) this.#again = true
+      } while (this.#again && !this.#closed)
+    } catch (error) {
+      this.#fail(error)
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    // Browsers cannot send ping frames: `{"type":"ping"}` is the application-level heartbeat.
+    if (isBinary) return
+    try {
+      const message = JSON.parse(data.toString()) as { type?: unknown }
+      if (message.type === 'ping') this.#send({ type: 'pong', cursor: encodeJournalCursor(this.#cursor) })
+    } catch {
+      // Not JSON: ignored, like any message the protocol does not define.
+    }
+  }
+
+  #send(message: Record<string, unknown>): void {
+    if (!this.#closed) this.ws.send(JSON.stringify(message))
+  }
+
+  /** Tells the client why, as an error message and a close code, and closes. */
+  #fail(error: unknown): void {
+    const appError = toAppError(error)
+    if (appError.code === 'INTERNAL')
+      this.log.error({ err: error, userId: this.user.id }, 'sync socket failed')
+    this.#send({ type: 'error', error: { code: appError.code, message: appError.message } })
+    const code =
+      appError.code === 'CURSOR_EXPIRED'
+        ? SYNC_CLOSE.cursorExpired
+        : appError.code === 'INVALID_REQUEST'
+          ? SYNC_CLOSE.badCursor
+          : 1011
+    void this.close(code, appError.code)
+  }
+}

@@ -1,0 +1,137 @@
+import { type IncomingMessage, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { type WebSocket, WebSocketServer } from 'ws'
+import { AppError } from '../domain/errors.js'
+import type { User } from '../domain/model.js'
+import type { AppServices } from './context.js'
+import { STATUS, toAppError } from './error-response.js'
+import { SyncConnection, type SyncConnectionOptions } from './sync-connection.js'
+
+export interface SyncSocketOptions extends SyncConnectionOptions {
+  /** The path clients connect to (API.md: `WS /sync/ws`). */
+  path: string
+  /** Sockets one user may hold on this node; one more answers 429. */
+  maxSocketsPerUser: number
+  /** Reads the session cookie from a Cookie header (the app's cookie parser). */
+  parseCookie(header: string): Record<string, string | undefined>
+  sessionCookie: string
+}
+
+/** Largest message a client may send: it only ever sends `{"type":"ping"}`. */
+const MAX_CLIENT_MESSAGE_BYTES = 4096
+
+/**
+ * `WS /sync/ws` (API.md, Sync): live changes over a WebSocket, authenticated at the handshake
+ * by `?token=`, an `Authorization: Bearer` header, or the session cookie. Upgrades are taken
+ * off the HTTP server before Fastify sees them, so the token in the query string is never
+ * written to the request log.
+ */
+export function attachSyncSocket(
+  app: FastifyInstance,
+  services: AppServices,
+  options: SyncSocketOptions,
+): { readonly connections: number; close(): Promise<void> } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
+  const connections = new Set<SyncConnection>()
+  const perUser = new Map<string, number>()
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? '/', 'http://localhost')
+    if (url.pathname !== options.path) {
+      refuse(socket, new AppError('NOT_FOUND', 'no such route'))
+      return
+    }
+    socket.on('error', () => socket.destroy())
+    authenticateUpgrade(request, url, services, options).then(
+      ({ user, token }) => {
+        const held = perUser.get(user.id) ?? 0
+        if (held >= options.maxSocketsPerUser) {
+          refuse(
+            socket,
+            new AppError(
+              'TOO_MANY_CONNECTIONS',
+              `at most ${options.maxSocketsPerUser} sync sockets per user`,
+            ),
+          )
+          return
+        }
+        perUser.set(user.id, held + 1)
+        wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+          const connection = new SyncConnection(ws, user, token, services, options, app.log)
+          connections.add(connection)
+          ws.once('close', () => {
+            connections.delete(connection)
+            const left = (perUser.get(user.id) ?? 1) - 1
+            if (left > 0) perUser.set(user.id, left)
+            else perUser.delete(user.id)
+          })
+          void connection.start(url.searchParams.get('cursor'))
+        })
+      },
+      (error: unknown) => refuse(socket, toAppError(error)),
+    )
+  }
+  app.server.on('upgrade', onUpgrade)
+
+  // One timer for every socket: a peer that did not answer the last ping is dropped, and every
+  // session is checked again, so a logout or an expired session ends its sockets too.
+  const heartbeat = setInterval(() => {
+    for (const connection of connections) connection.heartbeat()
+  }, options.pingIntervalMs)
+  heartbeat.unref()
+
+  return {
+    get connections() {
+      return connections.size
+    },
+    async close() {
+      clearInterval(heartbeat)
+      app.server.off('upgrade', onUpgrade)
+      await Promise.all([...connections].map((connection) => connection.close(1001, 'server shutting down')))
+      wss.close()
+    },
+  }
+}
+
+async function authenticateUpgrade(
+  request: IncomingMessage,
+  url: URL,
+  services: AppServices,
+  options: SyncSocketOptions,
+): Promise<{ user: User; token: string }> {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+  const explicit = url.searchParams.get('token') ?? bearer
+  const cookie = options.parseCookie(request.headers.cookie ?? '')[options.sessionCookie]
+  const token = explicit ?? cookie
+  // A cookie rides along with any page's request: a page of another origin must not open a
+  // socket on the user's behalf (cross-site WebSocket hijacking). Browsers always send Origin.
+  if (explicit === undefined && cookie !== undefined && !sameOrigin(request)) {
+    throw new AppError('UNAUTHORIZED', 'a cookie-authenticated socket must come from this origin')
+  }
+  const { user } = await services.auth.authenticate(token)
+  return { user, token: token as string }
+}
+
+function sameOrigin(request: IncomingMessage): boolean {
+  const origin = request.headers.origin
+  if (origin === undefined) return true
+  try {
+    return new URL(origin).host === request.headers.host
+  } catch {
+    return false
+  }
+}
+
+/** Answers a refused handshake as plain HTTP with the contract's error body, then hangs up. */
+function refuse(socket: Duplex, error: AppError): void {
+  const status = STATUS[error.code]
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  )
+}

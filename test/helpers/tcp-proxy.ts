@@ -1,0 +1,87 @@
+import net from 'node:net'
+
+export interface TcpProxy {
+  /** The port the proxy listens on, on 127.0.0.1. */
+  readonly port: number
+  /** How many connections it has passed on to the target so far (refused ones not counted). */
+  readonly connections: number
+  /** `base` (a URL of the target) with its host and port replaced by the proxy's. */
+  url(base: string): string
+  /** Destroys every open connection, both ends, and refuses new ones until `restore`. */
+  cut(): void
+  /** Accepts connections again. */
+  restore(): void
+  /** Cuts everything and stops listening. */
+  close(): Promise<void>
+}
+
+/**
+ * A TCP proxy to `target`, for tests that take a service away from a client and give it back:
+ * `cut()` is a broker (or database) that went away, `restore()` one that came back. It keeps
+ * listening while cut and destroys new connections at once, so the port stays the same (a
+ * listener closed and opened again could find it taken) and clients fail fast instead of hanging.
+ */
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>()
+  let accepting = true
+  let connections = 0
+
+  const track = (socket: net.Socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  }
+
+  const server = net.createServer((client) => {
+    if (!accepting) {
+      client.destroy()
+      return
+    }
+    connections += 1
+    const upstream = net.connect(target.port, target.host)
+    track(client)
+    track(upstream)
+    // Either end's failure ends both, as a network cut would for the client.
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', end).on('close', end)
+    upstream.on('error', end).on('close', end)
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('proxy has no TCP address')
+  const { port } = address
+
+  const cut = () => {
+    accepting = false
+    for (const socket of sockets) socket.destroy()
+  }
+
+  return {
+    port,
+    get connections() {
+      return connections
+    },
+    url(base) {
+      const url = new URL(base)
+      url.hostname = '127.0.0.1'
+      url.port = String(port)
+      return url.toString()
+    },
+    cut,
+    restore() {
+      accepting = true
+    },
+    close() {
+      cut()
+      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+    },
+  }
+}
