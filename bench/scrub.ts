@@ -5,10 +5,11 @@
 //
 // The store is built through the services (register, upload sessions of 4 MiB random chunks),
 // so the scrub finds a consistent store and must report it clean. Then, with the page cache warm
-// (every file read once first), alternately: the reference, `openssl dgst -sha256` over the chunk
-// files split into <scrub concurrency> shares, one openssl process per share, all at once (as
-// many in parallel as the scrub reads chunks), and Tessera's `Scrubber.run()` (fraction 1: every
-// chunk, plus the walk for unknown bytes and the reference checks).
+// (every file read once first), alternately: the reference, `openssl dgst -sha256` over every
+// chunk file in one process (reading plus OpenSSL's SHA-256, as the goal says); the same split
+// into <scrub concurrency> shares, one openssl process each, all at once (every core busy:
+// informational); and Tessera's `Scrubber.run()` (fraction 1: every chunk, plus the walk for
+// unknown bytes and the reference checks), which hashes on worker threads.
 //
 //   BENCH_QUICK=1               smoke run: 256 MiB
 //   BENCH_SCRUB_MIB=N           bytes to store and scrub (default 1024; 256 with BENCH_QUICK=1)
@@ -217,13 +218,16 @@ async function main(): Promise<number> {
 
   console.log(`\n▸ ${REPEAT} runs each, alternating`)
   const opensslMs: number[] = []
+  const singleMs: number[] = []
   const scrubMs: number[] = []
-  const single = await openssl(files, 1)
-  say(`informational: one openssl process over every file: ${fmtMiBs(mibPerSecond(store.bytes, single))}`)
   for (let run = 0; run < REPEAT && !isAborting(); run++) {
-    const order = run % 2 === 0 ? ['openssl', 'scrub'] : ['scrub', 'openssl']
+    const order = run % 2 === 0 ? ['single', 'openssl', 'scrub'] : ['scrub', 'openssl', 'single']
     for (const who of order) {
-      if (who === 'openssl') {
+      if (who === 'single') {
+        const ms = await openssl(files, 1)
+        singleMs.push(ms)
+        say(`openssl, one process: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
+      } else if (who === 'openssl') {
         const ms = await openssl(files, CONCURRENCY)
         opensslMs.push(ms)
         say(`openssl, ${CONCURRENCY} processes: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
@@ -243,14 +247,20 @@ async function main(): Promise<number> {
   const rate = (ms: number) => mibPerSecond(store.bytes, ms)
   const best = (times: number[]) => rate(Math.min(...times))
   const middle = (times: number[]) => rate(median(times))
-  const ratio = middle(scrubMs) / middle(opensslMs)
+  const ratio = middle(scrubMs) / middle(singleMs)
+  const parallelRatio = middle(scrubMs) / middle(opensslMs)
   console.log(`\n${'='.repeat(110)}\nSCRUB FIGURES (${fmt(store.bytes / MiB, 0)} MiB, page cache warm)\n`)
   console.log(
     table(
       [
         ['measurement', 'best', `median of ${REPEAT}`],
         [
-          `openssl dgst -sha256, ${CONCURRENCY} processes`,
+          'openssl dgst -sha256, one process (the goal’s reference)',
+          fmtMiBs(best(singleMs)),
+          fmtMiBs(middle(singleMs)),
+        ],
+        [
+          `openssl dgst -sha256, ${CONCURRENCY} processes (every core)`,
           fmtMiBs(best(opensslMs)),
           fmtMiBs(middle(opensslMs)),
         ],
@@ -259,14 +269,16 @@ async function main(): Promise<number> {
           fmtMiBs(best(scrubMs)),
           fmtMiBs(middle(scrubMs)),
         ],
-        ['one openssl process (informational)', fmtMiBs(rate(single)), ''],
       ],
       ['l', 'r', 'r'],
     ),
   )
   console.log(
-    `\nscrub / openssl: ${fmtRatio(ratio)} (median), ${fmtRatio(best(scrubMs) / best(opensslMs))} (best); ` +
-      `goal >= ${GOAL}x: ${ratio >= GOAL ? 'OK' : 'MISS'}`,
+    `\nscrub / reading + OpenSSL SHA-256 (one process): ${fmtRatio(ratio)} (median), ` +
+      `${fmtRatio(best(scrubMs) / best(singleMs))} (best); goal >= ${GOAL}x: ${ratio >= GOAL ? 'OK' : 'MISS'}`,
+  )
+  console.log(
+    `scrub / ${CONCURRENCY} openssl processes on every core (informational): ${fmtRatio(parallelRatio)} (median)`,
   )
   return 0
 }

@@ -21,6 +21,8 @@ export interface Config {
     pingIntervalMs: number
     /** Unsent bytes a sync socket may queue before it is dropped as too slow. */
     maxBufferedBytes: number
+    /** How long a sync socket may take to read what is queued for it before it is dropped. */
+    slowClientMs: number
     maxSocketsPerUser: number
   }
   auth: {
@@ -104,7 +106,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       journalRetentionMs: int('JOURNAL_RETENTION_DAYS', 30, 1) * DAY,
       journalMaxEntries: int('JOURNAL_MAX_ENTRIES', 100_000, 100),
       pingIntervalMs: int('SYNC_PING_SECONDS', 30, 1) * SECOND,
-      maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 1024, 16) * 1024,
+      maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 256, 16) * 1024,
+      slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS', 30, 1) * SECOND,
       maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER', 20, 1),
     },
     auth: {

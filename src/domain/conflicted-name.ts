@@ -19,6 +19,14 @@ export function restoredName(name: string, kind: 'file' | 'folder', attempt = 1)
 }
 
 /**
+ * The name a migration gives a sibling whose name differed only in case from an older one's,
+ * back when that was allowed: `Readme (case conflict).txt`, then ` 2`, ` 3`...
+ */
+export function caseConflictName(name: string, attempt = 1): string {
+  return markedName(name, attempt > 1 ? `case conflict ${attempt}` : 'case conflict')
+}
+
+/**
  * `stem (marker).ext`. The stem is shortened (never the extension) to stay within 255 bytes.
  */
 function markedName(name: string, marker: string, keepExtension = true): string {

@@ -23,3 +23,14 @@ export function normalizeName(raw: unknown): string {
   if (LONE_SURROGATE.test(name)) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
   return name
 }
+
+/**
+ * The key under which two sibling names are the same name. macOS and Windows file systems are
+ * case-insensitive (and macOS also ignores the normalisation form), so a folder holding both
+ * `Readme` and `README`, or `é` as one code point and as `e` + accent, could not be synced to
+ * them: one would overwrite the other. Siblings are unique under this key, as in Dropbox; the
+ * name keeps the case it was given. Lower case of NFC, the form Dropbox's `path_lower` uses.
+ */
+export function nameKey(name: string): string {
+  return name.normalize('NFC').toLowerCase()
+}

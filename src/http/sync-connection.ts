@@ -12,11 +12,15 @@ export interface SyncConnectionOptions {
   /** How often sockets are pinged; a peer that misses one ping is dropped. */
   pingIntervalMs: number
   /**
-   * Bytes a socket may have queued unsent: beyond, the client is too slow to follow. It is told
-   * to reconnect and catch up from its cursor, and dropped, so a stalled client costs at most
-   * this much memory.
+   * Bytes a socket may have queued unsent. Beyond, sending pauses until the client has read
+   * them, so a client catching up on a long backlog costs at most this much memory.
    */
   maxBufferedBytes: number
+  /**
+   * How long a paused socket may take to read its queue: a client that does not is too slow to
+   * follow, and is told to reconnect and catch up from its cursor, and dropped.
+   */
+  slowClientMs: number
 }
 
 /** Close codes of the sync socket (4000–4999 are the application's). */
@@ -35,6 +39,8 @@ export const SYNC_CLOSE = {
 const PAGE = 200
 /** A socket that does not complete its closing handshake in this time is cut. */
 const CLOSE_TIMEOUT_MS = 5000
+/** How often a paused socket's queue is looked at. */
+const DRAIN_POLL_MS = 20
 
 /**
  * One client's live feed. The socket never forwards what the bus brought: a wake only makes it
@@ -143,7 +149,7 @@ export class SyncConnection implements SyncWatcher {
         }
         for (const entry of entries) {
           if (this.#closed) return
-          if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+          if (this.ws.bufferedAmount > this.options.maxBufferedBytes && !(await this.#drained())) {
             this.log.warn(
               { userId: this.user.id, buffered: this.ws.bufferedAmount },
               'sync socket too slow: dropped',
@@ -161,6 +167,16 @@ export class SyncConnection implements SyncWatcher {
     } finally {
       this.#draining = false
     }
+  }
+
+  /** Waits for the client to read its queue down to half the limit; false if it does not in time. */
+  async #drained(): Promise<boolean> {
+    const deadline = Date.now() + this.options.slowClientMs
+    while (this.ws.bufferedAmount > this.options.maxBufferedBytes / 2) {
+      if (this.#closed || Date.now() >= deadline) return false
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS))
+    }
+    return !this.#closed
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {

@@ -83,7 +83,7 @@ export interface ChildrenPage {
 }
 
 export interface NodeRepository {
-  /** Throws AppError NAME_TAKEN when a live sibling has the same name. */
+  /** Throws AppError NAME_TAKEN when a live sibling has the same name, or one that differs only in case. */
   insert(node: NodeRecord): Promise<void>
   /** A live (not trashed) node of this owner, or null: another owner's id is null too. */
   findLive(ownerId: string, id: string): Promise<NodeRecord | null>
@@ -92,7 +92,10 @@ export interface NodeRepository {
    * always goes through `findLive` with the caller's id.
    */
   findAnyState(id: string): Promise<NodeRecord | null>
-  /** The live child of `parentId` with exactly this (NFC) name. */
+  /**
+   * The live child of `parentId` whose name is this one under `nameKey` (the same but for
+   * case): the one a new sibling of that name would clash with.
+   */
   findLiveChild(parentId: string, name: string): Promise<NodeRecord | null>
   /** Live children, folders first, then by name (binary order), after `page.after`. */
   listLiveChildren(parentId: string, page: ChildrenPage): Promise<NodeRecord[]>

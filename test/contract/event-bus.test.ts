@@ -11,6 +11,7 @@ import {
   routingKeyOf,
 } from '../../src/adapters/amqp/amqp-event-bus.js'
 import { LocalBroker, LocalEventBus } from '../../src/adapters/local-bus/local-event-bus.js'
+import type { ChangeEvent } from '../../src/ports/event-bus.js'
 import { AMQP_URL, amqpAvailable } from '../helpers/amqp.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import {
@@ -26,13 +27,34 @@ const ignore = () => {}
 describe('LocalEventBus', () => {
   eventBusContract(async () => {
     const broker = new LocalBroker()
-    const [a, b, c] = ['a', 'b', 'c'].map((nodeId) => new LocalEventBus({ nodeId, broker }))
-    return {
-      a: a!,
-      b: b!,
-      c: c!,
-      cleanup: async () => void (await Promise.all([a, b, c].map((bus) => bus!.close()))),
+    const node = (nodeId: string) => new LocalEventBus({ nodeId, broker })
+    const [a, b, c] = [node('a'), node('b'), node('c')]
+    const cleanup = async () => {
+      await Promise.all([a, b, c].map((bus) => bus.close()))
     }
+    return { a, b, c, cleanup }
+  })
+
+  it('reports what a listener throws and still delivers the rest', async () => {
+    const broker = new LocalBroker()
+    const reported: string[] = []
+    const a = new LocalEventBus({ nodeId: 'a', broker })
+    const b = new LocalEventBus({ nodeId: 'b', broker, onError: (_error, context) => reported.push(context) })
+    const delivered: ChangeEvent[] = []
+    b.listen({
+      change: (event) => {
+        delivered.push(event)
+        if (delivered.length === 1) throw new Error('listener bug')
+      },
+      resync: ignore,
+    })
+    const user = newUserId()
+    await b.follow(user)
+    const events = [changeEvent(user), changeEvent(user)]
+    await a.publish(events)
+    await waitUntil(() => delivered.length === 2, 'both deliveries')
+    expect(delivered).toEqual(events)
+    expect(reported).toEqual(['listener.change'])
   })
 
   it('alone on its broker delivers to nobody: the only node delivers to its clients itself', async () => {
@@ -113,7 +135,11 @@ describe.skipIf(!available)('AmqpEventBus', () => {
   describe('contract', () => {
     eventBusContract(async () => {
       const [a, b, c] = await Promise.all([openBus(), openBus(), openBus()])
-      return { a, b, c, cleanup: async () => void (await Promise.all([a, b, c].map((bus) => bus.close()))) }
+      // The suite's afterEach closes them too; close is idempotent.
+      const cleanup = async () => {
+        await Promise.all([a, b, c].map((bus) => bus.close()))
+      }
+      return { a, b, c, cleanup }
     })
   })
 
@@ -184,6 +210,32 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     for (const id of ids) expect(reported.some((text) => text.includes(id))).toBe(true)
   })
 
+  it('reports what it cannot send or deliver, and carries on', async () => {
+    const a = await openBus()
+    const b = await openBus()
+    const user = newUserId()
+    const delivered: ChangeEvent[] = []
+    b.listen({
+      change: (event) => {
+        delivered.push(event)
+        if (delivered.length === 1) throw new Error('listener bug')
+      },
+      resync: ignore,
+    })
+    await b.follow(user)
+    await expect(b.follow('user.*')).rejects.toThrow(/routable/)
+    const huge = changeEvent(user, { blob: 'x'.repeat(2 * 1024 * 1024) })
+    const [first, second] = [changeEvent(user), changeEvent(user)]
+    await a.publish([first!, { userId: 'a.b', payload: {} }, huge])
+    await a.publish([second!])
+    await waitUntil(() => delivered.length === 2, 'both deliveries')
+    expect(delivered).toEqual([first, second])
+    const contexts = errors.map(({ context }) => context)
+    expect(contexts.filter((context) => context === 'amqp publish')).toHaveLength(2)
+    expect(contexts).toContain('listener.change')
+    await expect(a.ping()).resolves.toBeUndefined()
+  })
+
   it('reconnects by itself after its connection is cut, rebinds and resyncs', async () => {
     const proxy = await openProxy()
     const a = await openBus()
@@ -225,26 +277,35 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     const user = newUserId()
     await b.follow(user)
 
+    // Calls overlap, as concurrent requests' do, so the cut finds many of them unconfirmed.
     const published: unknown[] = []
-    let flowing = true
-    const flow = (async () => {
-      while (flowing) {
+    const publishing: Promise<void>[] = []
+    let settled = 0
+    const flow = setInterval(() => {
+      for (let i = 0; i < 5; i += 1) {
         const event = changeEvent(user)
         published.push(event.payload.cursor)
-        await a.publish([event])
-        await new Promise((resolve) => setTimeout(resolve, 2))
+        publishing.push(
+          a.publish([event]).then(() => {
+            settled += 1
+          }),
+        )
       }
-    })()
-    await waitUntil(() => heardB.changes.length >= 20, 'events flowing')
-    proxy.cut()
-    await waitUntil(async () => !(await pings(a)), 'ping to fail')
-    const cutAt = published.length
-    await waitUntil(() => published.length >= cutAt + 20, 'publishes while cut off (they must not hang)')
-    proxy.restore()
-    await waitUntil(() => pings(a), 'a to reconnect')
-    await waitUntil(() => published.length >= cutAt + 60, 'publishes after the reconnect')
-    flowing = false
-    await flow
+    }, 2)
+    try {
+      await waitUntil(() => heardB.changes.length >= 50, 'events flowing')
+      proxy.cut()
+      await waitUntil(async () => !(await pings(a)), 'ping to fail')
+      const cutAt = settled
+      await waitUntil(() => settled >= cutAt + 50, 'publishes resolving while cut off')
+      proxy.restore()
+      await waitUntil(() => pings(a), 'a to reconnect')
+      const backAt = published.length
+      await waitUntil(() => published.length >= backAt + 50, 'publishes after the reconnect')
+    } finally {
+      clearInterval(flow)
+    }
+    await Promise.all(publishing)
 
     const received = () => new Set(heardB.changes.map((event) => event.payload.cursor))
     await waitUntil(() => published.every((cursor) => received().has(cursor)), 'every event at b', 10_000)
@@ -256,25 +317,34 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     expect(heardB.resyncs).toBe(0)
   })
 
-  it('asks every node to resync when its buffer overflowed', async () => {
+  it('has the followers of users whose buffered events it dropped resync, and nobody else', async () => {
     const proxy = await openProxy()
     const a = await openBus({ url: proxy.url(AMQP_URL), bufferLimit: 3 })
     const b = await openBus()
-    const heard = new RecordingListener()
-    b.listen(heard)
+    const c = await openBus()
+    const heardB = new RecordingListener()
+    const heardC = new RecordingListener()
+    b.listen(heardB)
+    c.listen(heardC)
     const user = newUserId()
+    const bystander = newUserId()
     await b.follow(user)
+    await c.follow(bystander)
     proxy.cut()
     await waitUntil(async () => !(await pings(a)), 'ping to fail')
     const events = Array.from({ length: 5 }, () => changeEvent(user))
     for (const event of events) await a.publish([event])
     proxy.restore()
     await waitUntil(
-      () => heard.resyncs === 1 && heard.changes.length === 3,
+      () => heardB.resyncs === 1 && heardB.changes.length === 3,
       'the newest 3 events and a resync',
     )
     // The oldest were dropped.
-    expect(heard.changes).toEqual(events.slice(2))
+    expect(heardB.changes).toEqual(events.slice(2))
+    const marker = changeEvent(bystander)
+    await a.publish([marker])
+    await waitUntil(() => heardC.changes.length === 1, "c's marker")
+    expect(heardC.resyncs).toBe(0)
   })
 
   it('starts while the broker is unreachable and connects once it answers', async () => {
@@ -299,6 +369,23 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     await a.publish([event])
     await waitUntil(() => heard.changes.length === 1, 'a delivery')
     expect(heard.changes).toEqual([event])
+  })
+
+  it('releases its connection when closed during the first attempt', async () => {
+    const proxy = await openProxy()
+    const bus = new AmqpEventBus({
+      url: proxy.url(AMQP_URL),
+      nodeId: `test-${randomUUID()}`,
+      onError: ignore,
+    })
+    const started = bus.start()
+    await waitUntil(() => proxy.connections === 1, 'the first attempt to reach the proxy')
+    await bus.close()
+    await started
+    await waitUntil(() => proxy.active === 0, 'the connection to close')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(proxy.connections).toBe(1)
+    await expect(bus.ping()).rejects.toThrow(/closed/)
   })
 
   it('stops retrying when closed while the broker is unreachable', async () => {

@@ -147,7 +147,9 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.nodes.findLive(other.id, file.id)).toBeNull()
       expect(await store.nodes.findLive(user.id, newId())).toBeNull()
       expect(await store.nodes.findLiveChild(user.rootFolderId, 'report.pdf')).toEqual(file)
-      expect(await store.nodes.findLiveChild(user.rootFolderId, 'Report.pdf')).toBeNull()
+      // The same name but for case is the same name (nameKey): what a new sibling would hit.
+      expect(await store.nodes.findLiveChild(user.rootFolderId, 'Report.PDF')).toEqual(file)
+      expect(await store.nodes.findLiveChild(user.rootFolderId, 'report.pdf ')).toBeNull()
     })
 
     it('keeps sibling names unique across files and folders (NAME_TAKEN)', async () => {
@@ -155,9 +157,34 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       const a = await insertFolder(store, user, user.rootFolderId, 'a')
       await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
       await rejectsWithCode(insertFile(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
-      // Same name elsewhere, or differing only by case, is another name.
+      // Differing only by case, or by Unicode normalisation form, is the same name: macOS and
+      // Windows clients could not hold both.
+      await rejectsWithCode(insertFile(store, user, user.rootFolderId, 'A'), 'NAME_TAKEN')
+      await insertFile(store, user, user.rootFolderId, 'Café')
+      await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'CAFÉ'), 'NAME_TAKEN')
+      await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'cafe\u0301'), 'NAME_TAKEN')
+      // The same name elsewhere is another name.
       await insertFile(store, user, a.id, 'a')
-      await insertFile(store, user, user.rootFolderId, 'A')
+    })
+
+    it('lets a node change the case of its own name, and keeps the case it was given', async () => {
+      const user = await insertUser(store)
+      const root = user.rootFolderId
+      const file = await insertFile(store, user, root, 'readme.md')
+      const other = await insertFile(store, user, root, 'notes.md')
+      await store.nodes.update(file.id, { name: 'README.md', updatedAt: T0 + 1 })
+      expect(await store.nodes.findLive(user.id, file.id)).toMatchObject({ name: 'README.md' })
+      await rejectsWithCode(
+        store.nodes.update(other.id, { name: 'Readme.MD', updatedAt: T0 + 2 }),
+        'NAME_TAKEN',
+      )
+      await store.nodes.trashSubtree(file.id, T0 + 3)
+      // Trashed, it frees the name under every case.
+      await store.nodes.update(other.id, { name: 'readme.md', updatedAt: T0 + 4 })
+      await rejectsWithCode(
+        store.nodes.restoreTrash(file.id, { parentId: root, name: 'README.md', updatedAt: T0 + 5 }),
+        'NAME_TAKEN',
+      )
     })
 
     it('refuses a rename or a move onto a live sibling name (NAME_TAKEN)', async () => {
@@ -283,14 +310,14 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       const user = await insertUser(store)
       const root = user.rootFolderId
       for (const name of ['b', 'a', 'c']) await insertFolder(store, user, root, name)
-      for (const name of ['0', 'B']) await insertFile(store, user, root, name)
+      for (const name of ['0', 'D']) await insertFile(store, user, root, name)
       const names = async (page: Parameters<MetadataStore['nodes']['listLiveChildren']>[1]) =>
         (await store.nodes.listLiveChildren(root, page)).map((n) => `${n.kind}:${n.name}`)
       expect(await names({ limit: 3 })).toEqual(['folder:a', 'folder:b', 'folder:c'])
-      expect(await names({ limit: 3, after: { kind: 'folder', name: 'c' } })).toEqual(['file:0', 'file:B'])
+      expect(await names({ limit: 3, after: { kind: 'folder', name: 'c' } })).toEqual(['file:0', 'file:D'])
       expect(await names({ limit: 2, after: { kind: 'folder', name: 'b' } })).toEqual(['folder:c', 'file:0'])
-      expect(await names({ limit: 3, after: { kind: 'file', name: '0' } })).toEqual(['file:B'])
-      expect(await names({ limit: 3, after: { kind: 'file', name: 'B' } })).toEqual([])
+      expect(await names({ limit: 3, after: { kind: 'file', name: '0' } })).toEqual(['file:D'])
+      expect(await names({ limit: 3, after: { kind: 'file', name: 'D' } })).toEqual([])
       // `after` need not be an existing name.
       expect(await names({ limit: 1, after: { kind: 'folder', name: 'aa' } })).toEqual(['folder:b'])
     })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { SyncSocket } from '../helpers/sync-client.js'
@@ -285,8 +285,10 @@ describe.each(BACKENDS)('sync journal upkeep on %s', (backend, available) => {
   beforeAll(async () => {
     if (!available) return
     server = await startTestServer(backend, {
-      JOURNAL_MAX_ENTRIES: '100',
+      JOURNAL_MAX_ENTRIES: '100000',
       SYNC_PING_SECONDS: '1',
+      SYNC_MAX_BUFFERED_KIB: '16',
+      SYNC_SLOW_CLIENT_SECONDS: '1',
       // The clock moves a month ahead: the session must outlive it.
       SESSION_TTL_HOURS: String(24 * 365),
     })
@@ -299,12 +301,14 @@ describe.each(BACKENDS)('sync journal upkeep on %s', (backend, available) => {
     async () => {
       const start = await latest(ann)
       const socket = await SyncSocket.open(ann)
+      onTestFinished(() => socket.close())
       for (let i = 0; i < 130; i++) await ann.post('/folders', { name: `c${i}` })
       await socket.waitForChanges(130)
       const middle = socket.changes[20]?.cursor as string
       const recent = socket.changes[100]?.cursor as string
-      const removed = await server.services.sync.compact()
-      expect(removed).toBe(30)
+      // Keep the newest 100 (as with JOURNAL_MAX_ENTRIES=100); nothing is old enough yet.
+      expect(await server.services.meta.journal.compact(0, 100, 100)).toEqual({ removed: 30, more: false })
+      expect(await server.services.sync.compact()).toBe(0)
       for (const cursor of [start, middle]) {
         const reply = await ann.get(`/sync/changes?cursor=${cursor}`)
         expect(reply.status).toBe(410)
@@ -329,6 +333,54 @@ describe.each(BACKENDS)('sync journal upkeep on %s', (backend, available) => {
       await late.waitForClose()
       expect(late.closed?.code).toBe(4410)
       await socket.close()
+    },
+  )
+
+  it.skipIf(!available)(
+    'drops a client too slow to read, which then catches up from its cursor',
+    async () => {
+      const user = await new ApiClient(server.api).register()
+      const text = async () => (await fetch(`${server.url}/metrics`)).text()
+      const sockets = async () => Number(/^tessera_sync_sockets (\d+)/m.exec(await text())?.[1])
+      const before = await sockets()
+      const socket = await SyncSocket.open(user)
+      await socket.waitFor((s) => s.messages[0]?.type === 'hello')
+      const raw = (socket.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket
+      raw.pause()
+      // Far more than fits in the socket buffers: 20,000 changes of about 600 bytes.
+      const total = 20_000
+      const entries = await server.services.meta.journal.append(
+        Array.from({ length: total }, (_, i) => ({
+          userId: user.user.id,
+          change: {
+            action: 'create' as const,
+            kind: 'folder' as const,
+            nodeId: `n${i}`,
+            name: `${i} ${'x'.repeat(240)}`,
+            parentId: null,
+            version: null,
+            size: 0,
+            contentHash: null,
+            actorId: user.user.id,
+            at: Date.now(),
+          },
+        })),
+      )
+      server.services.hub.committed(entries)
+      // The server gives up on it (closing, then cutting it when the close is not read either).
+      const deadline = Date.now() + 15_000
+      while ((await sockets()) > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+      expect(await sockets()).toBe(before)
+      raw.resume()
+      await socket.waitForClose(10_000)
+      const received = socket.changes.length
+      expect(received).toBeLessThan(total)
+      // It goes on from the last change it received: the rest, exactly once, in order.
+      const again = await SyncSocket.open(user, { cursor: socket.lastCursor })
+      await again.waitForChanges(total - received, 15_000)
+      const names = [...socket.changes, ...again.changes].map((c) => Number(c.name.split(' ')[0]))
+      expect(names).toEqual(Array.from({ length: total }, (_, i) => i))
+      await again.close()
     },
   )
 

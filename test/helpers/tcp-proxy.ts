@@ -5,6 +5,8 @@ export interface TcpProxy {
   readonly port: number
   /** How many connections it has passed on to the target so far (refused ones not counted). */
   readonly connections: number
+  /** How many of them are open now. */
+  readonly active: number
   /** `base` (a URL of the target) with its host and port replaced by the proxy's. */
   url(base: string): string
   /** Destroys every open connection, both ends, and refuses new ones until `restore`. */
@@ -23,6 +25,7 @@ export interface TcpProxy {
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>()
+  const clients = new Set<net.Socket>()
   let accepting = true
   let connections = 0
 
@@ -40,6 +43,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const upstream = net.connect(target.port, target.host)
     track(client)
     track(upstream)
+    clients.add(client)
+    client.on('close', () => clients.delete(client))
     // Either end's failure ends both, as a network cut would for the client.
     const end = () => {
       client.destroy()
@@ -68,6 +73,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     port,
     get connections() {
       return connections
+    },
+    get active() {
+      return clients.size
     },
     url(base) {
       const url = new URL(base)

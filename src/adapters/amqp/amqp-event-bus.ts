@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib'
-import { connect } from 'amqplib'
+import { connect, IllegalOperationError } from 'amqplib'
 import type { ChangeEvent, EventBus, EventBusListener } from '../../ports/event-bus.js'
 
 // Names fixed by the project brief: operators and other tools look for them.
@@ -8,22 +8,24 @@ export const EXCHANGE = 'sync.events'
 export const DEAD_LETTER_EXCHANGE = 'dlx'
 export const DEAD_LETTER_QUEUE = 'sync.dead'
 export const routingKeyOf = (userId: string): string => `user.${userId}.change`
-/**
- * Every node queue is bound to this key too: a node that had to drop buffered events tells every
- * other node to resync through it, as the port promises ("then a resync is due everywhere").
- */
-export const RESYNC_ROUTING_KEY = 'node.resync'
 
 /** Bounds, so neither dead letters nor a stalled node's queue can fill the broker's memory. */
 const DEAD_LETTER_MAX_LENGTH = 10_000
 const NODE_QUEUE_MAX_LENGTH = 10_000
 const PREFETCH = 256
+/** A broker host that drops packets would otherwise hold start() for the OS's minutes-long SYN retries. */
+const CONNECT_TIMEOUT_MS = 10_000
 const DEFAULT_BUFFER_LIMIT = 10_000
 const DEFAULT_RECONNECT_DELAY_MS = { initial: 100, max: 5_000 }
 /** ±20% on every reconnect delay, so nodes cut off together do not come back in lockstep. */
 const JITTER = 0.2
 /** A user id must be one word of a topic key: a dot would split it, `*` or `#` would match others. */
 const ROUTABLE = /^[^.*#]+$/
+/**
+ * Change hints are small; a message the broker refuses for its size closes the channel, and
+ * sending it again after every reconnect would never end.
+ */
+const MAX_BODY_BYTES = 1024 * 1024
 /** The error amqplib gives a confirm callback when the broker nacked (lib/channel.js). */
 const NACKED = 'message nacked'
 
@@ -36,7 +38,10 @@ export interface AmqpEventBusOptions {
   onError?: (error: unknown, context: string) => void
   /** Reconnect backoff: doubles from `initial` up to `max`, with jitter. Default 100 ms to 5 s. */
   reconnectDelayMs?: { initial: number; max: number }
-  /** Events kept while the broker is unreachable; beyond it the oldest are dropped. Default 10000. */
+  /**
+   * Events kept while the broker is unreachable, beyond which the oldest are dropped; also how
+   * many users whose events were dropped are remembered, to have their followers resync. 10000.
+   */
   bufferLimit?: number
 }
 
@@ -44,7 +49,7 @@ export interface AmqpEventBusOptions {
 interface Outgoing {
   /** Publish order, which messages sent again after a lost connection take their place by. */
   seq: number
-  routingKey: string
+  userId: string
   body: Buffer
   messageId: string
   /** Seconds, as AMQP's timestamp property is. */
@@ -94,7 +99,10 @@ export class AmqpEventBus implements EventBus {
   #down = { since: new Date(), reason: 'not connected yet' }
   #wasDown = false
   #buffer: Outgoing[] = []
-  #dropped = 0
+  /** Users whose events the buffer dropped: their followers are told to resync on reconnect. */
+  readonly #droppedUsers = new Set<string>()
+  /** Events dropped beyond what #droppedUsers can remember. */
+  #forgotten = 0
   #failures = 0
   #timer: NodeJS.Timeout | null = null
   #attempt: Promise<void> | null = null
@@ -184,6 +192,7 @@ export class AmqpEventBus implements EventBus {
     let session: Session | null = null
     try {
       const connection = await connect(this.#url, {
+        timeout: CONNECT_TIMEOUT_MS,
         clientProperties: { connection_name: `tessera ${this.#nodeId}` },
       })
       const current: Session = { connection, lost: false }
@@ -206,7 +215,7 @@ export class AmqpEventBus implements EventBus {
       // Synchronously from here: nothing published meanwhile can overtake the buffered events.
       this.#live = true
       this.#failures = 0
-      const dropped = this.#dropped > 0
+      const dropped = this.#droppedUsers.size > 0
       this.#flush(link)
       if (this.#wasDown || dropped) this.#notify((listener) => listener.resync(), 'listener.resync')
       this.#wasDown = false
@@ -236,7 +245,6 @@ export class AmqpEventBus implements EventBus {
       maxLength: NODE_QUEUE_MAX_LENGTH,
       overflow: 'drop-head',
     })
-    await consumer.bindQueue(queue, EXCHANGE, RESYNC_ROUTING_KEY)
     const link: Link = { session, publisher, consumer, queue, bound: new Set(), bindings: Promise.resolve() }
     await consumer.consume(queue, (message) => this.#receive(link, message))
     return link
@@ -259,6 +267,7 @@ export class AmqpEventBus implements EventBus {
         this.#session = null
         this.#link = null
         this.#live = false
+        this.#blocked = null
       }
     }
     if (this.#closing !== null) return
@@ -319,13 +328,8 @@ export class AmqpEventBus implements EventBus {
         link.consumer.ack(message)
         return
       }
-      if (message.fields.routingKey === RESYNC_ROUTING_KEY) {
-        link.consumer.ack(message)
-        this.#notify((listener) => listener.resync(), 'listener.resync')
-        return
-      }
-      const event = decode(message)
-      if (event === null) {
+      const decoded = decode(message)
+      if (decoded === null) {
         link.consumer.nack(message, false, false)
         const id = message.properties.messageId ?? 'without id'
         const problem = `malformed change event (${id}) on ${message.fields.routingKey}: sent to ${DEAD_LETTER_QUEUE}`
@@ -334,8 +338,9 @@ export class AmqpEventBus implements EventBus {
       }
       link.consumer.ack(message)
       // Checked here as well as in the binding: messages queued before an unfollow still arrive.
-      if (this.#followed.has(event.userId))
-        this.#notify((listener) => listener.change(event), 'listener.change')
+      if (!this.#followed.has(decoded.userId)) return
+      if ('resync' in decoded) this.#notify((listener) => listener.resync(), 'listener.resync')
+      else this.#notify((listener) => listener.change(decoded), 'listener.change')
     } catch (error) {
       // ack/nack throw only on a closed channel, whose loss is handled by its events.
       this.#report(error, 'amqp consume')
@@ -345,8 +350,10 @@ export class AmqpEventBus implements EventBus {
   #encode(event: ChangeEvent): Outgoing | null {
     try {
       if (!ROUTABLE.test(event.userId)) throw new TypeError(`not a routable user id: ${event.userId}`)
-      const body = JSON.stringify({ userId: event.userId, payload: event.payload })
-      return { routingKey: routingKeyOf(event.userId), ...envelope(body) }
+      const message = envelope(event.userId, { userId: event.userId, payload: event.payload })
+      if (message.body.length > MAX_BODY_BYTES)
+        throw new RangeError(`change event of ${message.body.length} bytes`)
+      return message
     } catch (error) {
       this.#report(error, 'amqp publish')
       return null
@@ -357,18 +364,25 @@ export class AmqpEventBus implements EventBus {
     this.#buffer.push(...messages)
     if (again) this.#buffer.sort((x, y) => x.seq - y.seq)
     const excess = this.#buffer.length - this.#bufferLimit
-    if (excess > 0) {
-      this.#buffer.splice(0, excess)
-      this.#dropped += excess
+    if (excess <= 0) return
+    for (const { userId } of this.#buffer.splice(0, excess)) {
+      if (this.#droppedUsers.size < this.#bufferLimit) this.#droppedUsers.add(userId)
+      else if (!this.#droppedUsers.has(userId)) this.#forgotten += 1
     }
   }
 
-  /** Sends what was buffered, then, if some was dropped, asks every other node to resync. */
+  /**
+   * Sends what was buffered, then a resync hint under the key of each user whose events were
+   * dropped (the port: "then a resync is due"): it reaches exactly the nodes that follow them.
+   */
   #flush(link: Link): void {
-    const messages: Outgoing[] = []; this.#buffer = []
-    if (this.#dropped > 0) {
-      this.#dropped = 0
-      messages.push({ routingKey: RESYNC_ROUTING_KEY, ...envelope('{"type":"resync"}') })
+    const messages = this.#buffer.splice(0)
+    for (const userId of this.#droppedUsers) messages.push(envelope(userId, { userId, resync: true }))
+    this.#droppedUsers.clear()
+    if (this.#forgotten > 0) {
+      const lost = `${this.#forgotten} dropped events of users beyond ${this.#bufferLimit}: no resync hint`
+      this.#report(new Error(lost), 'amqp publish')
+      this.#forgotten = 0
     }
     if (messages.length > 0) void this.#send(link, messages)
   }
@@ -385,12 +399,12 @@ export class AmqpEventBus implements EventBus {
   /** Resolves with the message when it has to be sent again, empty when the broker took it. */
   #sendOne(link: Link, message: Outgoing): Promise<Outgoing[]> {
     return new Promise((resolve) => {
-      const { routingKey, body, messageId, timestamp } = message
+      const { userId, body, messageId, timestamp } = message
       const properties = { persistent: true, contentType: 'application/json', messageId, timestamp }
       try {
         link.publisher.publish(
           EXCHANGE,
-          routingKey,
+          routingKeyOf(userId),
           body,
           { ...properties, appId: this.#nodeId },
           (error) => {
@@ -404,8 +418,13 @@ export class AmqpEventBus implements EventBus {
           },
         )
       } catch (error) {
-        this.#lose(link.session, error, 'publish')
-        resolve([message])
+        // A closed channel throws this; its loss is (being) handled, and the message waits.
+        if (error instanceof IllegalOperationError) {
+          this.#lose(link.session, error, 'publish')
+          return resolve([message])
+        }
+        this.#report(error, 'amqp publish')
+        resolve([])
       }
     })
   }
@@ -431,10 +450,11 @@ export class AmqpEventBus implements EventBus {
 
 let published = 0
 
-/** What every message carries besides its key. */
-const envelope = (body: string) => ({
+/** A message for one user's key: a change `{userId, payload}` or a hint `{userId, resync: true}`. */
+const envelope = (userId: string, body: Record<string, unknown>): Outgoing => ({
   seq: ++published,
-  body: Buffer.from(body),
+  userId,
+  body: Buffer.from(JSON.stringify(body)),
   messageId: randomUUID(),
   timestamp: Math.floor(Date.now() / 1000),
 })
@@ -442,17 +462,18 @@ const envelope = (body: string) => ({
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-/** The event in a message, or null for anything but `{userId, payload}` sent under its user's key. */
-function decode(message: ConsumeMessage): ChangeEvent | null {
+/** What a message carries, or null for anything but what `envelope` makes, under its user's key. */
+function decode(message: ConsumeMessage): ChangeEvent | { userId: string; resync: true } | null {
   let body: unknown
   try {
     body = JSON.parse(message.content.toString('utf8'))
   } catch {
     return null
   }
-  if (!isRecord(body) || typeof body.userId !== 'string' || !isRecord(body.payload)) return null
+  if (!isRecord(body) || typeof body.userId !== 'string') return null
   if (message.fields.routingKey !== routingKeyOf(body.userId)) return null
-  return { userId: body.userId, payload: body.payload }
+  if (body.resync === true) return { userId: body.userId, resync: true }
+  return isRecord(body.payload) ? { userId: body.userId, payload: body.payload } : null
 }
 
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))

@@ -47,6 +47,8 @@ export interface NodesTable {
   parent_id: string | null
   kind: NodeKind
   name: string
+  /** `nameKey(name)`: live siblings are unique under it (migration 0005). */
+  name_key: string | null
   size: Defaulted<number>
   current_version: number | null
   content_hash: string | null

@@ -1,6 +1,7 @@
 import { type CompiledQuery, type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
+import { nameKey } from '../../domain/names.js'
 import type { ChildrenPage, NodeRepository, TrashEntry, TrashPage } from '../../ports/metadata-store.js'
 import { withSavepoint } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
@@ -27,7 +28,7 @@ export class SqlNodeRepository implements NodeRepository {
     const result = await this.db
       .insertInto('nodes')
       .values(toRow(node))
-      .onConflict((oc) => oc.columns(['parent_id', 'name']).where('deleted_at', 'is', null).doNothing())
+      .onConflict((oc) => oc.columns(['parent_id', 'name_key']).where('deleted_at', 'is', null).doNothing())
       .executeTakeFirst()
     if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) throw nameTaken()
     if (node.parentId !== null) await this.bumpListing(node.parentId)
@@ -68,7 +69,7 @@ export class SqlNodeRepository implements NodeRepository {
       .selectFrom('nodes')
       .selectAll()
       .where('parent_id', '=', parentId)
-      .where('name', '=', name)
+      .where('name_key', '=', nameKey(name))
       .where('deleted_at', 'is', null)
       .executeTakeFirst()
     return row ? toNode(row) : null
@@ -152,7 +153,7 @@ export class SqlNodeRepository implements NodeRepository {
         this.db
           .updateTable('nodes')
           .set({
-            ...(patch.name !== undefined && { name: patch.name }),
+            ...(patch.name !== undefined && { name: patch.name, name_key: nameKey(patch.name) }),
             ...(patch.parentId !== undefined && { parent_id: patch.parentId }),
             updated_at: patch.updatedAt,
           })
@@ -285,7 +286,12 @@ export class SqlNodeRepository implements NodeRepository {
     // since everything below it was live together when it was deleted.
     await this.db
       .updateTable('nodes')
-      .set({ parent_id: placement.parentId, name: placement.name, updated_at: placement.updatedAt })
+      .set({
+        parent_id: placement.parentId,
+        name: placement.name,
+        name_key: nameKey(placement.name),
+        updated_at: placement.updatedAt,
+      })
       .where('id', '=', rootId)
       .execute()
     try {
@@ -343,6 +349,7 @@ function toRow(node: NodeRecord): Insertable<NodesTable> {
     parent_id: node.parentId,
     kind: node.kind,
     name: node.name,
+    name_key: nameKey(node.name),
     size: node.size,
     current_version: node.currentVersion,
     content_hash: node.contentHash,

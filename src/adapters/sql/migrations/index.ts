@@ -4,6 +4,7 @@ import { initialMigration } from './0001_initial.js'
 import { listingVersionMigration } from './0002_listing_version.js'
 import { chunkLifecycleMigration } from './0003_chunk_lifecycle.js'
 import { changeJournalMigration } from './0004_change_journal.js'
+import { caseInsensitiveNamesMigration } from './0005_case_insensitive_names.js'
 
 /**
  * Every migration, by name; names sort in the order they run. A migration, once released,
@@ -15,6 +16,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0002_listing_version': listingVersionMigration,
     '0003_chunk_lifecycle': chunkLifecycleMigration,
     '0004_change_journal': changeJournalMigration,
+    '0005_case_insensitive_names': caseInsensitiveNamesMigration,
   }
 }
 

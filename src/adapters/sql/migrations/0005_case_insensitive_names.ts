@@ -1,0 +1,60 @@
+import { type Kysely, type Migration, sql } from 'kysely'
+import { caseConflictName } from '../../../domain/conflicted-name.js'
+import { nameKey } from '../../../domain/names.js'
+
+interface NodeNameRow {
+  id: string
+  parent_id: string | null
+  name: string
+  deleted_at: number | null
+}
+
+/**
+ * Sibling names become unique case-insensitively (domain/names.ts `nameKey` says why):
+ * `nodes.name_key` holds the key, computed in JavaScript so that both databases fold exactly
+ * alike, and the unique index of live siblings moves from `name` to it.
+ *
+ * Live siblings that collide under the new rule (created when it did not exist) are resolved
+ * deterministically: the oldest keeps its name, the others become `name (case conflict).ext`.
+ * Nothing is deleted or overwritten.
+ */
+export const caseInsensitiveNamesMigration: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('nodes').addColumn('name_key', 'text').execute()
+    const rows = await sql<NodeNameRow>`
+      select id, parent_id, name, deleted_at from nodes order by parent_id, created_at, id`.execute(db)
+    const takenByParent = new Map<string, Set<string>>()
+    for (const row of rows.rows) {
+      let name = row.name
+      if (row.deleted_at === null && row.parent_id !== null) {
+        let taken = takenByParent.get(row.parent_id)
+        if (!taken) {
+          taken = new Set()
+          takenByParent.set(row.parent_id, taken)
+        }
+        for (let attempt = 1; taken.has(nameKey(name)); attempt++) name = caseConflictName(row.name, attempt)
+        taken.add(nameKey(name))
+      }
+      await sql`update nodes set name = ${name}, name_key = ${nameKey(name)} where id = ${row.id}`.execute(db)
+    }
+    await db.schema.dropIndex('nodes_live_name_key').execute()
+    await db.schema
+      .createIndex('nodes_live_name_key_ci')
+      .on('nodes')
+      .columns(['parent_id', 'name_key'])
+      .unique()
+      .where(sql.ref('deleted_at'), 'is', null)
+      .execute()
+  },
+  async down(db: Kysely<unknown>) {
+    await db.schema.dropIndex('nodes_live_name_key_ci').execute()
+    await db.schema
+      .createIndex('nodes_live_name_key')
+      .on('nodes')
+      .columns(['parent_id', 'name'])
+      .unique()
+      .where(sql.ref('deleted_at'), 'is', null)
+      .execute()
+    await db.schema.alterTable('nodes').dropColumn('name_key').execute()
+  },
+}
