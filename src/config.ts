@@ -24,6 +24,11 @@ export interface Config {
     /** How long a sync socket may take to read what is queued for it before it is dropped. */
     slowClientMs: number
     maxSocketsPerUser: number
+    /**
+     * How often every watcher reads its journal even without news: bounds how late a change
+     * arrives whose event was lost (its node died between commit and publish).
+     */
+    resyncIntervalMs: number
   }
   auth: {
     sessionTtlMs: number
@@ -109,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 256, 16) * 1024,
       slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS', 30, 1) * SECOND,
       maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER', 20, 1),
+      resyncIntervalMs: int('SYNC_RESYNC_SECONDS', 60, 1) * SECOND,
     },
     auth: {
       sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,

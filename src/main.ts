@@ -155,6 +155,11 @@ export async function startServer(
   const upkeepTimer = config.gc.intervalMs > 0 ? setInterval(upkeep, config.gc.intervalMs) : undefined
   upkeepTimer?.unref()
 
+  // Events are hints: one lost with the node that was to publish it (it died right after its
+  // commit) is made up for by every watcher reading its journal now and then.
+  const resyncTimer = setInterval(() => services.hub.resync(), config.sync.resyncIntervalMs)
+  resyncTimer.unref()
+
   const url = await app.listen({ port: config.http.port, host: config.http.host })
   return {
     app,
@@ -163,6 +168,7 @@ export async function startServer(
     async close() {
       clearInterval(sweeper)
       clearInterval(upkeepTimer)
+      clearInterval(resyncTimer)
       await closeGracefully(app)
       await bus.close()
       await meta.close()

@@ -65,6 +65,9 @@ export class FileService {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'folderId')
     return this.journal.transaction(user.id, async (tx, log) => {
+      // Ordered with deletes of the same tree: a file moved into a folder being deleted would
+      // otherwise stay live inside it, and a rename racing a delete would journal a stale name.
+      await tx.users.lockTree(user.id)
       const file = await findOwnNode(tx, user, id, 'file')
       const parentId = moving
         ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id

@@ -22,6 +22,8 @@ export class FolderService {
   async create(user: User, input: { name: unknown; parentId?: unknown }): Promise<FolderWithPath> {
     const name = normalizeName(input.name)
     return this.journal.transaction(user.id, async (tx, log) => {
+      // Ordered with deletes: a folder created in one being deleted would stay live inside it.
+      await tx.users.lockTree(user.id)
       const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
       const node = newFolder({ ownerId: user.id, parentId: parent.id, name, at: this.clock() })
       await tx.nodes.insert(node)

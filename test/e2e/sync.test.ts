@@ -254,6 +254,78 @@ describe.each(BACKENDS)('sync on %s', (backend, available) => {
     },
   )
 
+  it.skipIf(!available)('takes names that differ only in case or Unicode form as one name', async () => {
+    const tag = randomBytes(4).toString('hex')
+    expect((await ann.post('/folders', { name: `Docs ${tag}` })).status).toBe(201)
+    const clash = await ann.post('/folders', { name: `DOCS ${tag}` })
+    expect(clash.status).toBe(409)
+    expect(clash.body.error.code).toBe('NAME_TAKEN')
+    // Uploading under another case is a new version of the same file, which keeps its name.
+    const file = await ann.upload(`Readme ${tag}.txt`, Buffer.from('one'))
+    const again = await ann.upload(`README ${tag}.TXT`, Buffer.from('two'))
+    expect(again).toMatchObject({ id: file.id, name: `Readme ${tag}.txt`, version: 2 })
+    // A name typed on macOS (NFD) is the name typed elsewhere (NFC).
+    const nfc = `Café ${tag}`
+    expect((await ann.post('/folders', { name: nfc })).status).toBe(201)
+    expect((await ann.post('/folders', { name: nfc.normalize('NFD') })).status).toBe(409)
+    expect((await ann.post('/folders', { name: nfc.toUpperCase() })).status).toBe(409)
+    // A file may change the case of its own name.
+    const renamed = await ann.patch(`/files/${file.id}`, { name: `README ${tag}.txt` })
+    expect(renamed.status).toBe(200)
+    expect(renamed.body.name).toBe(`README ${tag}.txt`)
+  })
+
+  it.skipIf(!available)(
+    'lets one of two renames onto one name win and answers 409 to the other',
+    async () => {
+      const tag = randomBytes(4).toString('hex')
+      const a = await ann.upload(`a ${tag}`, Buffer.from('a'))
+      const b = await ann.upload(`b ${tag}`, Buffer.from('b'))
+      const since = await latest(ann)
+      const replies = await Promise.all([
+        ann.patch(`/files/${a.id}`, { name: `target ${tag}` }),
+        ann.patch(`/files/${b.id}`, { name: `TARGET ${tag}` }),
+      ])
+      expect(replies.map((r) => r.status).sort()).toEqual([200, 409])
+      const winner = replies.find((r) => r.status === 200)?.body
+      const { changes } = await readAll(ann, since)
+      expect(changes.map((c) => [c.action, c.id, c.name])).toEqual([['move', winner.id, winner.name]])
+      // The loser is untouched.
+      const loser = winner.id === a.id ? b : a
+      expect((await ann.get(`/files/${loser.id}`)).body.name).toBe(loser.name)
+    },
+  )
+
+  it.skipIf(!available)(
+    'orders a rename racing a delete: renamed then deleted, or not renamed at all',
+    async () => {
+      for (let round = 0; round < 5; round++) {
+        const file = await ann.upload(`race ${randomBytes(4).toString('hex')}`, Buffer.from('r'))
+        const since = await latest(ann)
+        const [renamed, deleted] = await Promise.all([
+          ann.patch(`/files/${file.id}`, { name: `${file.name} renamed` }),
+          ann.delete(`/files/${file.id}`),
+        ])
+        expect(deleted.status).toBe(204)
+        expect([200, 404]).toContain(renamed.status)
+        const { changes } = await readAll(ann, since)
+        const trashed = (await ann.get('/trash')).body.items.find(
+          (item: { id: string }) => item.id === file.id,
+        )
+        if (renamed.status === 200) {
+          expect(changes.map((c) => [c.action, c.name])).toEqual([
+            ['move', `${file.name} renamed`],
+            ['delete', `${file.name} renamed`],
+          ])
+          expect(trashed.name).toBe(`${file.name} renamed`)
+        } else {
+          expect(changes.map((c) => [c.action, c.name])).toEqual([['delete', file.name]])
+          expect(trashed.name).toBe(file.name)
+        }
+      }
+    },
+  )
+
   it.skipIf(!available)(
     'authenticates the socket by query token, header or same-origin cookie only',
     async () => {

@@ -1,0 +1,106 @@
+// Device A of the sync benchmark: makes changes over HTTP and reports, for each, the id the
+// server answered and two readings of the shared clock (process.hrtime, the machine's
+// monotonic clock, the same in every process): just before the change's request was sent,
+// and when its response had been read. For an upload the request is `complete` (init and the
+// chunk PUT come before it, unmeasured: no change exists before `complete`).
+//
+//   mode "latency": one user (the first token), `warmup` + `count` changes one at a time;
+//                   every `uploadEvery`-th is a 1 KiB upload, the others folder creations.
+//   mode "fanout":  one folder creation per token (user), `concurrency` in flight.
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { Agent } from 'undici'
+import { forEachConcurrently, sha256Hex, Tessera } from '../lib/api.js'
+import { clientMain } from '../lib/child.js'
+
+interface Config {
+  base: string
+  tokensFile: string
+  mode: 'latency' | 'fanout'
+  count: number
+  warmup: number
+  uploadEvery: number
+  concurrency: number
+  tag: string
+}
+
+export interface Write {
+  /** Index of the user (its token) the change was made for. */
+  user: number
+  kind: 'folder' | 'upload'
+  /** The folder's or the file's id, as the response gave it. */
+  id: string
+  sentAt: number
+  respondedAt: number
+  warmup: boolean
+}
+
+export interface SyncWriterResult {
+  writes: Write[]
+  /** From the first request to the last response. */
+  ms: number
+}
+
+const clockMs = (): number => Number(process.hrtime.bigint()) / 1e6
+
+clientMain<Config, SyncWriterResult>(async (config) => {
+  const tokens = JSON.parse(await readFile(config.tokensFile, 'utf8')) as string[]
+  const dispatcher = new Agent({ connections: Math.max(1, config.concurrency) })
+  const apis = new Map<number, Tessera>()
+  const api = (user: number) => {
+    let client = apis.get(user)
+    if (!client) {
+      const token = tokens[user]
+      if (token === undefined) throw new Error(`no token for user ${user}`)
+      client = new Tessera(config.base, token, dispatcher)
+      apis.set(user, client)
+    }
+    return client
+  }
+
+  const folder = async (user: number, n: number, warmup: boolean): Promise<Write> => {
+    const sentAt = clockMs()
+    const created = await api(user).json<{ id: string }>(
+      'POST',
+      '/folders',
+      { name: `sync ${config.tag} ${n}` },
+      201,
+    )
+    return { user, kind: 'folder', id: created.id, sentAt, respondedAt: clockMs(), warmup }
+  }
+
+  const upload = async (user: number, n: number, warmup: boolean): Promise<Write> => {
+    const bytes = randomBytes(1024)
+    const hash = sha256Hex(bytes)
+    const client = api(user)
+    const session = await client.init({
+      filename: `sync ${config.tag} ${n}.bin`,
+      size: bytes.length,
+      chunkHashes: [hash],
+      folderId: null,
+    })
+    if (session.chunksNeeded.length !== 1) throw new Error('a fresh 1 KiB file should need its one chunk')
+    await client.putChunk(session.uploadId, 0, hash, bytes.length, bytes)
+    const sentAt = clockMs()
+    const completed = await client.complete(session.uploadId)
+    return { user, kind: 'upload', id: completed.file.id, sentAt, respondedAt: clockMs(), warmup }
+  }
+
+  const writes: Write[] = []
+  const start = clockMs()
+  if (config.mode === 'latency') {
+    for (let n = 0; n < config.warmup + config.count; n++) {
+      const warmup = n < config.warmup
+      const isUpload = config.uploadEvery > 0 && n % config.uploadEvery === config.uploadEvery - 1
+      writes.push(await (isUpload ? upload(0, n, warmup) : folder(0, n, warmup)))
+    }
+  } else {
+    if (config.count > tokens.length) throw new Error(`${config.count} changes for ${tokens.length} users`)
+    await forEachConcurrently(config.count, config.concurrency, async (user) => {
+      writes.push(await folder(user, user, false))
+    })
+  }
+  const ms = clockMs() - start
+  await dispatcher.close()
+  return { writes, ms }
+})
