@@ -1,0 +1,103 @@
+// Matching what the sync writer did with what the sync listener received (bench/sync.ts), with
+// the checks that make a wrong delivery an error rather than a figure.
+import type { Arrival, SyncListenerResult } from '../clients/sync-listener.js'
+import type { SyncWriterResult, Write } from '../clients/sync-writer.js'
+import { fmt, percentile } from './timing.js'
+
+export interface Summary {
+  n: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+export function summarize(values: readonly number[]): Summary {
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+    p99: percentile(values, 99),
+    max: values.length === 0 ? Number.NaN : Math.max(...values),
+  }
+}
+
+export const fmtMs = (ms: number): string => `${fmt(ms, ms < 10 ? 2 : 1)} ms`
+
+/** Per kind of change: send → event, response → event, and the request itself (send → response). */
+export interface Latencies {
+  sendToEvent: number[]
+  responseToEvent: number[]
+  request: number[]
+}
+
+const emptyLatencies = (): Latencies => ({ sendToEvent: [], responseToEvent: [], request: [] })
+
+/** Clock readings this far apart count as equal (rounding of two processes' readings). */
+const CLOCK_SLACK_MS = 0.05
+
+/**
+ * Pairs each write with its one event (by id) on the socket(s) of its user; `socketOf` says
+ * which socket index must receive the writes of a user. Throws on any missing, duplicated,
+ * misrouted or foreign event, and on an event that arrived before its request was sent (the
+ * clocks would not be shared). Warm-up writes are checked too, and left out of the figures.
+ */
+export function matchDeliveries(
+  writer: SyncWriterResult,
+  listener: SyncListenerResult,
+  expected: { socketOf: (user: number) => number; userIds: readonly string[] },
+): Map<Write['kind'] | 'all', Latencies> {
+  const problems: string[] = []
+  const problem = (text: string) => {
+    if (problems.length < 10) problems.push(text)
+    else if (problems.length === 10) problems.push('…')
+  }
+  if (listener.ended !== 'complete') problem(`the listener ended on "${listener.ended}", not complete`)
+  for (const text of listener.problems.slice(0, 5)) problem(`listener: ${text}`)
+  const userIndex = new Map(expected.userIds.map((id, index) => [id, index]))
+  listener.socketUsers.forEach((userId, socket) => {
+    const user = userIndex.get(userId)
+    if (user === undefined || expected.socketOf(user) !== socket)
+      problem(`socket ${socket}'s hello names user ${userId}, not the one it was opened for`)
+  })
+  const byId = new Map<string, Arrival[]>()
+  for (const arrival of listener.arrivals) {
+    const list = byId.get(arrival[1]) ?? []
+    list.push(arrival)
+    byId.set(arrival[1], list)
+  }
+  const written = new Set<string>()
+  const result = new Map<Write['kind'] | 'all', Latencies>([['all', emptyLatencies()]])
+  for (const write of writer.writes) {
+    written.add(write.id)
+    const events = byId.get(write.id) ?? []
+    const socket = expected.socketOf(write.user)
+    const userId = expected.userIds[write.user]
+    if (events.length !== 1) {
+      problem(`${write.kind} ${write.id} of user ${write.user}: ${events.length} events, want exactly 1`)
+      continue
+    }
+    const [arrivedOn, , eventUser, action, at] = events[0]!
+    if (arrivedOn !== socket) problem(`${write.kind} ${write.id} arrived on socket ${arrivedOn}, not ${socket}`)
+    if (eventUser !== userId) problem(`${write.kind} ${write.id}: event of user ${eventUser}, not ${userId}`)
+    if (action !== 'create') problem(`${write.kind} ${write.id}: action "${action}", not "create"`)
+    if (at < write.sentAt - CLOCK_SLACK_MS)
+      problem(`${write.kind} ${write.id} arrived ${fmtMs(write.sentAt - at)} BEFORE it was sent: no shared clock`)
+    if (write.warmup) continue
+    let kind = result.get(write.kind)
+    if (!kind) {
+      kind = emptyLatencies()
+      result.set(write.kind, kind)
+    }
+    for (const target of [kind, result.get('all')!]) {
+      target.sendToEvent.push(at - write.sentAt)
+      target.responseToEvent.push(at - write.respondedAt)
+      target.request.push(write.respondedAt - write.sentAt)
+    }
+  }
+  const foreign = listener.arrivals.filter((arrival) => !written.has(arrival[1]))
+  if (foreign.length > 0)
+    problem(`${foreign.length} events of changes this writer did not make (first: ${foreign[0]![1]})`)
+  if (problems.length > 0) throw new Error(`deliveries do not match the writes:\n- ${problems.join('\n- ')}`)
+  return result
+}
