@@ -6,7 +6,8 @@
 //
 //   mode "latency": one user (the first token), `warmup` + `count` changes one at a time;
 //                   every `uploadEvery`-th is a 1 KiB upload, the others folder creations.
-//   mode "fanout":  one folder creation per token (user), `concurrency` in flight.
+//   mode "fanout":  one folder creation per user for the first `count` tokens, `concurrency` in
+//                   flight, after one each (as warm-up) for the `warmup` tokens that follow.
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Agent } from 'undici'
@@ -95,7 +96,11 @@ clientMain<Config, SyncWriterResult>(async (config) => {
       writes.push(await (isUpload ? upload(0, n, warmup) : folder(0, n, warmup)))
     }
   } else {
-    if (config.count > tokens.length) throw new Error(`${config.count} changes for ${tokens.length} users`)
+    if (config.count + config.warmup > tokens.length)
+      throw new Error(`${config.count} + ${config.warmup} changes for ${tokens.length} users`)
+    await forEachConcurrently(config.warmup, config.concurrency, async (i) => {
+      writes.push(await folder(config.count + i, config.count + i, true))
+    })
     await forEachConcurrently(config.count, config.concurrency, async (user) => {
       writes.push(await folder(user, user, false))
     })

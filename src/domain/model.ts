@@ -111,3 +111,31 @@ export type UploadChunkState = 'needed' | 'prove' | 'ok'
 export interface UploadChunkRecord extends ChunkRef {
   state: UploadChunkState
 }
+
+/** What a member may do in a folder shared with them: viewers read, editors also write. */
+export type MemberRole = 'viewer' | 'editor'
+
+/** A user's role in a folder that another user owns (and everything below it). */
+export interface FolderMember {
+  folderId: string
+  userId: string
+  role: MemberRole
+  /** Who added them: the folder's owner. */
+  addedBy: string
+  createdAt: Millis
+}
+
+/** A public link to a file or folder (API.md, Sharing). */
+export interface ShareLink {
+  id: string
+  /** The secret in the link's URL: 256 random bits, base64url. */
+  token: string
+  ownerId: string
+  nodeId: string
+  /** argon2id of the link's password; null when it has none. */
+  passwordHash: string | null
+  expiresAt: Millis | null
+  createdAt: Millis
+  revokedAt: Millis | null
+  downloads: number
+}

@@ -12,11 +12,17 @@ export const STATUS: Record<ErrorCode, number> = {
   PROOF_INVALID: 400,
   UNAUTHORIZED: 401,
   BAD_CREDENTIALS: 401,
+  // Wrong or missing share password (API.md, Sharing).
+  SHARE_PASSWORD_REQUIRED: 401,
+  // The caller can see the item (a member) but may not do this to it.
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   UPLOAD_NOT_FOUND: 404,
   EMAIL_TAKEN: 409,
   NAME_TAKEN: 409,
   MOVE_INTO_SELF: 409,
+  // Items move only within one owner's tree (into or out of someone else's shared folder: copy).
+  MOVE_ACROSS_OWNERS: 409,
   CHUNKS_MISSING: 409,
   // The journal no longer holds what follows the cursor: list from scratch (API.md, Sync).
   CURSOR_EXPIRED: 410,

@@ -15,10 +15,19 @@ export const presentUser = (user: User) => ({
   createdAt: iso(user.createdAt),
 })
 
-export const presentFolder = (node: NodeRecord, path: string, user: User) => ({
+/**
+ * `shareRootId`: the folder shared with the caller that their view of it begins at; it shows
+ * as a top-level folder (`parentId: null`), since its real parent is not theirs to see.
+ */
+export const presentFolder = (
+  node: NodeRecord,
+  path: string,
+  user: User,
+  shareRootId: string | null = null,
+) => ({
   id: node.id,
   name: node.name,
-  parentId: node.parentId === null ? null : parentOf(node, user),
+  parentId: node.parentId === null || node.id === shareRootId ? null : parentOf(node, user),
   path,
   createdAt: iso(node.createdAt),
   updatedAt: iso(node.updatedAt),

@@ -4,9 +4,11 @@ import type {
   AuthSession,
   ChunkRecord,
   ChunkRef,
+  FolderMember,
   Millis,
   NodeKind,
   NodeRecord,
+  ShareLink,
   UploadChunkRecord,
   UploadChunkState,
   UploadRecord,
@@ -44,6 +46,7 @@ export interface Repositories {
   collector: CollectorRepository
   audit: AuditRepository
   journal: JournalRepository
+  sharing: SharingRepository
 }
 
 export interface UserRepository {
@@ -289,4 +292,44 @@ export interface JournalRepository {
    * transaction per journal). Answers how many entries went and whether journals remain.
    */
   compact(before: Millis, maxEntries: number, userLimit: number): Promise<{ removed: number; more: boolean }>
+}
+
+/** A folder shared with a user, as `GET /shared-with-me` lists it. */
+export interface SharedFolder {
+  member: FolderMember
+  folder: NodeRecord
+  ownerEmail: string
+}
+
+/** Folder members and public links (API.md, Sharing; migration 0006). */
+export interface SharingRepository {
+  /** Adds a member, or changes a member's role; answers true when they were not one before. */
+  putMember(member: FolderMember): Promise<boolean>
+  /** Answers whether there was such a member. */
+  removeMember(folderId: string, userId: string): Promise<boolean>
+  /** A folder's members, oldest first. */
+  members(folderId: string): Promise<FolderMember[]>
+  /** The memberships of `userId` among these folders (a node's lineage, for access checks). */
+  memberships(userId: string, folderIds: readonly string[]): Promise<FolderMember[]>
+  /** Every member of any of these folders (who sees a change made below them). */
+  membersOfAny(folderIds: readonly string[]): Promise<FolderMember[]>
+  /** Live folders shared with the user, most recently shared first. */
+  sharedWith(userId: string): Promise<SharedFolder[]>
+
+  insertLink(link: ShareLink, tokenHash: string): Promise<void>
+  /** The link with this token hash, revoked or expired too (the caller decides), or null. */
+  findLink(tokenHash: string): Promise<ShareLink | null>
+  /** The owner's links that are not revoked, newest first, with their items (any state). */
+  linksOf(ownerId: string): Promise<{ link: ShareLink; node: NodeRecord }[]>
+  /** Answers whether a link of this owner was live and is revoked now. */
+  revokeLink(ownerId: string, linkId: string, now: Millis): Promise<boolean>
+  countDownload(linkId: string): Promise<void>
+  /**
+   * Counts a wrong password for the link in the current window of `windowMs` (a new window
+   * starts when the last one is over), in one statement, so API nodes share the count.
+   * Answers the count in the window, this attempt included.
+   */
+  failedAttempt(linkId: string, now: Millis, windowMs: number): Promise<number>
+  /** Wrong passwords in the current window (0 once it is over). */
+  failedAttempts(linkId: string, now: Millis, windowMs: number): Promise<number>
 }

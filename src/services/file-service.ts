@@ -3,14 +3,16 @@ import { notFound } from '../domain/errors.js'
 import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
+import { assertSameOwner, locate, locateFolderWithPath, locateLocked, locateTarget } from './access.js'
 import type { ChangeJournal } from './change-journal.js'
 import { ListingCache, type ListingPage } from './listing-cache.js'
-import { findOwnFolderWithPath, findOwnNode, resolveTargetFolder } from './lookup.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 
 export interface FolderListing {
   folder: NodeRecord
   path: string
+  /** Where the caller's view begins when the folder is shared with them (else null). */
+  shareRootId: string | null
   /** Possibly shared with other requests (cached): read-only. */
   page: ListingPage
 }
@@ -44,7 +46,7 @@ export class FileService {
     const folderId =
       typeof query.folderId === 'string' && query.folderId !== '' ? query.folderId : user.rootFolderId
     // In a query string the folder id names a resource, as in a path: malformed is 404.
-    const { node: folder, path } = await findOwnFolderWithPath(this.meta, user, folderId)
+    const { node: folder, path, shareRoot } = await locateFolderWithPath(this.meta, user, folderId, 'read')
     const pageKey = `${limit}/${after ? `${after.kind}/${after.name}` : ''}`
     let page = this.listings.get(folder.id, folder.listingVersion, pageKey)
     if (!page) {
@@ -54,27 +56,32 @@ export class FileService {
       page = { items, nextCursor: rows.length > limit && last ? encodeCursor([last.kind, last.name]) : null }
       this.listings.set(folder.id, folder.listingVersion, pageKey, page)
     }
-    return { folder, path, page }
+    return { folder, path, shareRootId: shareRoot?.id ?? null, page }
   }
 
-  get(user: User, id: string): Promise<NodeRecord> {
-    return findOwnNode(this.meta, user, id, 'file')
+  async get(user: User, id: string): Promise<NodeRecord> {
+    return (await locate(this.meta, user, id, 'read', 'file')).node
   }
 
   async update(user: User, id: string, input: { name?: unknown; folderId?: unknown }): Promise<NodeRecord> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'folderId')
     return this.journal.transaction(user.id, async (tx, log) => {
-      // Ordered with deletes of the same tree: a file moved into a folder being deleted would
-      // otherwise stay live inside it, and a rename racing a delete would journal a stale name.
-      await tx.users.lockTree(user.id)
-      const file = await findOwnNode(tx, user, id, 'file')
-      const parentId = moving
-        ? (await resolveTargetFolder(tx, user, input.folderId, 'folderId')).id
-        : undefined
+      // Under the tree lock, ordered with deletes of the same tree: a file moved into a folder
+      // being deleted would otherwise stay live inside it, and a rename racing a delete would
+      // journal a stale name.
+      const { node: file } = await locateLocked(tx, user, id, 'write', 'file')
+      let parentId: string | undefined
+      if (moving) {
+        const target = await locateTarget(tx, user, input.folderId, 'folderId')
+        assertSameOwner(file, target.node)
+        parentId = target.node.id
+      }
       await tx.nodes.update(file.id, { name, parentId, updatedAt: this.clock() })
-      const updated = await findOwnNode(tx, user, id, 'file')
-      if (updated.name !== file.name || updated.parentId !== file.parentId) log.record(updated, 'move')
+      const { node: updated } = await locate(tx, user, id, 'write', 'file')
+      if (updated.name !== file.name || updated.parentId !== file.parentId) {
+        log.record(updated, 'move', { from: file.parentId })
+      }
       return updated
     })
   }
@@ -84,8 +91,7 @@ export class FileService {
     await this.journal.transaction(user.id, async (tx, log) => {
       // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
       // would otherwise stay live inside a trashed one).
-      await tx.users.lockTree(user.id)
-      const file = await findOwnNode(tx, user, id, 'file')
+      const { node: file } = await locateLocked(tx, user, id, 'write', 'file')
       await tx.nodes.trashSubtree(file.id, this.clock())
       log.record(file, 'delete')
     })
@@ -93,7 +99,7 @@ export class FileService {
 
   /** What a download of the current version (or of `versionNumber`) needs. */
   async planDownload(user: User, id: string, versionNumber?: number): Promise<DownloadPlan> {
-    const file = await findOwnNode(this.meta, user, id, 'file')
+    const { node: file } = await locate(this.meta, user, id, 'read', 'file')
     const wanted = versionNumber ?? file.currentVersion
     const version = wanted === null ? null : await this.meta.versions.find(file.id, wanted)
     if (!version) throw notFound('version not found')

@@ -3,13 +3,23 @@ import { AppError, invalid } from '../domain/errors.js'
 import type { NodeRecord, User } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import { newFolder } from '../domain/nodes.js'
-import type { MetadataStore } from '../ports/metadata-store.js'
+import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
+import {
+  assertMayRestructure,
+  assertSameOwner,
+  type Located,
+  locateFolderWithPath,
+  locateLocked,
+  locateTarget,
+} from './access.js'
 import type { ChangeJournal } from './change-journal.js'
-import { findOwnFolderWithPath, findOwnNode, pathOf, resolveTargetFolder } from './lookup.js'
 
 export interface FolderWithPath {
   node: NodeRecord
+  /** As the caller sees it: from their root, or from the folder shared with them. */
   path: string
+  /** Where the caller's view begins when the folder is shared with them (else null). */
+  shareRootId: string | null
 }
 
 export class FolderService {
@@ -19,21 +29,27 @@ export class FolderService {
     private readonly clock: Clock,
   ) {}
 
+  /** In the caller's folders, or (as an editor) in a folder shared with them: the owner's. */
   async create(user: User, input: { name: unknown; parentId?: unknown }): Promise<FolderWithPath> {
     const name = normalizeName(input.name)
     return this.journal.transaction(user.id, async (tx, log) => {
-      // Ordered with deletes: a folder created in one being deleted would stay live inside it.
-      await tx.users.lockTree(user.id)
-      const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
-      const node = newFolder({ ownerId: user.id, parentId: parent.id, name, at: this.clock() })
+      // Under the tree lock: a folder created in one being deleted would stay live inside it.
+      const target = await locateTarget(tx, user, input.parentId, 'parentId')
+      const parent = await locateLocked(tx, user, target.node.id, 'write', 'folder')
+      const node = newFolder({
+        ownerId: parent.node.ownerId,
+        parentId: parent.node.id,
+        name,
+        at: this.clock(),
+      })
       await tx.nodes.insert(node)
       log.record(node, 'create')
-      return { node, path: await pathOf(tx, node.id) }
+      return withPath(tx, user, node.id)
     })
   }
 
   get(user: User, id: string): Promise<FolderWithPath> {
-    return findOwnFolderWithPath(this.meta, user, id)
+    return withPath(this.meta, user, id)
   }
 
   /** Rename and/or move. A folder never moves into itself or below itself (409). */
@@ -45,37 +61,50 @@ export class FolderService {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
     const moving = Object.hasOwn(input, 'parentId')
     return this.journal.transaction(user.id, async (tx, log) => {
-      // Two concurrent moves (A into B, B into A) could each pass the cycle check alone.
-      await tx.users.lockTree(user.id)
-      const node = await findOwnNode(tx, user, id, 'folder')
-      if (node.parentId === null) throw invalid('the root folder cannot be renamed or moved')
+      // Under the tree lock: two concurrent moves (A into B, B into A) could each pass the
+      // cycle check alone.
+      const located = await this.#restructurable(tx, user, id, 'renamed or moved')
+      const { node } = located
       let parentId: string | undefined
       if (moving) {
-        const parent = await resolveTargetFolder(tx, user, input.parentId, 'parentId')
-        const lineage = await tx.nodes.lineage(parent.id)
+        const parent = await locateTarget(tx, user, input.parentId, 'parentId')
+        assertSameOwner(node, parent.node)
+        const lineage = await tx.nodes.lineage(parent.node.id)
         if (lineage.some((ancestor) => ancestor.id === node.id)) {
           throw new AppError('MOVE_INTO_SELF', 'a folder cannot be moved into itself or its own subfolder')
         }
-        parentId = parent.id
+        parentId = parent.node.id
       }
       await tx.nodes.update(node.id, { name, parentId, updatedAt: this.clock() })
-      const updated = await findOwnFolderWithPath(tx, user, id)
-      if (updated.node.name !== node.name || updated.node.parentId !== node.parentId)
-        log.record(updated.node, 'move')
+      const updated = await withPath(tx, user, id)
+      if (updated.node.name !== node.name || updated.node.parentId !== node.parentId) {
+        log.record(updated.node, 'move', { from: node.parentId })
+      }
       return updated
     })
   }
 
-  /** To the trash, with everything inside. */
+  /** To the (owner's) trash, with everything inside. */
   async delete(user: User, id: string): Promise<void> {
     await this.journal.transaction(user.id, async (tx, log) => {
-      // Ordered with moves, restores and purges of the same tree (a folder moved in meanwhile
-      // would otherwise stay live inside a trashed one).
-      await tx.users.lockTree(user.id)
-      const node = await findOwnNode(tx, user, id, 'folder')
-      if (node.parentId === null) throw invalid('the root folder cannot be deleted')
+      // Under the tree lock: ordered with moves, restores and purges of the same tree (a folder
+      // moved in meanwhile would otherwise stay live inside a trashed one).
+      const { node } = await this.#restructurable(tx, user, id, 'deleted')
       await tx.nodes.trashSubtree(node.id, this.clock())
       log.record(node, 'delete')
     })
   }
+
+  /** A folder the caller may rename, move or delete: not a root, not a share they only joined. */
+  async #restructurable(tx: Repositories, user: User, id: string, verb: string): Promise<Located> {
+    const located = await locateLocked(tx, user, id, 'write', 'folder')
+    if (located.node.parentId === null) throw invalid(`the root folder cannot be ${verb}`)
+    assertMayRestructure(located)
+    return located
+  }
+}
+
+async function withPath(repos: Repositories, user: User, id: string): Promise<FolderWithPath> {
+  const { node, path, shareRoot } = await locateFolderWithPath(repos, user, id, 'read')
+  return { node, path, shareRootId: shareRoot?.id ?? null }
 }

@@ -5,8 +5,8 @@ import { isId } from '../domain/ids.js'
 import type { Millis, NodeRecord, User } from '../domain/model.js'
 import type { MetadataStore, Repositories, TrashEntry } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
+import { pathOf } from './access.js'
 import type { ChangeJournal } from './change-journal.js'
-import { pathOf } from './lookup.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 
 export interface TrashOptions {

@@ -19,9 +19,9 @@ import { normalizeName } from '../domain/names.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
+import { locateLocked, locateTarget } from './access.js'
 import { appendVersion, type VersionTarget } from './append-version.js'
 import type { ChangeJournal, ChangeLog } from './change-journal.js'
-import { resolveTargetFolder } from './lookup.js'
 import { VerifyingStream } from './verifying-stream.js'
 import type { VersionHistory } from './version-history.js'
 
@@ -80,11 +80,13 @@ export class UploadService {
     const filename = normalizeName(input.filename)
     const plan = planChunks(input)
     const baseVersion = parseBaseVersion(input.baseVersion)
-    const folder = await resolveTargetFolder(this.meta, user, input.folderId, 'folderId')
+    // The caller's folder, or one shared with them as an editor: the file is the folder owner's,
+    // and counts against the owner's quota.
+    const { node: folder } = await locateTarget(this.meta, user, input.folderId, 'folderId')
     const existing = await this.meta.nodes.findLiveChild(folder.id, filename)
     if (existing?.kind === 'folder')
       throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
-    await this.checkQuota(user.id, plan, existing)
+    await this.checkQuota(folder.ownerId, plan, existing)
 
     const now = this.clock()
     const upload: UploadRecord = {
@@ -271,11 +273,18 @@ export class UploadService {
     upload: UploadRecord,
     chunks: UploadChunkRecord[],
   ): Promise<CompletedUpload> {
-    // Serialises this user's commits: two completes of one name cannot both make version n+1.
-    await tx.users.lockTree(user.id)
+    // Under the folder owner's tree lock: two completes of one name cannot both make version n+1.
+    const folder = await locateLocked(tx, user, upload.folderId, 'write', 'folder').then(
+      (located) => located.node,
+      (error: unknown) => {
+        if (error instanceof AppError && error.code === 'NOT_FOUND') return null
+        throw error
+      },
+    )
+    if (!folder) {
+      throw new AppError('NOT_FOUND', 'the target folder was deleted (or unshared) during the upload')
+    }
     await tx.chunks.guard('use')
-    const folder = await tx.nodes.findLive(user.id, upload.folderId)
-    if (!folder) throw new AppError('NOT_FOUND', 'the target folder was deleted during the upload')
     const now = this.clock()
     let existing = await tx.nodes.findLiveChild(folder.id, upload.filename)
     if (existing?.kind === 'folder')
@@ -291,7 +300,7 @@ export class UploadService {
     const contentHash = contentHashOf(chunks.map((chunk) => chunk.hash))
     const target: VersionTarget = existing
       ? { kind: 'existing', file: existing }
-      : { kind: 'new', id: newId(), ownerId: user.id, parentId: folder.id, name }
+      : { kind: 'new', id: newId(), ownerId: folder.ownerId, parentId: folder.id, name }
     const content = {
       size: upload.size,
       contentHash,

@@ -2,9 +2,9 @@ import type { Clock } from '../domain/clock.js'
 import { notFound } from '../domain/errors.js'
 import type { NodeRecord, User, VersionRecord } from '../domain/model.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
+import { locate, locateLocked } from './access.js'
 import { appendVersion } from './append-version.js'
 import type { ChangeJournal } from './change-journal.js'
-import { findOwnNode } from './lookup.js'
 import type { VersionHistory } from './version-history.js'
 
 /** A file's history: list its versions, and restore one as a new version. */
@@ -17,7 +17,7 @@ export class VersionService {
   ) {}
 
   async list(user: User, fileId: string): Promise<VersionRecord[]> {
-    const file = await findOwnNode(this.meta, user, fileId, 'file')
+    const { node: file } = await locate(this.meta, user, fileId, 'read', 'file')
     return this.meta.versions.list(file.id)
   }
 
@@ -28,8 +28,7 @@ export class VersionService {
    */
   async restore(user: User, fileId: string, number: number): Promise<NodeRecord> {
     return this.journal.transaction(user.id, async (tx, log) => {
-      await tx.users.lockTree(user.id)
-      const file = await findOwnNode(tx, user, fileId, 'file')
+      const { node: file } = await locateLocked(tx, user, fileId, 'write', 'file')
       const source = await tx.versions.find(file.id, number)
       if (!source) throw notFound('version not found')
       const chunks = await tx.versions.chunks(source.id)

@@ -1,6 +1,6 @@
 import type { ColumnType } from 'kysely'
 import type { ChangeAction } from '../../domain/journal.js'
-import type { ChunkState, NodeKind, UploadChunkState } from '../../domain/model.js'
+import type { ChunkState, MemberRole, NodeKind, UploadChunkState } from '../../domain/model.js'
 
 /**
  * Table types for Kysely. Columns are snake_case; every timestamp is a BIGINT of epoch
@@ -18,6 +18,8 @@ export interface Database {
   upload_chunks: UploadChunksTable
   journal_heads: JournalHeadsTable
   changes: ChangesTable
+  folder_members: FolderMembersTable
+  share_links: ShareLinksTable
 }
 
 /** A column with a database default: optional on insert. */
@@ -133,4 +135,28 @@ export interface ChangesTable {
   content_hash: string | null
   actor_id: string
   at: number
+}
+
+/** See migration 0006. */
+export interface FolderMembersTable {
+  folder_id: string
+  user_id: string
+  role: MemberRole
+  added_by: string
+  created_at: number
+}
+
+export interface ShareLinksTable {
+  id: string
+  token: string
+  token_hash: string
+  owner_id: string
+  node_id: string
+  password_hash: string | null
+  expires_at: number | null
+  created_at: number
+  revoked_at: number | null
+  downloads: Defaulted<number>
+  failed_attempts: Defaulted<number>
+  attempts_since: Defaulted<number>
 }

@@ -9,6 +9,7 @@ import { SqlCollectorRepository } from './sql-collector-repository.js'
 import { SqlJournalRepository } from './sql-journal-repository.js'
 import { SqlNodeRepository } from './sql-node-repository.js'
 import { SqlSessionRepository } from './sql-session-repository.js'
+import { SqlSharingRepository } from './sql-sharing-repository.js'
 import { SqlUploadRepository } from './sql-upload-repository.js'
 import { SqlUserRepository } from './sql-user-repository.js'
 import { SqlVersionRepository } from './sql-version-repository.js'
@@ -25,6 +26,7 @@ function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositorie
     collector: new SqlCollectorRepository(db),
     audit: new SqlAuditRepository(db),
     journal: new SqlJournalRepository(db),
+    sharing: new SqlSharingRepository(db),
   }
 }
 
@@ -45,6 +47,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly collector: Repositories['collector']
   readonly audit: Repositories['audit']
   readonly journal: Repositories['journal']
+  readonly sharing: Repositories['sharing']
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -60,6 +63,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.collector = repositories.collector
     this.audit = repositories.audit
     this.journal = repositories.journal
+    this.sharing = repositories.sharing
   }
 
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {

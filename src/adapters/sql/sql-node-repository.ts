@@ -360,7 +360,7 @@ function toRow(node: NodeRecord): Insertable<NodesTable> {
   }
 }
 
-function toNode(row: Selectable<NodesTable>): NodeRecord {
+export function toNode(row: Selectable<NodesTable>): NodeRecord {
   return {
     id: row.id,
     ownerId: row.owner_id,

@@ -20,9 +20,9 @@ export function fileRoutes(app: FastifyInstance, { services }: { services: AppSe
   app.get('/files', async (request, reply) => {
     const user = userOf(request)
     const query = request.query as Record<string, string | undefined>
-    const { folder, path, page } = await services.files.list(user, query)
+    const { folder, path, shareRootId, page } = await services.files.list(user, query)
     // Built by hand around the page's memoised JSON: a cached page is presented only once.
-    const body = `{"folder":${JSON.stringify(presentFolder(folder, path, user))},${pageJson(page)}}`
+    const body = `{"folder":${JSON.stringify(presentFolder(folder, path, user, shareRootId))},${pageJson(page)}}`
     return reply.type('application/json; charset=utf-8').send(body)
   })
 

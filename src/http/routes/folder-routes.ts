@@ -6,20 +6,24 @@ export function folderRoutes(app: FastifyInstance, { services }: { services: App
   app.post('/folders', async (request, reply) => {
     const user = userOf(request)
     const { name, parentId } = objectBody(request)
-    const { node, path } = await services.folders.create(user, { name, parentId })
-    return reply.code(201).send(presentFolder(node, path, user))
+    const { node, path, shareRootId } = await services.folders.create(user, { name, parentId })
+    return reply.code(201).send(presentFolder(node, path, user, shareRootId))
   })
 
   app.get('/folders/:id', async (request) => {
     const user = userOf(request)
-    const { node, path } = await services.folders.get(user, param(request, 'id'))
-    return presentFolder(node, path, user)
+    const { node, path, shareRootId } = await services.folders.get(user, param(request, 'id'))
+    return presentFolder(node, path, user, shareRootId)
   })
 
   app.patch('/folders/:id', async (request) => {
     const user = userOf(request)
-    const { node, path } = await services.folders.update(user, param(request, 'id'), objectBody(request))
-    return presentFolder(node, path, user)
+    const { node, path, shareRootId } = await services.folders.update(
+      user,
+      param(request, 'id'),
+      objectBody(request),
+    )
+    return presentFolder(node, path, user, shareRootId)
   })
 
   app.delete('/folders/:id', async (request, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { pathOf } from '../../services/lookup.js'
+import { pathOf } from '../../services/access.js'
 import { type AppServices, param, userOf, versionParam } from '../context.js'
 import { presentFile, presentFolder, presentTrashItem, presentVersion } from '../presenters.js'
 

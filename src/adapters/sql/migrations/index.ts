@@ -5,6 +5,7 @@ import { listingVersionMigration } from './0002_listing_version.js'
 import { chunkLifecycleMigration } from './0003_chunk_lifecycle.js'
 import { changeJournalMigration } from './0004_change_journal.js'
 import { caseInsensitiveNamesMigration } from './0005_case_insensitive_names.js'
+import { sharingMigration } from './0006_sharing.js'
 
 /**
  * Every migration, by name; names sort in the order they run. A migration, once released,
@@ -17,6 +18,7 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0003_chunk_lifecycle': chunkLifecycleMigration,
     '0004_change_journal': changeJournalMigration,
     '0005_case_insensitive_names': caseInsensitiveNamesMigration,
+    '0006_sharing': sharingMigration,
   }
 }
 
