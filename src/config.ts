@@ -8,6 +8,15 @@ export interface Config {
     bodyLimitBytes: number
     trustProxy: boolean
     requestRateLimitPerMinute: number
+    /** The public address link URLs use (PUBLIC_URL), when not the request's own host. */
+    publicUrl?: string
+  }
+  shares: {
+    /** Requests per minute per address on the anonymous link routes. */
+    rateLimitPerMinute: number
+    /** Wrong passwords a link takes per window before it answers 429. */
+    passwordAttempts: number
+    passwordWindowMs: number
   }
   db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
   blobs: { kind: 'disk'; root: string }
@@ -84,6 +93,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   const dataDir = path.resolve(env.DATA_DIR || './data')
   const databaseUrl = env.DATABASE_URL
+  if (env.PUBLIC_URL && !/^https?:\/\/[^/]+/.test(env.PUBLIC_URL)) {
+    problems.push('PUBLIC_URL must be an http:// or https:// address')
+  }
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must start with postgres:// or postgresql://')
   }
@@ -100,6 +112,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
+      publicUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : undefined,
+    },
+    shares: {
+      rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE', 120, 1),
+      passwordAttempts: int('SHARE_PASSWORD_ATTEMPTS', 10, 1),
+      passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES', 15, 1) * 60_000,
     },
     db: databaseUrl
       ? { kind: 'postgres', url: databaseUrl }

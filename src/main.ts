@@ -85,6 +85,10 @@ export function servicesFor(
   return buildServices(meta, blobs, clock, {
     ...extras,
     journal: config.sync,
+    shareLinks: {
+      attemptLimit: config.shares.passwordAttempts,
+      attemptWindowMs: config.shares.passwordWindowMs,
+    },
     sessionTtlMs: config.auth.sessionTtlMs,
     sessionCacheMs: config.auth.sessionCacheMs,
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
@@ -110,6 +114,8 @@ export async function startServer(
   const metrics = new Registry()
   const app = await buildApp({
     syncSocket: config.sync,
+    publicUrl: config.http.publicUrl,
+    shareRateLimitPerMinute: config.shares.rateLimitPerMinute,
     services,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,

@@ -11,6 +11,7 @@ import { fileRoutes } from './routes/file-routes.js'
 import { folderRoutes } from './routes/folder-routes.js'
 import { historyRoutes } from './routes/history-routes.js'
 import { opsRoutes } from './routes/ops-routes.js'
+import { shareRoutes } from './routes/share-routes.js'
 import { syncRoutes } from './routes/sync-routes.js'
 import { uploadRoutes } from './routes/upload-routes.js'
 import type { SyncConnectionOptions } from './sync-connection.js'
@@ -32,6 +33,10 @@ export interface AppOptions {
   /** Where /metrics reads from; the server adds its background jobs' figures to it. */
   metrics?: Registry
   syncSocket: SyncConnectionOptions & { maxSocketsPerUser: number }
+  /** The service's public address (PUBLIC_URL), for link URLs; else the request's own host. */
+  publicUrl?: string
+  /** Requests per minute per address on the anonymous link routes. */
+  shareRateLimitPerMinute: number
 }
 
 declare module 'fastify' {
@@ -134,6 +139,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       uploadRoutes(api, options)
       historyRoutes(api, options)
       syncRoutes(api, options)
+      shareRoutes(api, {
+        services,
+        shareRateLimitPerMinute: options.shareRateLimitPerMinute,
+        linkBase: (request) => `${options.publicUrl ?? `${request.protocol}://${request.host}`}${API_PREFIX}`,
+      })
     },
     { prefix: API_PREFIX },
   )

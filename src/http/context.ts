@@ -8,7 +8,9 @@ import type { Authenticated, AuthService } from '../services/auth-service.js'
 import type { FileService } from '../services/file-service.js'
 import type { FolderService } from '../services/folder-service.js'
 import type { GarbageCollector } from '../services/garbage-collector.js'
+import type { MemberService } from '../services/member-service.js'
 import type { Scrubber } from '../services/scrubber.js'
+import type { ShareLinkService } from '../services/share-link-service.js'
 import type { SyncHub } from '../services/sync-hub.js'
 import type { SyncService } from '../services/sync-service.js'
 import type { TrashService } from '../services/trash-service.js'
@@ -24,6 +26,8 @@ export interface AppServices {
   uploads: UploadService
   versions: VersionService
   trash: TrashService
+  members: MemberService
+  links: ShareLinkService
   sync: SyncService
   hub: SyncHub
   bus: EventBus

@@ -87,6 +87,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   if (!request.raw.complete) reply.header('Connection', 'close')
   // A chunk the collector is removing this instant can be sent again a moment later.
   if (appError.code === 'CHUNK_BUSY') reply.header('Retry-After', '1')
+  const { retryAfterSeconds } = appError.details
+  if (typeof retryAfterSeconds === 'number') reply.header('Retry-After', String(retryAfterSeconds))
   const message = status >= 500 && appError.code === 'INTERNAL' ? 'internal error' : appError.message
   // `missing` and the like are also repeated at the top level, where simple clients look first.
   reply

@@ -11,8 +11,10 @@ import { ChangeJournal } from './change-journal.js'
 import { FileService } from './file-service.js'
 import { FolderService } from './folder-service.js'
 import { GarbageCollector } from './garbage-collector.js'
+import { MemberService } from './member-service.js'
 import { PasswordHasher, type PasswordHashing } from './password-hasher.js'
 import { Scrubber } from './scrubber.js'
+import { type ShareLinkOptions, ShareLinkService } from './share-link-service.js'
 import { SyncHub } from './sync-hub.js'
 import { type SyncOptions, SyncService } from './sync-service.js'
 import { TrashService } from './trash-service.js'
@@ -29,6 +31,7 @@ export interface ServiceOptions extends AuthOptions {
   /** How changes reach the other API nodes; alone in this process when absent. */
   bus?: EventBus
   journal?: Partial<SyncOptions>
+  shareLinks?: Partial<ShareLinkOptions>
   /** Told of failures in the background (event bus, sync watchers); they never fail a request. */
   onBackgroundError?: (error: unknown, context: string) => void
 }
@@ -46,8 +49,14 @@ export function buildServices(
   const bus = options.bus ?? new LocalEventBus({ nodeId: randomUUID() })
   const hub = new SyncHub(bus, options.onBackgroundError)
   const journal = new ChangeJournal(meta, clock, (entries) => hub.committed(entries))
+  const passwords = new PasswordHasher(options.passwordHashing)
   return {
-    auth: new AuthService(meta, new PasswordHasher(options.passwordHashing), clock, options),
+    auth: new AuthService(meta, passwords, clock, options),
+    members: new MemberService(meta, journal, clock),
+    links: new ShareLinkService(meta, passwords, clock, {
+      attemptLimit: options.shareLinks?.attemptLimit ?? 10,
+      attemptWindowMs: options.shareLinks?.attemptWindowMs ?? 15 * 60_000,
+    }),
     folders: new FolderService(meta, journal, clock),
     files: new FileService(meta, journal, clock),
     uploads: new UploadService(meta, journal, blobs, clock, history, {

@@ -38,6 +38,7 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     RATE_LIMIT_PER_MINUTE: '0',
     LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
+    SHARE_RATE_LIMIT_PER_MINUTE: '100000',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   })

@@ -1,0 +1,153 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { NodeKind, NodeRecord, ShareLink } from '../../domain/model.js'
+import type { LinkView } from '../../services/share-link-service.js'
+import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { sendDownload } from '../download.js'
+import { presentIso, presentListItem } from '../presenters.js'
+
+export interface ShareRouteOptions {
+  services: AppServices
+  /** Where link URLs point: `<base>/share/<token>` (the API root by default: `/api/v1`). */
+  linkBase(request: FastifyRequest): string
+  /** Requests per minute per address on the public link routes (password guessing, scraping). */
+  shareRateLimitPerMinute: number
+}
+
+const PASSWORD_HEADER = 'x-share-password'
+
+/** Links and members (API.md, Sharing). The anonymous side is `/share/:token`. */
+export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
+  const { services, linkBase } = options
+  const presentLink = (request: FastifyRequest, link: ShareLink) => ({
+    token: link.token,
+    url: `${linkBase(request)}/share/${link.token}`,
+    expiresAt: link.expiresAt === null ? null : presentIso(link.expiresAt),
+    hasPassword: link.passwordHash !== null,
+    createdAt: presentIso(link.createdAt),
+  })
+
+  const createLink = (kind: NodeKind) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = objectBody(request)
+    const link = await services.links.create(userOf(request), param(request, 'id'), kind, body)
+    return reply.code(201).send({ ...presentLink(request, link), type: kind, itemId: link.nodeId })
+  }
+  app.post('/files/:id/share', createLink('file'))
+  app.post('/folders/:id/share', createLink('folder'))
+
+  app.get('/shares', async (request) => {
+    const now = Date.now()
+    const links = await services.links.list(userOf(request))
+    return {
+      shares: links.map(({ link, node }) => ({
+        ...presentLink(request, link),
+        type: node.kind,
+        itemId: node.id,
+        name: node.name,
+        downloads: link.downloads,
+        expired: link.expiresAt !== null && link.expiresAt <= now,
+        /** False while the item is in the trash: the link rests until it is restored. */
+        available: node.deletedAt === null,
+      })),
+    }
+  })
+
+  app.delete('/shares/:token', async (request, reply) => {
+    await services.links.revoke(userOf(request), param(request, 'token'))
+    return reply.code(204).send()
+  })
+
+  const anonymous = {
+    config: { public: true, rateLimit: { max: options.shareRateLimitPerMinute, timeWindow: 60_000 } },
+  }
+  const password = (request: FastifyRequest): string | undefined => {
+    const value = request.headers[PASSWORD_HEADER]
+    return typeof value === 'string' ? value : undefined
+  }
+
+  app.get('/share/:token', anonymous, async (request) => {
+    const query = request.query as Record<string, unknown>
+    return presentView(await services.links.view(param(request, 'token'), password(request), query))
+  })
+
+  app.get('/share/:token/download', anonymous, async (request, reply) => {
+    const { fileId } = request.query as Record<string, unknown>
+    const { plan, countDownload } = await services.links.planDownload(
+      param(request, 'token'),
+      password(request),
+      fileId,
+    )
+    // A download counts once its bytes from the first on went out whole (not a 304, not a
+    // range from the middle, not a cut-off transfer).
+    reply.raw.once('finish', () => {
+      const fromStart =
+        reply.statusCode === 200 || String(reply.getHeader('content-range') ?? '').startsWith('bytes 0-')
+      if (request.method === 'GET' && fromStart && reply.statusCode < 300) {
+        countDownload().catch((error) => request.log.error({ err: error }, 'counting a link download failed'))
+      }
+    })
+    return sendDownload(request, reply, plan, services.blobs)
+  })
+
+  app.post('/folders/:id/members', async (request, reply) => {
+    const { member, created } = await services.members.add(
+      userOf(request),
+      param(request, 'id'),
+      objectBody(request),
+    )
+    return reply.code(created ? 201 : 200).send(presentMember(member))
+  })
+
+  app.get('/folders/:id/members', async (request) => ({
+    members: (await services.members.list(userOf(request), param(request, 'id'))).map(presentMember),
+  }))
+
+  app.delete('/folders/:id/members/:userId', async (request, reply) => {
+    await services.members.remove(userOf(request), param(request, 'id'), param(request, 'userId'))
+    return reply.code(204).send()
+  })
+
+  app.get('/shared-with-me', async (request) => {
+    const shared = await services.members.sharedWithMe(userOf(request))
+    return {
+      items: shared.map(({ member, folder, ownerEmail }) => ({
+        type: 'folder' as const,
+        id: folder.id,
+        name: folder.name,
+        role: member.role,
+        ownerId: folder.ownerId,
+        ownerEmail,
+        sharedAt: presentIso(member.createdAt),
+        updatedAt: presentIso(folder.updatedAt),
+      })),
+    }
+  })
+}
+
+const presentMember = (member: { userId: string; email: string; role: string; createdAt: number }) => ({
+  userId: member.userId,
+  email: member.email,
+  role: member.role,
+  createdAt: presentIso(member.createdAt),
+})
+
+/** What a visitor of a link sees: no owner, no ids outside the link, no paths above it. */
+function presentView(view: LinkView) {
+  const expiresAt = view.link.expiresAt === null ? null : presentIso(view.link.expiresAt)
+  if (view.kind === 'file') return { type: 'file', file: presentSharedFile(view.file), expiresAt }
+  return {
+    type: 'folder',
+    folder: { id: view.folder.id, name: view.folder.name, path: view.path },
+    items: view.items.map(presentListItem),
+    nextCursor: view.nextCursor,
+    expiresAt,
+  }
+}
+
+const presentSharedFile = (file: NodeRecord) => ({
+  id: file.id,
+  name: file.name,
+  size: file.size,
+  version: file.currentVersion,
+  contentHash: file.contentHash,
+  updatedAt: presentIso(file.updatedAt),
+})

@@ -1,0 +1,98 @@
+import type { Clock } from '../domain/clock.js'
+import { invalid, notFound } from '../domain/errors.js'
+import type { FolderMember, MemberRole, User } from '../domain/model.js'
+import type { MetadataStore, SharedFolder } from '../ports/metadata-store.js'
+import { locate, locateLocked } from './access.js'
+import { normalizeEmail } from './auth-service.js'
+import type { ChangeJournal } from './change-journal.js'
+
+export interface MemberView {
+  userId: string
+  email: string
+  role: MemberRole | 'owner'
+  createdAt: number
+}
+
+const ROLES: readonly MemberRole[] = ['viewer', 'editor']
+
+/**
+ * Folders shared between users (API.md, Sharing): the owner adds members by email as viewer or
+ * editor, and removes them; a member may also leave. What a member may do is decided by
+ * services/access.ts on every request, from the rows written here, so a removal takes effect
+ * at the next request (and the next journal entry: they get none after it).
+ */
+export class MemberService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly journal: ChangeJournal,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Adds (201: `created`) or changes the role of (200) a member; the owner only. */
+  async add(
+    owner: User,
+    folderId: string,
+    input: { email?: unknown; role?: unknown },
+  ): Promise<{ member: MemberView; created: boolean }> {
+    const email = normalizeEmail(input.email)
+    const role = input.role
+    if (typeof role !== 'string' || !ROLES.includes(role as MemberRole)) {
+      throw invalid('role must be "viewer" or "editor"')
+    }
+    return this.journal.transaction(owner.id, async (tx, log) => {
+      const { node: folder } = await locateLocked(tx, owner, folderId, 'own', 'folder')
+      if (folder.parentId === null) throw invalid('the root folder cannot be shared; share a folder in it')
+      const invitee = await tx.users.findByEmail(email)
+      // Telling whether an address has an account is no more than the invite itself tells.
+      if (!invitee) throw notFound('no account has this email address')
+      if (invitee.id === owner.id) throw invalid('you own this folder already')
+      const member: FolderMember = {
+        folderId: folder.id,
+        userId: invitee.id,
+        role: role as MemberRole,
+        addedBy: owner.id,
+        createdAt: this.clock(),
+      }
+      const created = await tx.sharing.putMember(member)
+      // The folder appears in the new member's journal, at the top of their view.
+      if (created) log.recordFor(invitee.id, folder, 'create')
+      const stored = (await tx.sharing.members(folder.id)).find((m) => m.userId === invitee.id) ?? member
+      return { member: view(stored, invitee.email), created }
+    })
+  }
+
+  /** The owner first, then the members; for the owner and the members. */
+  async list(user: User, folderId: string): Promise<MemberView[]> {
+    const { node: folder } = await locate(this.meta, user, folderId, 'read', 'folder')
+    const owner = await this.meta.users.findById(folder.ownerId)
+    const members = await this.meta.sharing.members(folder.id)
+    const views: MemberView[] = owner
+      ? [{ userId: owner.id, email: owner.email, role: 'owner', createdAt: folder.createdAt }]
+      : []
+    for (const member of members) {
+      const account = await this.meta.users.findById(member.userId)
+      if (account) views.push(view(member, account.email))
+    }
+    return views
+  }
+
+  /** The owner removes anyone; a member may remove themselves (leave). 404 for a non-member. */
+  async remove(user: User, folderId: string, memberId: string): Promise<void> {
+    await this.journal.transaction(user.id, async (tx, log) => {
+      const leaving = memberId === user.id
+      const { node: folder } = await locateLocked(tx, user, folderId, leaving ? 'read' : 'own', 'folder')
+      if (!(await tx.sharing.removeMember(folder.id, memberId))) throw notFound('no such member')
+      // Their devices drop the folder; nothing more of it reaches their journal.
+      log.recordFor(memberId, folder, 'delete')
+    })
+  }
+
+  /** Live folders other users share with the caller, most recently shared first. */
+  sharedWithMe(user: User): Promise<SharedFolder[]> {
+    return this.meta.sharing.sharedWith(user.id)
+  }
+}
+
+function view(member: FolderMember, email: string): MemberView {
+  return { userId: member.userId, email, role: member.role, createdAt: member.createdAt }
+}

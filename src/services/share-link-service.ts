@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto'
+import type { Clock } from '../domain/clock.js'
+import { AppError, invalid, notFound } from '../domain/errors.js'
+import { newId } from '../domain/ids.js'
+import type { Millis, NodeKind, NodeRecord, ShareLink, User } from '../domain/model.js'
+import type { MetadataStore } from '../ports/metadata-store.js'
+import { locate } from './access.js'
+import { hashToken } from './auth-service.js'
+import type { DownloadPlan } from './file-service.js'
+import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
+import type { PasswordHasher } from './password-hasher.js'
+
+export interface ShareLinkOptions {
+  /** Wrong passwords a link takes per window before it refuses to check more (429). */
+  attemptLimit: number
+  attemptWindowMs: Millis
+}
+
+/** 256 bits: twice the contract's minimum; a guess is hopeless at any request rate. */
+const TOKEN_BYTES = 32
+const TOKEN = /^[A-Za-z0-9_-]{43}$/
+const MAX_PASSWORD_LENGTH = 1024
+
+/** A link opened by its visitor: the link and the live item it names. */
+export interface OpenedLink {
+  link: ShareLink
+  node: NodeRecord
+}
+
+export type LinkView =
+  | { kind: 'file'; link: ShareLink; file: NodeRecord }
+  | {
+      kind: 'folder'
+      link: ShareLink
+      folder: NodeRecord
+      /** From the linked folder, which is `/`. */
+      path: string
+      items: NodeRecord[]
+      nextCursor: string | null
+    }
+
+/**
+ * Public links to files and folders (API.md, Sharing). Anyone with the token (and the password,
+ * if the link has one) may see the item as it is now, and for a folder everything below it,
+ * and nothing else. A link stops working when it is revoked, expires, or its item is deleted;
+ * it works again if the item is restored.
+ */
+export class ShareLinkService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly passwords: PasswordHasher,
+    private readonly clock: Clock,
+    private readonly options: ShareLinkOptions,
+  ) {}
+
+  /** A new link to a file or folder of the caller's own (members do not share further). */
+  async create(
+    user: User,
+    nodeId: string,
+    kind: NodeKind,
+    input: { password?: unknown; expiresAt?: unknown },
+  ): Promise<ShareLink> {
+    const { node } = await locate(this.meta, user, nodeId, 'own', kind)
+    if (node.parentId === null) throw invalid('the root folder cannot be shared; share a folder in it')
+    const expiresAt = this.#parseExpiry(input.expiresAt)
+    const password = parsePassword(input.password)
+    const link: ShareLink = {
+      id: newId(),
+      token: randomBytes(TOKEN_BYTES).toString('base64url'),
+      ownerId: user.id,
+      nodeId: node.id,
+      passwordHash: password === null ? null : await this.passwords.hash(password),
+      expiresAt,
+      createdAt: this.clock(),
+      revokedAt: null,
+      downloads: 0,
+    }
+    await this.meta.sharing.insertLink(link, hashToken(link.token))
+    return link
+  }
+
+  /** The caller's links that are not revoked (expired ones too, so they can be seen), newest first. */
+  list(user: User): Promise<{ link: ShareLink; node: NodeRecord }[]> {
+    return this.meta.sharing.linksOf(user.id)
+  }
+
+  async revoke(user: User, token: string): Promise<void> {
+    const link = TOKEN.test(token) ? await this.meta.sharing.findLink(hashToken(token)) : null
+    if (
+      !link ||
+      link.ownerId !== user.id ||
+      !(await this.meta.sharing.revokeLink(user.id, link.id, this.clock()))
+    ) {
+      throw notFound('no such link')
+    }
+  }
+
+  /**
+   * What a visitor sees: the file, or a page of the folder (or of `folderId` inside it).
+   * Revoked, expired, unknown and deleted are all 404; a password wrong or missing is 401.
+   */
+  async view(
+    token: string,
+    password: string | undefined,
+    query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
+  ): Promise<LinkView> {
+    const { link, node } = await this.open(token, password)
+    if (node.kind === 'file') return { kind: 'file', link, file: node }
+    const limit = parseLimit(query.limit)
+    const after = decodeCursor(query.cursor, ([kind, name]) =>
+      (kind === 'file' || kind === 'folder') && typeof name === 'string'
+        ? { kind: kind as NodeKind, name }
+        : undefined,
+    )
+    const { target: folder, path } = await this.#inside(node, query.folderId, 'folder')
+    const rows = await this.meta.nodes.listLiveChildren(folder.id, { after, limit: limit + 1 })
+    const items = rows.slice(0, limit)
+    const last = items.at(-1)
+    const nextCursor = rows.length > limit && last ? encodeCursor([last.kind, last.name]) : null
+    return { kind: 'folder', link, folder, path, items, nextCursor }
+  }
+
+  /** A download through a link: the linked file, or `fileId` inside the linked folder. */
+  async planDownload(
+    token: string,
+    password: string | undefined,
+    fileId: unknown,
+  ): Promise<{ plan: DownloadPlan; countDownload: () => Promise<void> }> {
+    const { link, node } = await this.open(token, password)
+    let file = node
+    if (node.kind === 'folder') {
+      if (typeof fileId !== 'string' || fileId === '') throw invalid('fileId is required for a folder link')
+      file = (await this.#inside(node, fileId, 'file')).target
+    } else if (fileId !== undefined && fileId !== '' && fileId !== node.id) {
+      throw notFound('file not found')
+    }
+    const version =
+      file.currentVersion === null ? null : await this.meta.versions.find(file.id, file.currentVersion)
+    if (!version) throw notFound('file not found')
+    return {
+      plan: { file, version, chunks: (start) => this.meta.versions.chunks(version.id, start) },
+      countDownload: () => this.meta.sharing.countDownload(link.id),
+    }
+  }
+
+  /** The link and its live item, once its password (if any) is right. */
+  async open(token: string, password: string | undefined): Promise<OpenedLink> {
+    const gone = notFound('this link does not exist, has expired or was revoked')
+    const link = TOKEN.test(token) ? await this.meta.sharing.findLink(hashToken(token)) : null
+    const now = this.clock()
+    if (!link || link.revokedAt !== null || (link.expiresAt !== null && link.expiresAt <= now)) throw gone
+    // The item as it is now; in the trash (itself or with a folder above it) the link rests.
+    const lineage = await this.meta.nodes.lineage(link.nodeId)
+    const node = lineage[0]
+    if (!node || !lineage.every((ancestor) => ancestor.deletedAt === null)) throw gone
+    if (link.passwordHash !== null) await this.#checkPassword(link, password, now)
+    return { link, node }
+  }
+
+  async #checkPassword(link: ShareLink, password: string | undefined, now: Millis): Promise<void> {
+    const { attemptLimit, attemptWindowMs } = this.options
+    if ((await this.meta.sharing.failedAttempts(link.id, now, attemptWindowMs)) >= attemptLimit) {
+      throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
+        retryAfterSeconds: Math.ceil(attemptWindowMs / 1000),
+      })
+    }
+    if (password === undefined || password === '') {
+      throw new AppError('SHARE_PASSWORD_REQUIRED', 'this link needs its password (X-Share-Password)')
+    }
+    // argon2's verify compares in constant time; a wrong one counts against the link.
+    if (
+      password.length > MAX_PASSWORD_LENGTH ||
+      !(await this.passwords.verify(link.passwordHash, password))
+    ) {
+      await this.meta.sharing.failedAttempt(link.id, now, attemptWindowMs)
+      throw new AppError('SHARE_PASSWORD_REQUIRED', 'wrong password for this link')
+    }
+  }
+
+  /** A live node of `kind` at or below the linked folder, with its path from it; else 404. */
+  async #inside(
+    root: NodeRecord,
+    id: unknown,
+    kind: NodeKind,
+  ): Promise<{ target: NodeRecord; path: string }> {
+    if ((id === undefined || id === '') && kind === 'folder') return { target: root, path: '/' }
+    const lineage = typeof id === 'string' && id.length <= 64 ? await this.meta.nodes.lineage(id) : []
+    const at = lineage.findIndex((ancestor) => ancestor.id === root.id)
+    const target = lineage[0]
+    if (!target || at < 0 || target.kind !== kind || lineage.slice(0, at).some((n) => n.deletedAt !== null)) {
+      throw notFound(`${kind} not found in this link`)
+    }
+    const names = lineage
+      .slice(0, at)
+      .map((n) => n.name)
+      .reverse()
+    return { target, path: `/${names.join('/')}` }
+  }
+
+  #parseExpiry(raw: unknown): Millis | null {
+    if (raw === undefined || raw === null) return null
+    const at = typeof raw === 'string' ? Date.parse(raw) : typeof raw === 'number' ? raw : Number.NaN
+    if (!Number.isFinite(at)) throw invalid('expiresAt must be an ISO 8601 date-time')
+    if (at <= this.clock()) throw invalid('expiresAt must be in the future')
+    return at
+  }
+}
+
+function parsePassword(raw: unknown): string | null {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_PASSWORD_LENGTH) {
+    throw invalid(`password must be a string of 1 to ${MAX_PASSWORD_LENGTH} characters`)
+  }
+  return raw
+}
