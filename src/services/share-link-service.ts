@@ -80,8 +80,13 @@ export class ShareLinkService {
   }
 
   /** The caller's links that are not revoked (expired ones too, so they can be seen), newest first. */
-  list(user: User): Promise<{ link: ShareLink; node: NodeRecord }[]> {
-    return this.meta.sharing.linksOf(user.id)
+  async list(user: User): Promise<{ link: ShareLink; node: NodeRecord; expired: boolean }[]> {
+    const now = this.clock()
+    const links = await this.meta.sharing.linksOf(user.id)
+    return links.map((entry) => ({
+      ...entry,
+      expired: entry.link.expiresAt !== null && entry.link.expiresAt <= now,
+    }))
   }
 
   async revoke(user: User, token: string): Promise<void> {

@@ -35,16 +35,15 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
   app.post('/folders/:id/share', createLink('folder'))
 
   app.get('/shares', async (request) => {
-    const now = Date.now()
     const links = await services.links.list(userOf(request))
     return {
-      shares: links.map(({ link, node }) => ({
+      shares: links.map(({ link, node, expired }) => ({
         ...presentLink(request, link),
         type: node.kind,
         itemId: node.id,
         name: node.name,
         downloads: link.downloads,
-        expired: link.expiresAt !== null && link.expiresAt <= now,
+        expired,
         /** False while the item is in the trash: the link rests until it is restored. */
         available: node.deletedAt === null,
       })),
