@@ -35,18 +35,10 @@ import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-
 import type { Clock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { GarbageCollector } from '../src/services/garbage-collector.js'
+import { intEnv } from './lib/env.js'
 import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
 import { installExitHandlers, isAborting, onCleanup, onExit, runCleanups } from './lib/processes.js'
 import { fmt, fmtRatio, fmtSeconds, median, now, table } from './lib/timing.js'
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a positive integer (got "${raw}")`)
-  return value
-}
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const ROWS = intEnv('BENCH_GC_ROWS', QUICK ? 100_000 : 1_000_000)

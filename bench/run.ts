@@ -18,6 +18,7 @@ import type { SmallUploadsResult } from './clients/small-uploads.js'
 import type { TesseraUploadResult } from './clients/tessera-upload.js'
 import type { TusUploadResult } from './clients/tus-upload.js'
 import { API_PREFIX, forEachConcurrently, sha256Hex, Tessera } from './lib/api.js'
+import { intEnv } from './lib/env.js'
 import { writeRandomFile } from './lib/files.js'
 import { freePort } from './lib/net.js'
 import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
@@ -53,15 +54,6 @@ import {
 
 // ---------------------------------------------------------------------------------------
 // Settings
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a positive integer (got "${raw}")`)
-  return value
-}
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SIZE_MIB = intEnv('BENCH_SIZE_MIB', QUICK ? 64 : 1024)

@@ -29,17 +29,9 @@ import { systemClock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { buildServices } from '../src/services/index.js'
 import type { ScrubReport } from '../src/services/scrubber.js'
+import { intEnv } from './lib/env.js'
 import { installExitHandlers, isAborting, onCleanup, onExit, runCleanups } from './lib/processes.js'
 import { fmt, fmtMiBs, fmtRatio, fmtSeconds, MiB, median, mibPerSecond, now, table } from './lib/timing.js'
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a positive integer (got "${raw}")`)
-  return value
-}
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SIZE_MIB = intEnv('BENCH_SCRUB_MIB', QUICK ? 256 : 1024)

@@ -31,6 +31,7 @@ import type { SyncListenerResult } from './clients/sync-listener.js'
 import type { SyncWriterResult } from './clients/sync-writer.js'
 import type { WsRoundTripResult } from './clients/ws-roundtrip.js'
 import { API_PREFIX } from './lib/api.js'
+import { intEnv } from './lib/env.js'
 import { freePort } from './lib/net.js'
 import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
 import {
@@ -51,15 +52,6 @@ import { report, type Scenario } from './lib/sync-report.js'
 import { type Accounts, PASSWORD, postJson, registerUsers, startTessera } from './lib/sync-servers.js'
 import { type Latencies, matchDeliveries, summarize } from './lib/sync-stats.js'
 import { fmt, fmtSeconds, now } from './lib/timing.js'
-
-function intEnv(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a positive integer (got "${raw}")`)
-  return value
-}
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SETTINGS = {

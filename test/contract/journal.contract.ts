@@ -1,9 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { newId } from '../../src/domain/ids.js'
 import type { NewChange } from '../../src/domain/journal.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import { insertUser, T0 } from './metadata-fixtures.js'
-import type { OpenedMetadataStore } from './metadata-store.contract.js'
 
 /** A change record, valid, with overridable fields. */
 function change(overrides: Partial<NewChange> = {}): NewChange {
@@ -24,17 +23,13 @@ function change(overrides: Partial<NewChange> = {}): NewChange {
 
 /**
  * What the journal repository promises (src/ports/metadata-store.ts, JournalRepository): the
- * positions a sync client's cursor relies on. Part of the MetadataStore contract.
+ * positions a sync client's cursor relies on. Part of the MetadataStore contract, which calls it
+ * with its fresh store.
  */
-export function journalContract(open: () => Promise<OpenedMetadataStore>): void {
+export function journalContract(current: () => MetadataStore): void {
   let store: MetadataStore
-  let cleanup: () => Promise<void>
-
-  beforeEach(async () => {
-    ;({ store, cleanup } = await open())
-  })
-  afterEach(async () => {
-    await cleanup()
+  beforeEach(() => {
+    store = current()
   })
 
   describe('journal', () => {

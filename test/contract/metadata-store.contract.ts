@@ -3,6 +3,7 @@ import { AppError } from '../../src/domain/errors.js'
 import { newId } from '../../src/domain/ids.js'
 import type { ChunkRecord, NodeRecord, UploadChunkRecord } from '../../src/domain/model.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
+import { journalContract } from './journal.contract.js'
 import {
   binaryCompare,
   chunkList,
@@ -57,6 +58,8 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
   afterEach(async () => {
     await cleanup()
   })
+
+  journalContract(() => store)
 
   it('answers ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined()

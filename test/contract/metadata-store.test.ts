@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/domain/errors.js'
 import { DATABASES, openTestMetadataStore } from '../helpers/databases.js'
-import { journalContract } from './journal.contract.js'
 import { insertFolder, insertUser, node } from './metadata-fixtures.js'
 import { metadataStoreContract } from './metadata-store.contract.js'
 
@@ -10,7 +9,6 @@ import { metadataStoreContract } from './metadata-store.contract.js'
 for (const { name, available } of DATABASES) {
   describe.skipIf(!available)(`SqlMetadataStore on ${name}`, () => {
     metadataStoreContract(() => openTestMetadataStore(name))
-    journalContract(() => openTestMetadataStore(name))
 
     it('raises a plain error, not NAME_TAKEN, for a reused node id', async () => {
       const { store, cleanup } = await openTestMetadataStore(name)
