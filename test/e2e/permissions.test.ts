@@ -204,3 +204,90 @@ describe.each(BACKENDS)('the permission matrix on %s', (backend, available) => {
     },
   )
 })
+
+/**
+ * The links' side of the matrix: each state a link can be in, against both anonymous routes
+ * (for a file link, and for a folder link with a file inside and one outside), with the exact
+ * status. A link grants nothing on the authenticated routes: that is the anonymous column above.
+ */
+describe.each(BACKENDS)('the link matrix on %s', (backend, available) => {
+  const setup = serverWithUsers(backend, available, 1)
+  const HOUR = 3_600_000
+
+  type LinkState =
+    | 'open'
+    | 'password missing'
+    | 'password wrong'
+    | 'password right'
+    | 'expired'
+    | 'revoked'
+    | 'item trashed'
+    | 'unknown token'
+  const STATES: readonly LinkState[] = [
+    'open',
+    'password missing',
+    'password wrong',
+    'password right',
+    'expired',
+    'revoked',
+    'item trashed',
+    'unknown token',
+  ]
+  /** view, download of the file link; view, download inside, download outside of the folder link. */
+  const EXPECTED: Record<LinkState, [number, number, number, number, number]> = {
+    open: [200, 200, 200, 200, 404],
+    'password missing': [401, 401, 401, 401, 401],
+    'password wrong': [401, 401, 401, 401, 401],
+    'password right': [200, 200, 200, 200, 404],
+    expired: [404, 404, 404, 404, 404],
+    revoked: [404, 404, 404, 404, 404],
+    'item trashed': [404, 404, 404, 404, 404],
+    'unknown token': [404, 404, 404, 404, 404],
+  }
+
+  for (const state of STATES) {
+    it.skipIf(!available)(`a link that is ${state}`, async () => {
+      const owner = setup.users[0] as ApiClient
+      const visitor = new ApiClient(owner.api)
+      const tag = randomBytes(4).toString('hex')
+      const folder = (await owner.post('/folders', { name: `linked ${tag}` })).body.id
+      const inside = (await owner.upload('inside.txt', Buffer.from('in'), { folderId: folder })).id
+      const outside = (await owner.upload(`outside ${tag}`, Buffer.from('out'))).id
+      const file = (await owner.upload(`file ${tag}`, Buffer.from('file'))).id
+      const withPassword = state.startsWith('password')
+      const body = {
+        ...(withPassword ? { password: 'right one' } : {}),
+        ...(state === 'expired' ? { expiresAt: new Date(Date.now() + HOUR).toISOString() } : {}),
+      }
+      let fileToken = (await owner.post(`/files/${file}/share`, body)).body.token as string
+      let folderToken = (await owner.post(`/folders/${folder}/share`, body)).body.token as string
+      if (state === 'expired') setup.server.advance(2 * HOUR)
+      if (state === 'revoked') {
+        expect((await owner.delete(`/shares/${fileToken}`)).status).toBe(204)
+        expect((await owner.delete(`/shares/${folderToken}`)).status).toBe(204)
+      }
+      if (state === 'item trashed') {
+        expect((await owner.delete(`/files/${file}`)).status).toBe(204)
+        expect((await owner.delete(`/folders/${folder}`)).status).toBe(204)
+      }
+      if (state === 'unknown token') {
+        fileToken = randomBytes(32).toString('base64url')
+        folderToken = randomBytes(32).toString('base64url')
+      }
+      const headers: Record<string, string> =
+        state === 'password wrong'
+          ? { 'x-share-password': 'wrong one' }
+          : state === 'password right'
+            ? { 'x-share-password': 'right one' }
+            : {}
+      const statuses = [
+        (await visitor.get(`/share/${fileToken}`, headers)).status,
+        (await visitor.get(`/share/${fileToken}/download`, headers)).status,
+        (await visitor.get(`/share/${folderToken}`, headers)).status,
+        (await visitor.get(`/share/${folderToken}/download?fileId=${inside}`, headers)).status,
+        (await visitor.get(`/share/${folderToken}/download?fileId=${outside}`, headers)).status,
+      ]
+      expect(statuses).toEqual(EXPECTED[state])
+    })
+  }
+})
