@@ -75,7 +75,7 @@ export async function locateFolderWithPath(
 ): Promise<LocatedFolder> {
   const lineage = isId(id) ? await repos.nodes.lineage(id) : []
   const node = lineage[0]
-  if (!node || node.kind !== 'folder') throw notFound('folder not found')
+  if (node?.kind !== 'folder') throw notFound('folder not found')
   if (node.ownerId === user.id) {
     if (!lineage.every((ancestor) => ancestor.deletedAt === null)) throw notFound('folder not found')
     return { node, role: 'owner', shareRoot: null, path: pathFromLineage(lineage) }
