@@ -37,7 +37,14 @@ import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { GarbageCollector } from '../src/services/garbage-collector.js'
 import { intEnv } from './lib/env.js'
 import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
-import { installExitHandlers, isAborting, onCleanup, onExit, runCleanups } from './lib/processes.js'
+import {
+  installExitHandlers,
+  isAborting,
+  onCleanup,
+  onExit,
+  runBenchmark,
+  runCleanups,
+} from './lib/processes.js'
 import { fmt, fmtRatio, fmtSeconds, median, now, table } from './lib/timing.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
@@ -497,10 +504,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  },
-)
+runBenchmark(main)

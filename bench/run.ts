@@ -25,11 +25,13 @@ import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
 import {
   abortExitCode,
   benchFile,
+  failedPhasesExitCode,
   installExitHandlers,
   isAborting,
   onCleanup,
   onExit,
   REPO_ROOT,
+  runBenchmark,
   runCleanups,
   runClient,
   runCommand,
@@ -771,21 +773,7 @@ async function main(): Promise<number> {
       '- All reads come from the page cache (the random file was just written; RAM is ample).\n' +
       `- Client and server share ${cpus.length} CPU(s): the client process competes with the server it measures.`,
   )
-  if (failures.length > 0) {
-    console.log(
-      `\n${failures.length} phase(s) FAILED:\n${failures.map((failure) => `- ${failure}`).join('\n')}`,
-    )
-    console.log("(the servers' logs are in the temp directory: run with BENCH_KEEP_TMP=1 to keep it)")
-    return 1
-  }
-  return 0
+  return failedPhasesExitCode(failures)
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (error: unknown) => {
-    console.error(error)
-    await runCleanups()
-    process.exit(1)
-  },
-)
+runBenchmark(main)

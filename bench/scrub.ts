@@ -30,7 +30,14 @@ import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { buildServices } from '../src/services/index.js'
 import type { ScrubReport } from '../src/services/scrubber.js'
 import { intEnv } from './lib/env.js'
-import { installExitHandlers, isAborting, onCleanup, onExit, runCleanups } from './lib/processes.js'
+import {
+  installExitHandlers,
+  isAborting,
+  onCleanup,
+  onExit,
+  runBenchmark,
+  runCleanups,
+} from './lib/processes.js'
 import { fmt, fmtMiBs, fmtRatio, fmtSeconds, MiB, median, mibPerSecond, now, table } from './lib/timing.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
@@ -275,10 +282,4 @@ async function main(): Promise<number> {
   return 0
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : error)
-    void runCleanups().finally(() => process.exit(1))
-  },
-)
+runBenchmark(main)

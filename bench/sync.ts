@@ -36,11 +36,13 @@ import { freePort } from './lib/net.js'
 import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
 import {
   benchFile,
+  failedPhasesExitCode,
   installExitHandlers,
   isAborting,
   onCleanup,
   onExit,
   REPO_ROOT,
+  runBenchmark,
   runCleanups,
   runClient,
   runCommand,
@@ -380,21 +382,7 @@ async function main(): Promise<number> {
   await runCleanups()
   if (isAborting()) return 1
   report({ settings: SETTINGS, ws, amqp, scenarios, brokerSkipped, failures })
-  if (failures.length > 0) {
-    console.log(
-      `\n${failures.length} phase(s) FAILED:\n${failures.map((failure) => `- ${failure}`).join('\n')}`,
-    )
-    console.log("(the servers' logs are in the temp directory: run with BENCH_KEEP_TMP=1 to keep it)")
-    return 1
-  }
-  return 0
+  return failedPhasesExitCode(failures)
 }
 
-main().then(
-  (code) => process.exit(code),
-  async (error: unknown) => {
-    console.error(error)
-    await runCleanups()
-    process.exit(1)
-  },
-)
+runBenchmark(main)

@@ -264,3 +264,28 @@ export async function runCommand(
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${code}):\n${output.trim()}`)
   return output
 }
+
+/**
+ * Prints the phases that could not run (a benchmark's figures are never a failure, a phase that
+ * did not run is) and answers the exit code: 1 when there were any.
+ */
+export function failedPhasesExitCode(failures: readonly string[]): number {
+  if (failures.length === 0) return 0
+  console.log(
+    `\n${failures.length} phase(s) FAILED:\n${failures.map((failure) => `- ${failure}`).join('\n')}`,
+  )
+  console.log("(the servers' logs are in the temp directory: run with BENCH_KEEP_TMP=1 to keep it)")
+  return 1
+}
+
+/** Runs a benchmark's `main`: exits with its code, or cleans up and exits 1 when it throws. */
+export function runBenchmark(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    async (error: unknown) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+      await runCleanups()
+      process.exit(1)
+    },
+  )
+}
