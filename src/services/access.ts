@@ -49,21 +49,25 @@ export async function locate(
 }
 
 /**
- * A folder given in a request body (`parentId`, `folderId`) as the place to put something: null
+ * The folder a request body (`parentId`, `folderId`) names as the place to put something: null
  * or absent is the caller's own root; a value that is not an id at all is a malformed body
- * (400); an unknown folder, or one the caller cannot see, is 404.
+ * (400). Whether the caller may put anything there is for `locate` to say.
  */
-export async function locateTarget(
+export function targetFolderId(user: User, folderId: unknown, field: string): string {
+  if (folderId === null || folderId === undefined) return user.rootFolderId
+  if (!isId(folderId)) throw invalid(`${field} must be a folder id or null`)
+  return folderId
+}
+
+/** The folder a request body names (see `targetFolderId`), located: 404 when the caller cannot see it. */
+export function locateTarget(
   repos: Repositories,
   user: User,
   folderId: unknown,
   field: string,
   need: Need = 'write',
 ): Promise<Located> {
-  if (folderId === null || folderId === undefined)
-    return locate(repos, user, user.rootFolderId, need, 'folder')
-  if (!isId(folderId)) throw invalid(`${field} must be a folder id or null`)
-  return locate(repos, user, folderId, need, 'folder')
+  return locate(repos, user, targetFolderId(user, folderId, field), need, 'folder')
 }
 
 /** A folder with its path as the caller sees it, in one lineage query (plus one for members). */

@@ -11,6 +11,7 @@ import {
   locateFolderWithPath,
   locateLocked,
   locateTarget,
+  targetFolderId,
 } from './access.js'
 import type { ChangeJournal } from './change-journal.js'
 
@@ -34,8 +35,8 @@ export class FolderService {
     const name = normalizeName(input.name)
     return this.journal.transaction(user.id, async (tx, log) => {
       // Under the tree lock: a folder created in one being deleted would stay live inside it.
-      const target = await locateTarget(tx, user, input.parentId, 'parentId')
-      const parent = await locateLocked(tx, user, target.node.id, 'write', 'folder')
+      const parentId = targetFolderId(user, input.parentId, 'parentId')
+      const parent = await locateLocked(tx, user, parentId, 'write', 'folder')
       const node = newFolder({
         ownerId: parent.node.ownerId,
         parentId: parent.node.id,

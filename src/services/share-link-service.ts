@@ -90,7 +90,7 @@ export class ShareLinkService {
   }
 
   async revoke(user: User, token: string): Promise<void> {
-    const link = TOKEN.test(token) ? await this.meta.sharing.findLink(hashToken(token)) : null
+    const link = await this.#find(token)
     if (
       !link ||
       link.ownerId !== user.id ||
@@ -151,7 +151,7 @@ export class ShareLinkService {
   /** The link and its live item, once its password (if any) is right. */
   async open(token: string, password: string | undefined): Promise<OpenedLink> {
     const gone = notFound('this link does not exist, has expired or was revoked')
-    const link = TOKEN.test(token) ? await this.meta.sharing.findLink(hashToken(token)) : null
+    const link = await this.#find(token)
     const now = this.clock()
     if (!link || link.revokedAt !== null || (link.expiresAt !== null && link.expiresAt <= now)) throw gone
     // The item as it is now; in the trash (itself or with a folder above it) the link rests.
@@ -160,6 +160,11 @@ export class ShareLinkService {
     if (!node || !lineage.every((ancestor) => ancestor.deletedAt === null)) throw gone
     if (link.passwordHash !== null) await this.#checkPassword(link, password, now)
     return { link, node }
+  }
+
+  /** The link a token names (by its hash), in any state; null for what is not even a token. */
+  #find(token: string): Promise<ShareLink | null> {
+    return TOKEN.test(token) ? this.meta.sharing.findLink(hashToken(token)) : Promise.resolve(null)
   }
 
   async #checkPassword(link: ShareLink, password: string | undefined, now: Millis): Promise<void> {

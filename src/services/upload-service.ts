@@ -274,16 +274,14 @@ export class UploadService {
     chunks: UploadChunkRecord[],
   ): Promise<CompletedUpload> {
     // Under the folder owner's tree lock: two completes of one name cannot both make version n+1.
-    const folder = await locateLocked(tx, user, upload.folderId, 'write', 'folder').then(
-      (located) => located.node,
+    const { node: folder } = await locateLocked(tx, user, upload.folderId, 'write', 'folder').catch(
       (error: unknown) => {
-        if (error instanceof AppError && error.code === 'NOT_FOUND') return null
-        throw error
+        const gone = error instanceof AppError && error.code === 'NOT_FOUND'
+        throw gone
+          ? new AppError('NOT_FOUND', 'the target folder was deleted (or unshared) during the upload')
+          : error
       },
     )
-    if (!folder) {
-      throw new AppError('NOT_FOUND', 'the target folder was deleted (or unshared) during the upload')
-    }
     await tx.chunks.guard('use')
     const now = this.clock()
     let existing = await tx.nodes.findLiveChild(folder.id, upload.filename)
