@@ -14,7 +14,9 @@ import type { AppServices } from './http/context.js'
 import type { BlobStore } from './ports/blob-store.js'
 import type { EventBus } from './ports/event-bus.js'
 import type { MetadataStore } from './ports/metadata-store.js'
-import { buildServices } from './services/index.js'
+import type { DamageEvent } from './services/chunk-integrity.js'
+import { buildServices, type ServiceOptions } from './services/index.js'
+import { integrityMetrics } from './services/integrity-metrics.js'
 import { Maintenance } from './services/maintenance.js'
 import { maintenanceMetrics } from './services/maintenance-metrics.js'
 
@@ -80,7 +82,7 @@ export function servicesFor(
   meta: MetadataStore,
   blobs: BlobStore,
   clock: Clock,
-  extras: { bus?: EventBus; onBackgroundError?: (error: unknown, context: string) => void } = {},
+  extras: Pick<ServiceOptions, 'bus' | 'onBackgroundError' | 'onChunkDamage'> = {},
 ): AppServices {
   return buildServices(meta, blobs, clock, {
     ...extras,
@@ -110,8 +112,13 @@ export async function startServer(
   let log: FastifyInstance['log'] | undefined
   const onBackgroundError = (error: unknown, context: string) => log?.error({ err: error }, context)
   const bus = await openBus(config, onBackgroundError)
-  const services = servicesFor(config, meta, blobs, clock, { bus, onBackgroundError })
   const metrics = new Registry()
+  const countDamage = integrityMetrics(metrics, () => meta.audit.countDamaged())
+  const onChunkDamage = (event: DamageEvent) => {
+    countDamage(event)
+    log?.error({ chunk: event }, 'a stored chunk copy is damaged')
+  }
+  const services = servicesFor(config, meta, blobs, clock, { bus, onBackgroundError, onChunkDamage })
   const app = await buildApp({
     syncSocket: config.sync,
     publicUrl: config.http.publicUrl,
@@ -141,13 +148,22 @@ export async function startServer(
   const sweeper = setInterval(sweep, config.uploads.sweepIntervalMs)
   sweeper.unref()
 
-  // Trash emptying, history thinning and garbage collection, beside normal traffic.
-  const maintenance = new Maintenance(services, clock, config.gc.orphanScanIntervalMs)
+  // Trash emptying, history thinning, garbage collection and temp file reaping, beside normal
+  // traffic, by one node at a time (the upkeep lease, held under this process's name).
+  const maintenance = new Maintenance(services, clock, {
+    holder: `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    orphanScanIntervalMs: config.gc.orphanScanIntervalMs,
+    gcGraceMs: config.gc.graceMs,
+  })
   const recordUpkeep = maintenanceMetrics(metrics)
   const upkeep = async () => {
     try {
       const report = await maintenance.run()
       recordUpkeep(report)
+      if (!report.ran) {
+        app.log.info('storage upkeep skipped: another node holds the upkeep lease')
+        return
+      }
       app.log.info(
         { ...report, gc: { ...report.gc, errors: report.gc.errors.length } },
         'storage upkeep done',

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander'
 import { type Config, loadConfig } from '../config.js'
+import { blobName } from '../domain/blob-key.js'
 import { systemClock } from '../domain/clock.js'
 import type { AppServices } from '../http/context.js'
 import { openStores, servicesFor, startServer } from '../main.js'
@@ -80,7 +81,7 @@ const parseFraction = (raw: string): number => {
 
 program
   .command('scrub')
-  .description('re-read stored chunks and check them; reports problems, never deletes')
+  .description('re-read stored chunks and check them; reports problems and marks damaged chunks, never deletes')
   .option('--fraction <f>', 'check this share of chunks, least recently checked first', parseFraction, 1)
   .option('--json', 'print the report as JSON')
   .action(async (options: { fraction: number; json?: boolean }) => {
@@ -99,12 +100,18 @@ program
         for (const c of report.corrupt)
           console.error(`corrupt: ${c.hash} (reads as ${c.actual}, ${c.size} bytes)`)
         for (const hash of report.missing) console.error(`missing: ${hash}`)
+        for (const hash of report.markedDamaged)
+          console.error(`marked damaged (the next upload of its bytes repairs it): ${hash}`)
+        if (report.damaged > 0)
+          console.error(`${report.damaged} chunk(s) stand damaged, waiting for an upload of their bytes`)
         for (const e of report.readErrors) console.error(`read error: ${e.hash}: ${e.error}`)
         for (const hash of report.danglingReferences) console.error(`referenced but not stored: ${hash}`)
         for (const m of report.refCountMismatches)
           console.error(`reference count: ${m.hash} says ${m.refCount}, versions name it ${m.actual} times`)
-        for (const hash of report.unknown)
-          console.error(`stored but unknown (gc --orphans reclaims): ${hash}`)
+        for (const m of report.sizeMismatches)
+          console.error(`sizes disagree: file ${m.nodeId} version ${m.version}: ${m.problem}`)
+        for (const copy of report.unknown)
+          console.error(`stored but unknown (gc --orphans reclaims): ${blobName(copy)}`)
         for (const error of report.storeErrors) console.error(`walking the chunk store failed: ${error}`)
       }
       return report.clean ? 0 : 1

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'CHUNK_BUSY'
   | 'STORAGE_FULL'
   | 'STORAGE_ERROR'
+  | 'CONTENT_DAMAGED'
   | 'CURSOR_EXPIRED'
   | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'

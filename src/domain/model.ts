@@ -75,6 +75,13 @@ export interface ChunkRecord {
   /** The number of version entries that point at this chunk. */
   refCount: number
   state: ChunkState
+  /** Which stored copy holds the bytes (domain/blob-key.ts). */
+  generation: string
+  /**
+   * The copy was found wrong or missing (by a download or scrub). It stays referenced, but is
+   * not offered for deduplication: the next upload of the chunk stores a good copy.
+   */
+  damaged: boolean
 }
 
 export interface ChunkRef {

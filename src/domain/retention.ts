@@ -28,14 +28,22 @@ export interface AgedVersion {
 }
 
 /**
- * The width of the slot a version of this age shares with its neighbours, of which only the
- * newest is kept; 0 for "keep every one".
+ * The slots of thinned history, youngest first: from `fromAge` on (until the next entry's), a
+ * version shares a slot `width` wide with its neighbours, and only the newest of them is kept.
+ * Younger than the first entry, every version is kept. Each width divides the next, so two
+ * versions that share a slot also share every wider one.
  */
+const SLOTS: readonly { fromAge: Millis; width: Millis }[] = [
+  { fromAge: HOUR, width: HOUR },
+  { fromAge: DAY, width: DAY },
+  { fromAge: 30 * DAY, width: WEEK },
+]
+
+/** The width of the slot a version of this age is in; 0 for "keep every one". */
 function slotWidth(ageMs: Millis): Millis {
-  if (ageMs < HOUR) return 0
-  if (ageMs < DAY) return HOUR
-  if (ageMs < 30 * DAY) return DAY
-  return WEEK
+  let width = 0
+  for (const slot of SLOTS) if (ageMs >= slot.fromAge) width = slot.width
+  return width
 }
 
 /**
@@ -83,4 +91,86 @@ export function versionsToPrune<V extends AgedVersion>(
     dropped.push(...oldestFirst.slice(0, excess))
   }
   return dropped
+}
+
+/**
+ * The earliest time after `now` at which `versionsToPrune` may drop a version of this file that
+ * it does not drop at `now`; null when time alone will never change its answer. Times are
+ * whole milliseconds. The sweep visits a file only once this time has come (its due time).
+ *
+ * Only two things change with time alone: a version ages out (`maxAgeMs`), and a version moves
+ * into a wider slot at the ages in SLOTS (slots are fixed in time, so nothing else moves). The
+ * count limit changes only when versions are added, and that prunes at once.
+ *
+ * Exact for what is left after pruning at `now` (the only way the services call it): then a
+ * version is dropped at the answer. Two versions sharing a slot of some width first collide
+ * when the younger reaches that slot's `fromAge`, and the older one is still in it then (it is
+ * less than one width older, and each age band is wider than its slot). For any other set
+ * (something is due already) it answers the next time any version ages out or changes slot
+ * width: early, never late.
+ */
+export function nextPruneAt(
+  versions: readonly AgedVersion[],
+  currentVersion: number | null,
+  now: Millis,
+  policy: RetentionPolicy,
+): Millis | null {
+  // The current version is never dropped and takes no slot (see versionsToPrune).
+  const older = versions.filter((v) => v.version !== currentVersion)
+  const nothingDueNow = versionsToPrune(versions, currentVersion, now, policy).length === 0
+  const changes = nothingDueNow ? dropsAhead(older, policy) : widthChangesAndAgeOuts(older, policy)
+  let earliest: Millis | null = null
+  for (const at of changes) if (at > now && (earliest === null || at < earliest)) earliest = at
+  return earliest
+}
+
+/** When each version would age out, and when each that shares a slot would collide in it. */
+function dropsAhead(older: readonly AgedVersion[], policy: RetentionPolicy): Millis[] {
+  const drops = policy.maxAgeMs > 0 ? older.map((v) => ageOutAt(v, policy)) : []
+  if (!policy.thin) return drops
+  for (const { fromAge, width } of SLOTS) {
+    const bySlot = new Map<number, Millis[]>()
+    for (const { createdAt } of older) {
+      const slot = Math.floor(createdAt / width)
+      const members = bySlot.get(slot)
+      if (members) members.push(createdAt)
+      else bySlot.set(slot, [createdAt])
+    }
+    // Each but the oldest of a slot meets an older one there as it reaches `fromAge`; one that
+    // has left the slot by then (it aged out) is covered by its own, earlier, age-out.
+    for (const createdAts of bySlot.values()) {
+      createdAts.sort((a, b) => a - b)
+      for (const createdAt of createdAts.slice(1)) drops.push(createdAt + fromAge)
+    }
+  }
+  return drops
+}
+
+/** Every time at which some version ages out or moves into a wider slot. */
+function widthChangesAndAgeOuts(older: readonly AgedVersion[], policy: RetentionPolicy): Millis[] {
+  const changes: Millis[] = []
+  for (const version of older) {
+    if (policy.maxAgeMs > 0) changes.push(ageOutAt(version, policy))
+    if (policy.thin) for (const { fromAge } of SLOTS) changes.push(version.createdAt + fromAge)
+  }
+  return changes
+}
+
+/** The first whole millisecond at which the version is older than `maxAgeMs` (dropped). */
+const ageOutAt = (version: AgedVersion, policy: RetentionPolicy): Millis =>
+  version.createdAt + policy.maxAgeMs + 1
+
+/**
+ * What the due times in the database were computed under: when it differs from the running
+ * policy's, every file's due time is stale. Bump RULES when versionsToPrune or nextPruneAt
+ * change what they answer for the same policy.
+ */
+export function retentionFingerprint(policy: RetentionPolicy): string {
+  const RULES = 1
+  return JSON.stringify({
+    rules: RULES,
+    maxVersions: policy.maxVersions,
+    maxAgeMs: policy.maxAgeMs,
+    thin: policy.thin,
+  })
 }

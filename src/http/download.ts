@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../domain/errors.js'
-import type { BlobStore } from '../ports/blob-store.js'
-import type { DownloadPlan } from '../services/file-service.js'
+import type { DownloadPlan } from '../services/chunk-reader.js'
 import { parseRange } from './range.js'
 
 /**
@@ -10,12 +9,7 @@ import { parseRange } from './range.js'
  * whatever the size. Honours Range (206, suffix ranges, 416), If-None-Match and If-Range.
  * User content is never served as something a browser would render on our origin.
  */
-export function sendDownload(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  plan: DownloadPlan,
-  blobs: BlobStore,
-) {
+export async function sendDownload(request: FastifyRequest, reply: FastifyReply, plan: DownloadPlan) {
   const { version, file } = plan
   const etag = `"${version.contentHash}"`
   reply
@@ -42,19 +36,9 @@ export function sendDownload(
     reply.code(206).header('Content-Range', `bytes ${start}-${end}/${version.size}`)
   reply.header('Content-Length', String(end - start + 1))
   if (request.method === 'HEAD' || version.size === 0) return reply.send()
-  return reply.send(Readable.from(chunkBytes(plan, blobs, start, end), { objectMode: false }))
-}
-
-async function* chunkBytes(plan: DownloadPlan, blobs: BlobStore, start: number, end: number) {
-  for (const chunk of await plan.chunks(start)) {
-    if (chunk.offset > end) return
-    const from = Math.max(start, chunk.offset) - chunk.offset
-    const to = Math.min(end, chunk.offset + chunk.size - 1) - chunk.offset
-    const bytes = await blobs.get(chunk.hash, { start: from, end: to })
-    // A referenced chunk that is gone is corruption, never an empty stretch of the file.
-    if (!bytes) throw new Error(`chunk ${chunk.hash} of file ${plan.file.id} is missing from the blob store`)
-    yield* bytes
-  }
+  // Before the headers go out: a version gone or known damaged is still an error answer.
+  const bytes = await plan.open(start, end)
+  return reply.send(Readable.from(bytes, { objectMode: false }))
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {

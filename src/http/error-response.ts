@@ -40,6 +40,9 @@ export const STATUS: Record<ErrorCode, number> = {
   CHUNK_BUSY: 503,
   // The chunk store failed to read or write (EIO): never taken for a missing chunk.
   STORAGE_ERROR: 500,
+  // Stored bytes of the file were found wrong or gone (and marked damaged): an upload of the
+  // same content repairs them. Known before the headers, so never a 200 with a short body.
+  CONTENT_DAMAGED: 500,
   // The chunk store's disk is full (ENOSPC), as opposed to the user's quota.
   STORAGE_FULL: 507,
   QUOTA_EXCEEDED: 507,

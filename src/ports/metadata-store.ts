@@ -1,3 +1,4 @@
+import type { BlobKey } from '../domain/blob-key.js'
 import type { ChunkHash } from '../domain/hashes.js'
 import type { JournalEntry, NewChange } from '../domain/journal.js'
 import type {
@@ -28,7 +29,9 @@ import type {
 export interface MetadataStore extends Repositories {
   /**
    * Runs `work` in one transaction: commits when it resolves, rolls back when it throws
-   * (and rethrows). Nothing written inside is visible to others before the commit.
+   * (and rethrows). Nothing written inside is visible to others before the commit. A
+   * transaction the database aborts as a deadlock or serialization failure is run again
+   * (a few times), so `work` must not act outside the transaction.
    */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>
   /** Resolves when the database answers a trivial query; for /readyz. */
@@ -47,6 +50,8 @@ export interface Repositories {
   audit: AuditRepository
   journal: JournalRepository
   sharing: SharingRepository
+  settings: SettingRepository
+  leases: LeaseRepository
 }
 
 export interface UserRepository {
@@ -153,6 +158,12 @@ export interface VersionRepository {
   find(nodeId: string, version: number): Promise<VersionRecord | null>
   /** Chunks of a version in order, starting with the one that contains byte `fromOffset`. */
   chunks(versionId: string, fromOffset?: number): Promise<ChunkRef[]>
+  /**
+   * A version and, read in the same statement (so in one snapshot: a version pruned meanwhile
+   * is either wholly there or not at all), its chunks from the one containing byte
+   * `fromOffset` on, each with the copy that holds its bytes. Null when there is no such version.
+   */
+  readPlan(nodeId: string, version: number, fromOffset: number): Promise<ReadPlan | null>
   /** Every version of a file, newest first. */
   list(nodeId: string): Promise<VersionRecord[]>
   /** The ids of every version of these files. */
@@ -162,30 +173,82 @@ export interface VersionRepository {
    * lost, for the caller to drop from the reference counts in the same transaction.
    */
   delete(versionIds: readonly string[]): Promise<Map<ChunkHash, number>>
-  /** Files with more than one version, by id, after `afterNodeId` (for retention sweeps). */
-  filesWithHistory(afterNodeId: string | null, limit: number): Promise<string[]>
+  /**
+   * Records when the retention policy may next drop one of the file's versions (null: never),
+   * in the transaction that pruned it, so that the sweep visits only files that are due.
+   */
+  setHistoryDue(nodeId: string, dueAt: Millis | null): Promise<void>
+  /**
+   * Files due at `now` (due time at or before it), oldest due first, after `after` in that
+   * order; on an index that holds only files with a due time, so the cost follows what is due.
+   */
+  historyDue(now: Millis, after: HistoryDue | null, limit: number): Promise<HistoryDue[]>
+  /**
+   * Makes every file with more than one version due at `now`, in one statement (the policy
+   * changed, so every due time computed under the old one is stale). Answers how many.
+   */
+  markAllHistoryDue(now: Millis): Promise<number>
+}
+
+/** A file whose history the sweep should look at, and since when. */
+export interface HistoryDue {
+  nodeId: string
+  dueAt: Millis
+}
+
+/** A version with the chunks a download reads (VersionRepository.readPlan). */
+export interface ReadPlan {
+  version: VersionRecord
+  chunks: ChunkCopy[]
+}
+
+/** A chunk of a version as a download reads it: where its bytes are, and whether they are sound. */
+export interface ChunkCopy extends ChunkRef {
+  /** The copy that holds the bytes; null when no live row names the chunk (corruption). */
+  generation: string | null
+  /** Found wrong or missing before (ChunkRecord.damaged). */
+  damaged: boolean
 }
 
 export interface ChunkRepository {
-  /** Of these hashes, the ones whose bytes are durably stored and may be referenced (a live row). */
-  stored(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>>
+  /**
+   * Of these hashes, the chunks that may be deduplicated against, with their sizes: a live row
+   * (the bytes are durable) that is not damaged.
+   */
+  sound(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, number>>
   /**
    * Of these hashes, the ones that some version of a non-purged file owned by `userId`
    * references: chunks the user has shown to hold before, which need no proof.
    */
   readableBy(userId: string, hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>>
   /**
-   * Records that the bytes of `hash` are durable. Idempotent: answers true when this call
-   * created the row, false when it existed.
+   * Records that a copy holding the bytes of `hash` is durable. Idempotent: answers true when
+   * this call created the row, false when a row existed (then the caller's copy is not the
+   * chunk's, and the caller removes it).
    */
-  insert(hash: ChunkHash, size: number, createdAt: Millis): Promise<boolean>
+  insert(chunk: BlobKey & { size: number }, createdAt: Millis): Promise<boolean>
+  /**
+   * Makes the copy `to` the chunk's bytes in place of the damaged copy `from`, clearing the
+   * damage. Answers false, changing nothing, unless the row is live, damaged and names `from`
+   * (a concurrent repair won, or the collector claimed the chunk).
+   */
+  replaceDamaged(hash: ChunkHash, from: string, to: string, now: Millis): Promise<boolean>
+  /**
+   * Marks the chunk damaged when `key` is still its live, sound copy; answers whether this call
+   * marked it (false for a copy replaced or collected meanwhile: not the chunk's fault).
+   */
+  markDamaged(key: BlobKey, now: Millis): Promise<boolean>
   /**
    * Adds to reference counts, one entry per distinct hash, and clears their collector marks.
    * Only live chunks can be referenced: when one of them is not (the collector claimed it),
-   * throws AppError CHUNKS_MISSING and the caller's transaction must roll back.
+   * throws AppError CHUNKS_MISSING and the transaction rolls back.
+   *
+   * Inside `transaction`, reference changes are gathered and applied when the work is done,
+   * in one pass over the rows in hash order (so transactions sharing chunks never deadlock):
+   * the error then comes from `transaction` itself. Outside one, at once.
    */
   addReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void>
-  /** Subtracts from reference counts (the entries of deleted versions). */
+  /** Subtracts from reference counts (the entries of deleted versions); applied as addReferences is. */
   dropReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void>
   find(hash: ChunkHash): Promise<ChunkRecord | null>
   /**
@@ -220,16 +283,20 @@ export interface CollectorRepository {
    * cannot both take one over.
    */
   takeOverStale(claimedBefore: Millis, now: Millis, limit: number): Promise<ChunkRecord[]>
-  /** Removes the rows of claimed chunks whose bytes are gone. */
-  forget(hashes: readonly ChunkHash[]): Promise<void>
-  /** Of these hashes, the ones that have a row in any state. */
-  known(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>>
   /**
-   * Claims stored bytes that have no row (a crash between writing bytes and recording them):
-   * inserts `deleting` rows for those no row and no upload session names. Call with the
-   * `collect` guard held. Answers the hashes claimed.
+   * Removes the rows of claimed chunks whose copies are gone: only rows still `deleting` and
+   * still naming that copy, so a late call can never remove a chunk stored again since.
    */
-  claimOrphans(orphans: readonly { hash: ChunkHash; size: number }[], now: Millis): Promise<ChunkHash[]>
+  forget(copies: readonly BlobKey[]): Promise<void>
+  /** The generation the row of each of these hashes names, in any state (no row: absent). */
+  generations(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>>
+  /**
+   * Of these stored copies, the orphans: copies no row names (left by a crash between writing
+   * bytes and recording them, or by the loser of two puts of one chunk) whose hash no upload
+   * session names either. Nothing can ever come to name such a copy (an upload records its copy
+   * only while its session exists), so they may be deleted. Call with the `collect` guard held.
+   */
+  orphans(copies: readonly BlobKey[]): Promise<BlobKey[]>
 }
 
 /** Scrub's queries: which chunks to check, and whether counts and references add up. */
@@ -240,6 +307,13 @@ export interface AuditRepository {
   liveChunks(afterHash: ChunkHash | null, limit: number): Promise<ChunkRecord[]>
   markVerified(hashes: readonly ChunkHash[], now: Millis): Promise<void>
   countLive(): Promise<number>
+  /** Live chunks marked damaged and not repaired yet. */
+  countDamaged(): Promise<number>
+  /**
+   * Versions whose sizes disagree: with a chunk whose stored size differs from the size the
+   * version declares for it, or whose chunks do not add up to the version's size.
+   */
+  sizeMismatches(): Promise<{ nodeId: string; version: number; problem: string }[]>
   /** Chunks whose stored count differs from a recount of the version entries naming them. */
   refCountMismatches(): Promise<{ hash: ChunkHash; refCount: number; actual: number }[]>
   /** Hashes that some version names but that have no live row. */
@@ -292,6 +366,30 @@ export interface JournalRepository {
    * transaction per journal). Answers how many entries went and whether journals remain.
    */
   compact(before: Millis, maxEntries: number, userLimit: number): Promise<{ removed: number; more: boolean }>
+}
+
+/** Small named facts about the data, shared by every API node (migration 0009). */
+export interface SettingRepository {
+  /** The value, or null when never set. */
+  get(name: string): Promise<string | null>
+  /** Sets the value, whether or not it was set before. */
+  put(name: string, value: string): Promise<void>
+}
+
+/**
+ * Named leases: at most one holder of a name at a time, until the lease expires. For jobs that
+ * several API nodes would otherwise repeat (upkeep); never for correctness, since a holder
+ * that stalls past its expiry cannot tell that another has taken over.
+ */
+export interface LeaseRepository {
+  /**
+   * Takes the lease for `holder` until `now + ttlMs` when no one holds it, it has expired, or
+   * `holder` holds it already (a renewal). One statement, so of several holders racing for it
+   * exactly one gets it. Answers whether `holder` holds it now.
+   */
+  acquire(name: string, holder: string, now: Millis, ttlMs: number): Promise<boolean>
+  /** Gives the lease up when `holder` holds it; leaves another holder's alone. */
+  release(name: string, holder: string): Promise<void>
 }
 
 /** A folder shared with a user, as `GET /shared-with-me` lists it. */

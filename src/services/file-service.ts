@@ -1,10 +1,11 @@
 import type { Clock } from '../domain/clock.js'
 import { notFound } from '../domain/errors.js'
-import type { ChunkRef, NodeKind, NodeRecord, User, VersionRecord } from '../domain/model.js'
+import type { NodeKind, NodeRecord, User } from '../domain/model.js'
 import { normalizeName } from '../domain/names.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { assertSameOwner, locate, locateFolderWithPath, locateLocked, locateTarget } from './access.js'
 import type { ChangeJournal } from './change-journal.js'
+import type { ChunkReader, DownloadPlan } from './chunk-reader.js'
 import { ListingCache, type ListingPage } from './listing-cache.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 
@@ -17,18 +18,12 @@ export interface FolderListing {
   page: ListingPage
 }
 
-export interface DownloadPlan {
-  file: NodeRecord
-  version: VersionRecord
-  /** The chunks that hold bytes [start, end], in order, the first containing `start`. */
-  chunks(start: number): Promise<ChunkRef[]>
-}
-
 export class FileService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly journal: ChangeJournal,
     private readonly clock: Clock,
+    private readonly reader: ChunkReader,
     private readonly listings = new ListingCache(),
   ) {}
 
@@ -103,6 +98,6 @@ export class FileService {
     const wanted = versionNumber ?? file.currentVersion
     const version = wanted === null ? null : await this.meta.versions.find(file.id, wanted)
     if (!version) throw notFound('version not found')
-    return { file, version, chunks: (start) => this.meta.versions.chunks(version.id, start) }
+    return this.reader.plan(file, version)
   }
 }

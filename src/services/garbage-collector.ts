@@ -1,9 +1,11 @@
+import type { BlobKey } from '../domain/blob-key.js'
 import type { Clock } from '../domain/clock.js'
 import type { ChunkHash } from '../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../domain/model.js'
 import type { BlobStore, StoredBlob } from '../ports/blob-store.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
+import { pausePoint } from '../support/pause-points.js'
 
 export interface GarbageCollectorOptions {
   /**
@@ -104,7 +106,7 @@ export class GarbageCollector {
       report.swept = claimable.length
       report.sweptBytes = claimable.reduce((sum, chunk) => sum + chunk.size, 0)
       report.marked = await this.meta.collector.countUnmarked()
-      if (runOptions.orphans) report.orphans = await this.#sweepOrphans(cutoff, now, true, report)
+      if (runOptions.orphans) report.orphans = await this.#sweepOrphans(cutoff, true, report)
     } else {
       report.expiredUploads = await this.meta.uploads.deleteExpired(now)
       report.resumed = await this.#drain(
@@ -120,7 +122,7 @@ export class GarbageCollector {
         report,
         true,
       )
-      if (runOptions.orphans) report.orphans = await this.#sweepOrphans(cutoff, now, false, report)
+      if (runOptions.orphans) report.orphans = await this.#sweepOrphans(cutoff, false, report)
       report.marked = await this.meta.collector.mark(now)
     }
     report.durationMs = Math.round(performance.now() - started)
@@ -134,6 +136,7 @@ export class GarbageCollector {
       const claimed = await claimNext()
       if (claimed.length === 0) return total
       crashPoint('gc.sweep.after-claim')
+      await pausePoint('gc.sweep.after-claim')
       const deleted = await this.#deleteClaimed(claimed, report)
       total += claimed.length
       if (counts) {
@@ -147,51 +150,63 @@ export class GarbageCollector {
 
   /** Deletes the bytes of claimed chunks, then the rows of those whose bytes are gone. */
   async #deleteClaimed(claimed: readonly ChunkRecord[], report: GcReport): Promise<ChunkRecord[]> {
-    const deleted: ChunkRecord[] = []
-    let next = 0
-    const worker = async () => {
-      while (next < claimed.length) {
-        const chunk = claimed[next++] as ChunkRecord
-        try {
-          await this.blobs.delete(chunk.hash)
-          deleted.push(chunk)
-        } catch (error) {
-          report.errors.push({ hash: chunk.hash, error: String(error) })
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, claimed.length) }, worker))
+    const deleted = await this.#deleteCopies(claimed, report)
     crashPoint('gc.sweep.after-blob-delete')
-    await this.meta.collector.forget(deleted.map((chunk) => chunk.hash))
+    await pausePoint('gc.sweep.after-blob-delete')
+    await this.meta.collector.forget(deleted)
     crashPoint('gc.sweep.after-row-delete')
+    await pausePoint('gc.sweep.after-row-delete')
     return deleted
   }
 
   /**
-   * Bytes with no row at all are left by a crash between writing a chunk and recording it
-   * (or by an upload whose session ended meanwhile). They are claimed the same way, by
-   * inserting a `deleting` row, so a chunk PUT of the same hash waits for the deletion.
+   * Deletes these copies, `concurrency` at a time; answers those deleted. Each is the claimed
+   * copy, by its generation: never a copy of the same chunk stored since (domain/blob-key.ts).
+   */
+  async #deleteCopies<T extends BlobKey>(copies: readonly T[], report: GcReport): Promise<T[]> {
+    const deleted: T[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < copies.length) {
+        const copy = copies[next++] as T
+        try {
+          await this.blobs.delete(copy)
+          deleted.push(copy)
+        } catch (error) {
+          report.errors.push({ hash: copy.hash, error: String(error) })
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, copies.length) }, worker))
+    return deleted
+  }
+
+  /**
+   * Copies no row names are left by a crash between writing a chunk and recording it, by an
+   * upload whose session ended meanwhile, or by the loser of two uploads of one chunk. Each
+   * write has a generation of its own, so nothing can ever come to name such a copy once no
+   * session names its hash (checked under the `collect` guard), and it is deleted as it is.
    * This walks the whole blob store, so it runs less often than the sweep.
    */
-  async #sweepOrphans(cutoff: Millis, now: Millis, dryRun: boolean, report: GcReport): Promise<number> {
+  async #sweepOrphans(cutoff: Millis, dryRun: boolean, report: GcReport): Promise<number> {
     let found = 0
     let batch: StoredBlob[] = []
     const flush = async () => {
-      const known = await this.meta.collector.known(batch.map((blob) => blob.hash))
-      const orphans = batch.filter((blob) => !known.has(blob.hash) && blob.storedAt <= cutoff)
+      const named = await this.meta.collector.generations(batch.map((blob) => blob.hash))
+      // Young copies may be uploads in flight: they get the grace period too.
+      const candidates = batch.filter((blob) => named.get(blob.hash) !== blob.generation && blob.storedAt <= cutoff)
       batch = []
+      if (candidates.length === 0) return
+      if (dryRun) {
+        found += candidates.length
+        return
+      }
+      const orphans = await this.meta.transaction(async (tx) => {
+        await tx.chunks.guard('collect')
+        return tx.collector.orphans(candidates)
+      })
       found += orphans.length
-      if (dryRun || orphans.length === 0) return
-      const claimed = new Set(
-        await this.meta.transaction(async (tx) => {
-          await tx.chunks.guard('collect')
-          return tx.collector.claimOrphans(orphans, now)
-        }),
-      )
-      const claimedChunks = orphans
-        .filter((orphan) => claimed.has(orphan.hash))
-        .map((orphan) => ({ hash: orphan.hash, size: orphan.size, refCount: 0, state: 'deleting' as const }))
-      await this.#deleteClaimed(claimedChunks, report)
+      await this.#deleteCopies(orphans, report)
     }
     for await (const blob of this.blobs.list()) {
       batch.push(blob)

@@ -8,6 +8,8 @@ import type { EventBus } from '../ports/event-bus.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { type AuthOptions, AuthService } from './auth-service.js'
 import { ChangeJournal } from './change-journal.js'
+import { ChunkIntegrity, type DamageEvent } from './chunk-integrity.js'
+import { ChunkReader } from './chunk-reader.js'
 import { FileService } from './file-service.js'
 import { FolderService } from './folder-service.js'
 import { GarbageCollector } from './garbage-collector.js'
@@ -34,6 +36,8 @@ export interface ServiceOptions extends AuthOptions {
   shareLinks?: Partial<ShareLinkOptions>
   /** Told of failures in the background (event bus, sync watchers); they never fail a request. */
   onBackgroundError?: (error: unknown, context: string) => void
+  /** Told of every stored copy found wrong or gone (a download, scrub or upload came across it). */
+  onChunkDamage?: (event: DamageEvent) => void
 }
 
 const HOUR = 3_600_000
@@ -50,16 +54,18 @@ export function buildServices(
   const hub = new SyncHub(bus, options.onBackgroundError)
   const journal = new ChangeJournal(meta, clock, (entries) => hub.committed(entries))
   const passwords = new PasswordHasher(options.passwordHashing)
+  const integrity = new ChunkIntegrity(meta, clock, options.onChunkDamage)
+  const reader = new ChunkReader(meta, blobs, integrity)
   return {
     auth: new AuthService(meta, passwords, clock, options),
     members: new MemberService(meta, journal, clock),
-    links: new ShareLinkService(meta, passwords, clock, {
+    links: new ShareLinkService(meta, passwords, clock, reader, {
       attemptLimit: options.shareLinks?.attemptLimit ?? 10,
       attemptWindowMs: options.shareLinks?.attemptWindowMs ?? 15 * 60_000,
     }),
     folders: new FolderService(meta, journal, clock),
-    files: new FileService(meta, journal, clock),
-    uploads: new UploadService(meta, journal, blobs, clock, history, {
+    files: new FileService(meta, journal, clock, reader),
+    uploads: new UploadService(meta, journal, blobs, clock, history, integrity, {
       sessionTtlMs: options.uploadSessionTtlMs,
     }),
     versions: new VersionService(meta, journal, clock, history),
@@ -74,7 +80,7 @@ export function buildServices(
     bus,
     history,
     gc: new GarbageCollector(meta, blobs, clock, { graceMs: options.gcGraceMs ?? HOUR }),
-    scrubber: new Scrubber(meta, blobs, clock),
+    scrubber: new Scrubber(meta, blobs, clock, integrity),
     blobs,
     meta,
   }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import type { Clock } from '../domain/clock.js'
 import type { ChunkHash } from '../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../domain/model.js'
-import type { BlobStore, StoredBlob } from '../ports/blob-store.js'
+import type { BlobKey, BlobStore, StoredBlob } from '../ports/blob-store.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { Sha256Pool } from '../support/sha256-pool.js'
+import type { ChunkIntegrity } from './chunk-integrity.js'
 
 export interface ScrubOptions {
   /**
@@ -32,12 +33,21 @@ export interface ScrubReport {
   missing: ChunkHash[]
   /** Chunks that could not be read (EIO...): a fault, never counted as missing. */
   readErrors: { hash: ChunkHash; error: string }[]
+  /**
+   * Of the corrupt and missing, the chunks this run marked damaged: no longer offered for
+   * deduplication, so that the next upload of each stores a good copy.
+   */
+  markedDamaged: ChunkHash[]
+  /** Chunks marked damaged (by this run, an earlier one or a download) and not repaired yet. */
+  damaged: number
   /** Hashes that a version names but that have no live row. */
   danglingReferences: ChunkHash[]
+  /** Versions whose declared sizes disagree with their chunks (AuditRepository.sizeMismatches). */
+  sizeMismatches: { nodeId: string; version: number; problem: string }[]
   /** Rows whose reference count is not the number of version entries naming them. */
   refCountMismatches: { hash: ChunkHash; refCount: number; actual: number }[]
-  /** Stored bytes no row knows (orphans; the collector reclaims them). Full runs only. */
-  unknown: ChunkHash[]
+  /** Stored copies no row names (orphans; the collector reclaims them). Full runs only. */
+  unknown: BlobKey[]
   /**
    * The walk of the store for unknown bytes stopped on a storage fault (full runs only): `unknown`
    * is then incomplete. The chunks checked are reported all the same.
@@ -59,13 +69,15 @@ const WHOLE_READ_LIMIT = 16 * 1024 * 1024 + 1
 
 /**
  * Re-reads stored chunks and checks them against their names, and checks that the metadata
- * and the store agree. It reports; it never deletes or repairs anything on its own.
+ * and the store agree. It reports, and marks what it finds wrong or gone damaged (so that
+ * uploads replace it); it never deletes anything.
  */
 export class Scrubber {
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
+    private readonly integrity: ChunkIntegrity,
   ) {}
 
   /** Started on the first run; its idle threads never keep the process alive. */
@@ -81,7 +93,10 @@ export class Scrubber {
       corrupt: [],
       missing: [],
       readErrors: [],
+      markedDamaged: [],
+      damaged: 0,
       danglingReferences: [],
+      sizeMismatches: [],
       refCountMismatches: [],
       unknown: [],
       storeErrors: [],
@@ -103,11 +118,15 @@ export class Scrubber {
     }
     report.danglingReferences = await this.meta.audit.danglingReferences()
     report.refCountMismatches = await this.meta.audit.refCountMismatches()
+    report.sizeMismatches = await this.meta.audit.sizeMismatches()
+    report.damaged = await this.meta.audit.countDamaged()
     report.clean =
       report.corrupt.length +
         report.missing.length +
         report.readErrors.length +
+        report.damaged +
         report.danglingReferences.length +
+        report.sizeMismatches.length +
         report.refCountMismatches.length +
         report.unknown.length +
         report.storeErrors.length ===
@@ -134,10 +153,14 @@ export class Scrubber {
   async #verify(chunk: ChunkRecord, report: ScrubReport): Promise<boolean> {
     let digest: { hex: string; size: number }
     try {
-      const body = await this.blobs.get(chunk.hash)
+      const body = await this.blobs.get(chunk)
       if (body === null) {
-        // Collected since the page was read is not a problem; still live and gone is.
-        if ((await this.meta.chunks.find(chunk.hash))?.state === 'live') report.missing.push(chunk.hash)
+        // Collected or repaired since the page was read is not a problem; still its copy and gone is.
+        const now = await this.meta.chunks.find(chunk.hash)
+        if (now?.state === 'live' && now.generation === chunk.generation) {
+          report.missing.push(chunk.hash)
+          await this.#markDamaged(chunk, 'missing', report)
+        }
         return false
       }
       digest = await this.#sha256Of(body)
@@ -150,7 +173,12 @@ export class Scrubber {
     report.bytes += size
     if (actual === chunk.hash && size === chunk.size) return true
     report.corrupt.push({ hash: chunk.hash, actual, size, expectedSize: chunk.size })
+    await this.#markDamaged(chunk, `reads as ${actual} (${size} bytes)`, report)
     return false
+  }
+
+  async #markDamaged(chunk: ChunkRecord, problem: string, report: ScrubReport): Promise<void> {
+    if (await this.integrity.damaged(chunk, 'scrub', problem)) report.markedDamaged.push(chunk.hash)
   }
 
   /** SHA-256 and length of a chunk's bytes: on a worker thread while they fit WHOLE_READ_LIMIT. */
@@ -175,15 +203,15 @@ export class Scrubber {
 
   async #findUnknown(graceMs: Millis, report: ScrubReport): Promise<void> {
     const settledBefore = this.clock() - graceMs
-    let batch: ChunkHash[] = []
+    let batch: BlobKey[] = []
     const flush = async () => {
-      const known = await this.meta.collector.known(batch)
-      report.unknown.push(...batch.filter((hash) => !known.has(hash)))
+      const named = await this.meta.collector.generations(batch.map((copy) => copy.hash))
+      report.unknown.push(...batch.filter((copy) => named.get(copy.hash) !== copy.generation))
       batch = []
     }
     for await (const blob of this.#listReportingFaults(report)) {
       if (blob.storedAt > settledBefore) continue
-      batch.push(blob.hash)
+      batch.push({ hash: blob.hash, generation: blob.generation })
       if (batch.length >= PAGE) await flush()
     }
     if (batch.length > 0) await flush()

@@ -6,7 +6,7 @@ import type { Millis, NodeKind, NodeRecord, ShareLink, User } from '../domain/mo
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { locate } from './access.js'
 import { hashToken } from './auth-service.js'
-import type { DownloadPlan } from './file-service.js'
+import type { ChunkReader, DownloadPlan } from './chunk-reader.js'
 import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 import type { PasswordHasher } from './password-hasher.js'
 
@@ -50,6 +50,7 @@ export class ShareLinkService {
     private readonly meta: MetadataStore,
     private readonly passwords: PasswordHasher,
     private readonly clock: Clock,
+    private readonly reader: ChunkReader,
     private readonly options: ShareLinkOptions,
   ) {}
 
@@ -143,7 +144,7 @@ export class ShareLinkService {
       file.currentVersion === null ? null : await this.meta.versions.find(file.id, file.currentVersion)
     if (!version) throw notFound('file not found')
     return {
-      plan: { file, version, chunks: (start) => this.meta.versions.chunks(version.id, start) },
+      plan: this.reader.plan(file, version),
       countDownload: () => this.meta.sharing.countDownload(link.id),
     }
   }

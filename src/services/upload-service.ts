@@ -1,7 +1,8 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import { type ChunkPlan, planChunks } from '../domain/chunk-plan.js'
+import { type BlobKey, newGeneration } from '../domain/blob-key.js'
+import { type ChunkPlan, type PlannedChunk, planChunks } from '../domain/chunk-plan.js'
 import type { Clock } from '../domain/clock.js'
 import { conflictedCopyName } from '../domain/conflicted-name.js'
 import { AppError, invalid } from '../domain/errors.js'
@@ -19,9 +20,11 @@ import { normalizeName } from '../domain/names.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
+import { pausePoint } from '../support/pause-points.js'
 import { locateLocked, locateTarget } from './access.js'
 import { appendVersion, type VersionTarget } from './append-version.js'
 import type { ChangeJournal, ChangeLog } from './change-journal.js'
+import type { ChunkIntegrity } from './chunk-integrity.js'
 import { VerifyingStream } from './verifying-stream.js'
 import type { VersionHistory } from './version-history.js'
 
@@ -66,6 +69,14 @@ export interface CompletedUpload {
   conflict: boolean
 }
 
+/** What a chunk PUT did with the bytes: checked them against a sound copy, or stored a copy. */
+type Received = { kind: 'present' } | { kind: 'copy'; copy: BlobKey }
+
+/** A copy that no row names once the PUT's row is recorded, to delete after the commit. */
+interface Recorded {
+  unused?: BlobKey
+}
+
 export class UploadService {
   constructor(
     private readonly meta: MetadataStore,
@@ -73,6 +84,7 @@ export class UploadService {
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly history: VersionHistory,
+    private readonly integrity: ChunkIntegrity,
     private readonly options: UploadOptions,
   ) {}
 
@@ -106,11 +118,7 @@ export class UploadService {
     // seen as needed, and one it has not claimed is protected by this session from now on.
     const chunks = await this.meta.transaction(async (tx) => {
       await tx.chunks.guard('use')
-      const states = await classify(
-        tx,
-        user.id,
-        plan.chunks.map((chunk) => chunk.hash),
-      )
+      const states = await classify(tx, user.id, plan.chunks)
       const chunks = plan.chunks.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
       await tx.uploads.insert(upload, chunks)
       return chunks
@@ -162,20 +170,9 @@ export class UploadService {
         verifying.destroy(new AppError('CLIENT_CLOSED_REQUEST', 'the upload was cut off'))
     })
     body.pipe(verifying)
-    let alreadyStored = false
+    let received: Received
     try {
-      // The row, not the file, says whether the bytes are there to stay: a file may be an
-      // orphan, or on its way out with the collector (then the client tries again shortly).
-      const stored = await this.meta.chunks.find(chunk.hash)
-      if (stored?.state === 'deleting') throw chunkBusy(index)
-      alreadyStored = stored !== null
-      if (alreadyStored) {
-        // The bytes are still read and checked: uploading them is how a client proves it has them.
-        verifying.resume()
-        await finished(verifying)
-      } else {
-        await this.blobs.put(chunk.hash, verifying)
-      }
+      received = await this.#receive(chunk, index, verifying)
     } catch (error) {
       // Stop storing, but let the client hear why: destroying an unfinished request would
       // reset the connection before the 400 goes out. The rest of the body is discarded
@@ -186,18 +183,77 @@ export class UploadService {
       throw error
     }
     crashPoint('chunk.put.before-row')
+    await pausePoint('chunk.put.before-row')
     // Only now that the bytes are durable may a row say so; one commit (one WAL sync) for both.
-    await this.meta.transaction(async (tx) => {
-      await tx.chunks.guard('use')
-      // The session is what kept the collector away from these bytes while they streamed in:
-      // if it was aborted or expired meanwhile, they may be gone again, so nothing is recorded.
-      if (!(await tx.uploads.find(user.id, upload.id, this.clock()))) throw uploadNotFound()
-      await tx.chunks.insert(chunk.hash, chunk.size, this.clock())
-      if ((await tx.chunks.find(chunk.hash))?.state !== 'live') throw chunkBusy(index)
-      await tx.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
-    })
+    let recorded: Recorded
+    try {
+      recorded = await this.meta.transaction(async (tx) => {
+        await tx.chunks.guard('use')
+        // The session is what kept the collector away from these bytes while they streamed in:
+        // if it was aborted or expired meanwhile, they may be gone again, so nothing is recorded.
+        if (!(await tx.uploads.find(user.id, upload.id, this.clock()))) throw uploadNotFound()
+        const outcome = received.kind === 'copy' ? await this.#record(tx, received.copy, chunk.size, index) : {}
+        if (received.kind === 'present' && (await tx.chunks.find(chunk.hash))?.state !== 'live') {
+          throw chunkBusy(index)
+        }
+        await tx.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
+        return outcome
+      })
+    } catch (error) {
+      // Our copy is recorded nowhere, and its generation is ours alone: nobody else can need it.
+      if (received.kind === 'copy') await this.#discard(received.copy)
+      throw error
+    }
     crashPoint('chunk.put.after-row')
-    return { index, hash: chunk.hash, deduplicated: alreadyStored }
+    // A copy no row names any more (ours, beaten by another upload of the chunk; or the damaged
+    // one ours replaced). Should this fail, the collector's orphan walk removes it.
+    if (recorded.unused) await this.#discard(recorded.unused)
+    const deduplicated =
+      received.kind === 'present' || (received.kind === 'copy' && recorded.unused === received.copy)
+    return { index, hash: chunk.hash, deduplicated }
+  }
+
+  /**
+   * Reads the chunk's bytes through the verifying stream. A chunk already stored soundly is
+   * only read and checked (uploading the bytes is how a client proves it has them); otherwise
+   * the bytes go to a new copy under a generation of their own, never over an existing one.
+   */
+  async #receive(chunk: UploadChunkRecord, index: number, verifying: VerifyingStream): Promise<Received> {
+    // The row, not the file, says whether the bytes are there to stay: a file may be an
+    // orphan, or on its way out with the collector (then the client tries again shortly).
+    const stored = await this.meta.chunks.find(chunk.hash)
+    if (stored?.state === 'deleting') throw chunkBusy(index)
+    if (stored && !stored.damaged) {
+      if ((await this.blobs.stat(stored)) !== null) {
+        verifying.resume()
+        await finished(verifying)
+        return { kind: 'present' }
+      }
+      // Recorded but gone: damaged like bit rot, and repaired by this very upload.
+      await this.integrity.damaged(stored, 'upload', 'missing')
+    }
+    const copy = { hash: chunk.hash, generation: newGeneration() }
+    await this.blobs.put(copy, verifying)
+    return { kind: 'copy', copy }
+  }
+
+  /**
+   * Makes a durable copy the chunk's bytes, in the caller's transaction: the first copy of a
+   * new chunk, or the replacement of a damaged one. Answers the copy left unused, if any.
+   */
+  async #record(tx: Repositories, copy: BlobKey, size: number, index: number): Promise<Recorded> {
+    if (await tx.chunks.insert({ ...copy, size }, this.clock())) return {}
+    const row = await tx.chunks.find(copy.hash)
+    if (row?.state !== 'live') throw chunkBusy(index)
+    if (row.damaged && (await tx.chunks.replaceDamaged(copy.hash, row.generation, copy.generation, this.clock()))) {
+      return { unused: { hash: row.hash, generation: row.generation } }
+    }
+    // Another upload of the same chunk recorded its copy first.
+    return { unused: copy }
+  }
+
+  async #discard(copy: BlobKey): Promise<void> {
+    await this.blobs.delete(copy).catch(() => {})
   }
 
   /** Proof of possession: HMAC-SHA256 of the stored bytes keyed by the session's nonce. */
@@ -217,7 +273,7 @@ export class UploadService {
       }
       if (chunk.state === 'ok') continue
       if (chunk.state === 'needed') throw invalid(`chunk ${index} is not stored yet: upload it instead`)
-      const expected = await this.hmacOfStored(chunk.hash, key)
+      const expected = await this.hmacOfStored(chunk, key)
       if (!timingSafeEqual(expected, Buffer.from(proof, 'hex'))) {
         throw new AppError('PROOF_INVALID', `the proof for chunk ${index} does not match its bytes`)
       }
@@ -236,7 +292,7 @@ export class UploadService {
   async complete(user: User, uploadId: string): Promise<CompletedUpload> {
     const upload = await this.findUpload(user, uploadId)
     const chunks = await this.refresh(user, upload)
-    const stored = await this.meta.chunks.stored(chunks.map((chunk) => chunk.hash))
+    const stored = await this.meta.chunks.sound(chunks.map((chunk) => chunk.hash))
     const missing = chunks.filter((c) => c.state !== 'ok' || !stored.has(c.hash)).map((c) => c.index)
     if (missing.length > 0) {
       throw new AppError('CHUNKS_MISSING', `${missing.length} chunk(s) are missing or unproven`, { missing })
@@ -329,11 +385,7 @@ export class UploadService {
    */
   private async refresh(user: User, upload: UploadRecord): Promise<UploadChunkRecord[]> {
     const chunks = await this.meta.uploads.chunks(upload.id)
-    const states = await classify(
-      this.meta,
-      user.id,
-      chunks.map((chunk) => chunk.hash),
-    )
+    const states = await classify(this.meta, user.id, chunks)
     const refreshed = chunks.map((chunk) => {
       const now = states.get(chunk.hash) ?? 'needed'
       // `ok` stays ok while the bytes are there: it was uploaded or proven in this session.
@@ -354,11 +406,30 @@ export class UploadService {
     return upload
   }
 
-  private async hmacOfStored(hash: ChunkHash, key: Buffer): Promise<Buffer> {
-    const bytes = await this.blobs.get(hash)
-    if (!bytes) throw invalid(`chunk ${hash} is not stored: upload it instead`)
+  /**
+   * The HMAC of the chunk's stored bytes. They are hashed on the way too: a proof checked
+   * against damaged bytes would fail a client that holds the right ones, so damage found here
+   * is marked, and the client told to upload the chunk (which repairs it).
+   */
+  private async hmacOfStored(chunk: UploadChunkRecord, key: Buffer): Promise<Buffer> {
+    const uploadInstead = invalid(`chunk ${chunk.index} is not stored soundly: upload it instead`)
+    const stored = await this.meta.chunks.find(chunk.hash)
+    const bytes = stored?.state === 'live' && !stored.damaged ? await this.blobs.get(stored) : null
+    if (!stored || !bytes) {
+      if (stored?.state === 'live' && !stored.damaged) await this.integrity.damaged(stored, 'upload', 'missing')
+      throw uploadInstead
+    }
     const hmac = createHmac('sha256', key)
-    for await (const piece of bytes) hmac.update(piece as Buffer)
+    const sha256 = createHash('sha256')
+    for await (const piece of bytes) {
+      hmac.update(piece as Buffer)
+      sha256.update(piece as Buffer)
+    }
+    const actual = sha256.digest('hex')
+    if (actual !== chunk.hash) {
+      await this.integrity.damaged(stored, 'upload', `reads as ${actual}`)
+      throw uploadInstead
+    }
     return hmac.digest()
   }
 }
@@ -383,12 +454,24 @@ function view(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Uploa
 async function classify(
   repos: Repositories,
   userId: string,
-  hashes: ChunkHash[],
+  chunks: readonly PlannedChunk[],
 ): Promise<Map<ChunkHash, UploadChunkState>> {
-  const distinct = [...new Set(hashes)]
-  const stored = await repos.chunks.stored(distinct)
+  const distinct = [...new Set(chunks.map((chunk) => chunk.hash))]
+  const stored = await repos.chunks.sound(distinct)
+  // A chunk's size is a fact of its bytes: a declaration that says otherwise would make a file
+  // whose size, quota charge and ETag describe bytes that do not exist.
+  for (const chunk of chunks) {
+    const size = stored.get(chunk.hash)
+    if (size !== undefined && size !== chunk.size) {
+      throw new AppError(
+        'CHUNK_SIZE_MISMATCH',
+        `chunk ${chunk.index} is declared ${chunk.size} bytes, but the chunk with its hash has ${size}`,
+        { index: chunk.index },
+      )
+    }
+  }
   const readable =
-    stored.size === 0 ? new Set<ChunkHash>() : await repos.chunks.readableBy(userId, [...stored])
+    stored.size === 0 ? new Set<ChunkHash>() : await repos.chunks.readableBy(userId, [...stored.keys()])
   const states = new Map<ChunkHash, UploadChunkState>()
   for (const hash of distinct) {
     states.set(hash, !stored.has(hash) ? 'needed' : readable.has(hash) ? 'ok' : 'prove')

@@ -4,7 +4,7 @@
  * A test starts a child process with `TESSERA_CRASH_AT=<name>`; when the child reaches that
  * point it sends itself SIGKILL, the one signal nothing can catch or clean up after, exactly
  * as a power cut or the OOM killer would end it. In every other process this is a no-op that
- * costs one string comparison.
+ * costs two string comparisons.
  */
 export type CrashPoint =
   // Chunk write (adapters/disk): bytes in a temp file, fsynced, linked into place, dir fsynced.
@@ -26,7 +26,17 @@ export type CrashPoint =
   | 'gc.sweep.after-row-delete'
 
 const armed = process.env.TESSERA_CRASH_AT
+/**
+ * With `TESSERA_STOP_AT=<name>` the process stops itself (SIGSTOP) at that point instead, once,
+ * as a VM suspend or a debugger would freeze it; the test resumes it with SIGCONT whenever it
+ * likes. The clock keeps running meanwhile, so a stopped collector wakes up past its grace.
+ */
+let stopAt = process.env.TESSERA_STOP_AT
 
 export function crashPoint(name: CrashPoint): void {
   if (armed === name) process.kill(process.pid, 'SIGKILL')
+  if (stopAt === name) {
+    stopAt = undefined
+    process.kill(process.pid, 'SIGSTOP')
+  }
 }

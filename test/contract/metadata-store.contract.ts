@@ -19,6 +19,7 @@ import {
   T0,
   uploadRecord,
 } from './metadata-fixtures.js'
+import { upkeepContract } from './upkeep.contract.js'
 
 export interface OpenedMetadataStore {
   store: MetadataStore
@@ -60,6 +61,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
   })
 
   journalContract(() => store)
+  upkeepContract(() => store)
 
   it('answers ping', async () => {
     await expect(store.ping()).resolves.toBeUndefined()
@@ -930,26 +932,6 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect((await store.chunks.find(x))?.refCount).toBe(0)
       expect((await store.chunks.find(y))?.refCount).toBe(1)
       expect(await store.versions.delete([])).toEqual(new Map())
-    })
-
-    it('pages through the files that have more than one version', async () => {
-      const user = await insertUser(store)
-      const withHistory: string[] = []
-      for (const [i, count] of [1, 2, 3, 1, 2, 2].entries()) {
-        const file = await insertFile(store, user, user.rootFolderId, `f${i}`)
-        for (let version = 1; version <= count; version++) {
-          await insertVersion(store, file, chunkList([1]), { version })
-        }
-        if (count > 1) withHistory.push(file.id)
-      }
-      const listed: string[] = []
-      let page = await store.versions.filesWithHistory(null, 2)
-      while (page.length > 0) {
-        expect(page.length).toBeLessThanOrEqual(2)
-        listed.push(...page)
-        page = await store.versions.filesWithHistory(page.at(-1)!, 2)
-      }
-      expect(listed).toEqual([...withHistory].sort(binaryCompare))
     })
   })
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { access } from 'node:fs/promises'
+import { access, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { expect } from 'vitest'
+import { type BlobKey, blobName } from '../../src/domain/blob-key.js'
 import type { ChunkRecord } from '../../src/domain/model.js'
 import type { GcReport } from '../../src/services/garbage-collector.js'
 import type { ScrubReport } from '../../src/services/scrubber.js'
@@ -86,9 +87,42 @@ export async function markedGarbage(server: TestServer): Promise<string[]> {
   return due.map((chunk) => chunk.hash)
 }
 
-/** Where the disk blob store keeps a chunk: DATA_DIR/chunks/ab/cd/<hash>. */
-export const chunkPath = (dataDir: string, hash: string): string =>
-  path.join(dataDir, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash)
+/** The fan-out directory where the disk blob store keeps every copy of a hash: DATA_DIR/chunks/ab/cd. */
+export const fanoutDir = (dataDir: string, hash: string): string =>
+  path.join(dataDir, 'chunks', hash.slice(0, 2), hash.slice(2, 4))
+
+/**
+ * Where the disk blob store keeps one copy of a chunk: DATA_DIR/chunks/ab/cd/<hash>.<generation>,
+ * or DATA_DIR/chunks/ab/cd/<hash> for a copy stored before generations (generation '').
+ */
+export const copyPath = (dataDir: string, copy: BlobKey): string =>
+  path.join(fanoutDir(dataDir, copy.hash), blobName(copy))
+
+/** The path of the copy the chunk's row names (whatever the row's state); throws without a row. */
+export async function rowCopyPath(server: TestServer, hash: string): Promise<string> {
+  const row = await server.services.meta.chunks.find(hash)
+  if (!row) throw new Error(`chunk ${hash} has no row`)
+  return copyPath(server.dataDir, row)
+}
+
+/**
+ * Every copy of this hash on disk, of any generation (looked at directly, not through the store):
+ * the names in its fan-out directory that are the hash or start with `<hash>.`, as sorted paths.
+ */
+export async function copiesOnDisk(dataDir: string, hash: string): Promise<string[]> {
+  const dir = fanoutDir(dataDir, hash)
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+  return names
+    .filter((name) => name === hash || name.startsWith(`${hash}.`))
+    .sort()
+    .map((name) => path.join(dir, name))
+}
 
 export async function fileExists(file: string): Promise<boolean> {
   try {
@@ -99,18 +133,28 @@ export async function fileExists(file: string): Promise<boolean> {
   }
 }
 
-/** A chunk's row and whether its bytes are on disk (looked at directly, not through the store). */
+/**
+ * A chunk's row; whether the copy it names is on disk; and every copy of the hash on disk, of
+ * any generation (looked at directly, not through the store).
+ */
 export async function chunkState(
   server: TestServer,
   hash: string,
-): Promise<{ row: ChunkRecord | null; onDisk: boolean }> {
+): Promise<{ row: ChunkRecord | null; onDisk: boolean; copies: string[] }> {
+  const row = await server.services.meta.chunks.find(hash)
   return {
-    row: await server.services.meta.chunks.find(hash),
-    onDisk: await fileExists(chunkPath(server.dataDir, hash)),
+    row,
+    onDisk: row !== null && (await fileExists(copyPath(server.dataDir, row))),
+    copies: await copiesOnDisk(server.dataDir, hash),
   }
 }
 
-/** Every hash is stored: a live row and its bytes on disk. */
+/** The chunk has a row and the copy it names is on disk: its bytes are kept. */
+export async function rowCopyOnDisk(server: TestServer, hash: string): Promise<boolean> {
+  return (await chunkState(server, hash)).onDisk
+}
+
+/** Every hash is stored: a live row, and the copy it names on disk. */
 export async function expectStored(server: TestServer, hashes: readonly string[], label = ''): Promise<void> {
   for (const hash of hashes) {
     const { row, onDisk } = await chunkState(server, hash)
@@ -119,20 +163,23 @@ export async function expectStored(server: TestServer, hashes: readonly string[]
   }
 }
 
-/** Every hash is gone: no row and no bytes. */
+/** Every hash is gone: no row, and no copy of any generation on disk. */
 export async function expectCollected(
   server: TestServer,
   hashes: readonly string[],
   label = '',
 ): Promise<void> {
   for (const hash of hashes) {
-    const { row, onDisk } = await chunkState(server, hash)
+    const { row, copies } = await chunkState(server, hash)
     expect(row, `${label} row of ${hash}`).toBeNull()
-    expect(onDisk, `${label} bytes of ${hash}`).toBe(false)
+    expect(copies, `${label} bytes of ${hash}`).toEqual([])
   }
 }
 
-/** A full scrub finds nothing wrong: every chunk whole, every count exact, nothing dangling. */
+/**
+ * A full scrub finds nothing wrong: every chunk whole, none damaged, every count and size exact,
+ * nothing dangling.
+ */
 export async function expectScrubClean(server: TestServer): Promise<ScrubReport> {
   const report = await server.services.scrubber.run()
   expect(report.refCountMismatches).toEqual([])
@@ -140,6 +187,9 @@ export async function expectScrubClean(server: TestServer): Promise<ScrubReport>
   expect(report.missing).toEqual([])
   expect(report.corrupt).toEqual([])
   expect(report.readErrors).toEqual([])
+  expect(report.markedDamaged).toEqual([])
+  expect(report.damaged).toBe(0)
+  expect(report.sizeMismatches).toEqual([])
   expect(report.unknown).toEqual([])
   expect(report.storeErrors).toEqual([])
   expect(report.clean).toBe(true)

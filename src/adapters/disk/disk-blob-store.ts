@@ -5,15 +5,15 @@ import { dirname, join, resolve } from 'node:path'
 import { type Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { MiB } from '../../domain/chunk-plan.js'
+import { type BlobKey, blobName, isBlobKey, parseBlobName } from '../../domain/blob-key.js'
 import { invalid } from '../../domain/errors.js'
-import { type ChunkHash, isChunkHash } from '../../domain/hashes.js'
 import type { BlobStore, ByteRange, StoredBlob } from '../../ports/blob-store.js'
 import { crashPoint } from '../../support/crash-points.js'
 import { type DiskFileSystem, nodeFileSystem } from './disk-file-system.js'
 import { FileSink } from './file-sink.js'
 
 export interface DiskBlobStoreOptions {
-  /** Directory that holds the chunks (`ab/cd/<hash>`) and `tmp/`. Created if missing. */
+  /** Directory that holds the chunks (`ab/cd/<hash>.<generation>`) and `tmp/`. Created if missing. */
   root: string
   /**
    * Temp files older than this are leftovers of a crash and are removed by `init()`. Younger
@@ -37,12 +37,13 @@ const TEMP_DIR = 'tmp'
 const FANOUT_NAME = /^[0-9a-f]{2}$/
 
 /**
- * Chunks as files on local disk, named by their hash in a two-level fan-out
- * (`root/ab/cd/abcd…`) so no directory grows past a few thousand entries.
+ * Chunks as files on local disk, named by their key (`abcd….<generation>`, domain/blob-key.ts)
+ * in a two-level fan-out on the hash (`root/ab/cd/`) so no directory grows past a few thousand
+ * entries, and every copy of one chunk sits in one directory.
  *
  * Durability: a put writes a temp file, fsyncs it, hard-links it into place and fsyncs the
  * fan-out directory. `link` (unlike `rename`) fails rather than replaces when the name exists,
- * so a stored chunk is never rewritten, and a crash leaves either no object or a whole one.
+ * so a stored copy is never rewritten, and a crash leaves either no object or a whole one.
  */
 export class DiskBlobStore implements BlobStore {
   readonly root: string
@@ -50,8 +51,8 @@ export class DiskBlobStore implements BlobStore {
   readonly #staleTempAgeMs: number
   readonly #fs: DiskFileSystem
   #initialized: Promise<void> | undefined
-  /** Fan-out directories this process is creating, until their own entries are durable. */
-  readonly #creatingDirs = new Map<string, Promise<void>>()
+  /** Fan-out directories this process has made sure of (see #durableDir). */
+  readonly #durableDirs = new Map<string, Promise<void>>()
 
   constructor(options: DiskBlobStoreOptions) {
     this.root = resolve(options.root)
@@ -72,30 +73,31 @@ export class DiskBlobStore implements BlobStore {
     return this.#initialized
   }
 
-  async put(hash: ChunkHash, body: Readable): Promise<void> {
-    const path = this.#pathOf(hash)
+  async put(key: BlobKey, body: Readable): Promise<void> {
+    const path = this.#pathOf(key)
     // The body may fail while we wait on the file system below (a verifying body ends early when
     // it is small): with no listener, that would be an uncaught exception. The pipelines still
     // see the error, as the stream's `errored` state.
     body.on('error', ignoreUntilPiped)
     try {
-      await this.#put(hash, path, body)
+      await this.#put(key, path, body)
     } finally {
       body.off('error', ignoreUntilPiped)
     }
   }
 
-  async #put(hash: ChunkHash, path: string, body: Readable): Promise<void> {
+  async #put(key: BlobKey, path: string, body: Readable): Promise<void> {
     await this.init()
     if (await this.#exists(path)) {
       // Consumed all the same: a verifying body reports a mismatch only at its end, and the
       // caller must hear about it.
       await pipeline(body, discard())
       // The object may be another put's that has linked it but not yet made the link durable.
+      await this.#durableDir(dirname(path))
       await this.#syncDir(dirname(path))
       return
     }
-    const tempPath = join(this.#tempDir, `${hash}.${randomUUID()}`)
+    const tempPath = join(this.#tempDir, `${blobName(key)}.${randomUUID()}`)
     try {
       await this.#writeTempFile(tempPath, body)
       await this.#linkIntoPlace(tempPath, path)
@@ -129,8 +131,8 @@ export class DiskBlobStore implements BlobStore {
     await file.close()
   }
 
-  async get(hash: ChunkHash, range?: ByteRange): Promise<Readable | null> {
-    const path = this.#pathOf(hash)
+  async get(key: BlobKey, range?: ByteRange): Promise<Readable | null> {
+    const path = this.#pathOf(key)
     assertByteRange(range)
     let file: FileHandle
     try {
@@ -153,12 +155,12 @@ export class DiskBlobStore implements BlobStore {
     }
   }
 
-  async has(hash: ChunkHash): Promise<boolean> {
-    return this.#exists(this.#pathOf(hash))
+  async has(key: BlobKey): Promise<boolean> {
+    return this.#exists(this.#pathOf(key))
   }
 
-  async stat(hash: ChunkHash): Promise<{ size: number; storedAt: number } | null> {
-    return this.#statChunk(this.#pathOf(hash))
+  async stat(key: BlobKey): Promise<{ size: number; storedAt: number } | null> {
+    return this.#statChunk(this.#pathOf(key))
   }
 
   /**
@@ -175,18 +177,24 @@ export class DiskBlobStore implements BlobStore {
         if (!FANOUT_NAME.test(inner)) continue
         const dir = join(this.root, outer, inner)
         for (const name of await this.#fanoutEntries(dir)) {
+          const key = parseBlobName(name)
           // A hash filed under the wrong prefix is unreachable by get() or delete(): not a chunk.
-          if (!isChunkHash(name) || !name.startsWith(outer + inner)) continue
+          if (key === null || !key.hash.startsWith(outer + inner)) continue
           const stats = await this.#statChunk(join(dir, name))
           // Null: deleted since the directory was read.
-          if (stats !== null) yield { hash: name, ...stats }
+          if (stats !== null) yield { ...key, ...stats }
         }
       }
     }
   }
 
-  async delete(hash: ChunkHash): Promise<void> {
-    await this.#unlinkIfPresent(this.#pathOf(hash))
+  async delete(key: BlobKey): Promise<void> {
+    await this.#unlinkIfPresent(this.#pathOf(key))
+  }
+
+  async removeAbandonedWrites(startedBefore: number): Promise<number> {
+    await this.init()
+    return this.#removeTempFilesBefore(startedBefore)
   }
 
   async ping(): Promise<void> {
@@ -196,10 +204,11 @@ export class DiskBlobStore implements BlobStore {
     await this.#fs.access(this.#tempDir, mode)
   }
 
-  /** The chunk's path; the hash is checked first, so no caller can name a path outside the root. */
-  #pathOf(hash: ChunkHash): string {
-    if (!isChunkHash(hash)) throw invalid('chunk hash must be a lowercase hex SHA-256')
-    return join(this.root, hash.slice(0, 2), hash.slice(2, 4), hash)
+  /** The copy's path; the key is checked first, so no caller can name a path outside the root. */
+  #pathOf(key: BlobKey): string {
+    if (!isBlobKey(key)) throw invalid('a blob key is a lowercase hex SHA-256 and a generation')
+    const { hash } = key
+    return join(this.root, hash.slice(0, 2), hash.slice(2, 4), blobName(key))
   }
 
   async #exists(path: string): Promise<boolean> {
@@ -228,38 +237,37 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async #linkIntoPlace(tempPath: string, path: string): Promise<void> {
-    const dir = dirname(path)
+    await this.#durableDir(dirname(path))
     try {
       await this.#fs.link(tempPath, path)
     } catch (error) {
-      const code = errorCode(error)
-      // EEXIST: a concurrent put stored the same bytes first; its object is kept.
-      if (code === 'EEXIST') return
-      if (code !== 'ENOENT') throw error
-      // The fan-out directory does not exist yet: create it on first use, not 65,536 up front.
-      await this.#createFanoutDir(dir)
-      await this.#fs.link(tempPath, path).catch((retryError: unknown) => {
-        if (errorCode(retryError) !== 'EEXIST') throw retryError
-      })
+      // EEXIST: a put of the same key stored the same bytes first; its object is kept.
+      if (errorCode(error) !== 'EEXIST') throw error
     }
-    // Our link may have landed in a directory that another put is creating and has not yet
-    // made durable.
-    await this.#creatingDirs.get(dir)
   }
 
-  #createFanoutDir(dir: string): Promise<void> {
-    let creating = this.#creatingDirs.get(dir)
-    if (creating === undefined) {
-      creating = (async () => {
-        const firstCreated = await this.#fs.mkdir(dir, { recursive: true })
-        // A new directory's name lives in its parent: fsync root/ab for cd, and the root for ab
-        // when ab is new too. (Undefined: another process created it; sync both to be sure.)
+  /**
+   * Makes sure a fan-out directory exists and that its name, and its parent's, are durable:
+   * a link into a directory whose own name a power cut can undo is not durable either. This
+   * holds for a directory left by a process killed after its mkdir and before its fsyncs, so
+   * it is checked once per directory per process rather than only when this process creates
+   * it (a few fsyncs per directory, then nothing).
+   */
+  #durableDir(dir: string): Promise<void> {
+    if (dir === this.root) return Promise.resolve()
+    let ready = this.#durableDirs.get(dir)
+    if (ready === undefined) {
+      ready = (async () => {
+        await this.#durableDir(dirname(dir))
+        await this.#fs.mkdir(dir, { recursive: true })
+        // A directory's name lives in its parent.
         await this.#syncDir(dirname(dir))
-        if (firstCreated !== dir) await this.#syncDir(dirname(dirname(dir)))
-      })().finally(() => this.#creatingDirs.delete(dir))
-      this.#creatingDirs.set(dir, creating)
+      })()
+      // A failure (EIO, ENOSPC) is tried again by the next put, not remembered.
+      ready.catch(() => this.#durableDirs.delete(dir))
+      this.#durableDirs.set(dir, ready)
     }
-    return creating
+    return ready
   }
 
   async #initialize(): Promise<void> {
@@ -271,21 +279,26 @@ export class DiskBlobStore implements BlobStore {
         await this.#syncDir(dirname(dir))
       }
     }
-    await this.#removeStaleTempFiles()
+    await this.#removeTempFilesBefore(Date.now() - this.#staleTempAgeMs)
   }
 
-  async #removeStaleTempFiles(): Promise<void> {
-    const cutoff = Date.now() - this.#staleTempAgeMs
+  /** Temp files last written before `cutoff`: a put still writing touches its file all along. */
+  async #removeTempFilesBefore(cutoff: number): Promise<number> {
+    let removed = 0
     for (const name of await this.#fs.readdir(this.#tempDir)) {
       const path = join(this.#tempDir, name)
       try {
         const stats = await this.#fs.lstat(path)
-        if (stats.isFile() && stats.mtimeMs < cutoff) await this.#fs.unlink(path)
+        if (stats.isFile() && stats.mtimeMs < cutoff) {
+          await this.#fs.unlink(path)
+          removed += 1
+        }
       } catch (error) {
         // Another process sharing the root may have removed it first.
         if (errorCode(error) !== 'ENOENT') throw error
       }
     }
+    return removed
   }
 
   async #syncDir(path: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
+import { type BlobKey, blobName, isBlobKey, parseBlobName } from '../../domain/blob-key.js'
 import { invalid } from '../../domain/errors.js'
-import { type ChunkHash, isChunkHash } from '../../domain/hashes.js'
 import type { BlobStore, ByteRange, StoredBlob } from '../../ports/blob-store.js'
 
 interface MemoryBlob {
@@ -13,53 +13,60 @@ interface MemoryBlob {
  * (test/contract/blob-store.contract.ts runs against all of them).
  */
 export class MemoryBlobStore implements BlobStore {
-  readonly #blobs = new Map<ChunkHash, MemoryBlob>()
+  /** By blob name (`<hash>.<generation>`). */
+  readonly #blobs = new Map<string, MemoryBlob>()
 
-  async put(hash: ChunkHash, body: Readable): Promise<void> {
-    assertChunkHash(hash)
+  async put(key: BlobKey, body: Readable): Promise<void> {
+    const name = nameOf(key)
     const parts: Buffer[] = []
-    // Read to the end even when the hash is present: a verifying body reports a mismatch only there.
+    // Read to the end even when the key is present: a verifying body reports a mismatch only there.
     for await (const part of body) parts.push(Buffer.isBuffer(part) ? part : Buffer.from(part))
-    // A concurrent put may have stored the same hash meanwhile: the first one to finish wins.
-    if (!this.#blobs.has(hash)) this.#blobs.set(hash, { bytes: Buffer.concat(parts), storedAt: Date.now() })
+    // A concurrent put may have stored the same key meanwhile: the first one to finish wins.
+    if (!this.#blobs.has(name)) this.#blobs.set(name, { bytes: Buffer.concat(parts), storedAt: Date.now() })
   }
 
-  async get(hash: ChunkHash, range?: ByteRange): Promise<Readable | null> {
-    assertChunkHash(hash)
+  async get(key: BlobKey, range?: ByteRange): Promise<Readable | null> {
+    const name = nameOf(key)
     assertByteRange(range)
-    const blob = this.#blobs.get(hash)?.bytes
+    const blob = this.#blobs.get(name)?.bytes
     if (blob === undefined) return null
     // A copy, so a consumer that writes into its buffers cannot change the stored chunk.
     const bytes = Buffer.from(range === undefined ? blob : blob.subarray(range.start, range.end + 1))
     return Readable.from(bytes.length === 0 ? [] : [bytes], { objectMode: false })
   }
 
-  async has(hash: ChunkHash): Promise<boolean> {
-    assertChunkHash(hash)
-    return this.#blobs.has(hash)
+  async has(key: BlobKey): Promise<boolean> {
+    return this.#blobs.has(nameOf(key))
   }
 
-  async stat(hash: ChunkHash): Promise<{ size: number; storedAt: number } | null> {
-    assertChunkHash(hash)
-    const blob = this.#blobs.get(hash)
+  async stat(key: BlobKey): Promise<{ size: number; storedAt: number } | null> {
+    const blob = this.#blobs.get(nameOf(key))
     return blob === undefined ? null : { size: blob.bytes.length, storedAt: blob.storedAt }
   }
 
   async *list(): AsyncIterable<StoredBlob> {
     // A Map iterator tolerates puts and deletes while it runs, as a directory walk does.
-    for (const [hash, { bytes, storedAt }] of this.#blobs) yield { hash, size: bytes.length, storedAt }
+    for (const [name, { bytes, storedAt }] of this.#blobs) {
+      const key = parseBlobName(name) as BlobKey
+      yield { ...key, size: bytes.length, storedAt }
+    }
   }
 
-  async delete(hash: ChunkHash): Promise<void> {
-    assertChunkHash(hash)
-    this.#blobs.delete(hash)
+  async delete(key: BlobKey): Promise<void> {
+    this.#blobs.delete(nameOf(key))
+  }
+
+  /** A put here is never half done: there is nothing to remove. */
+  async removeAbandonedWrites(): Promise<number> {
+    return 0
   }
 
   async ping(): Promise<void> {}
 }
 
-function assertChunkHash(hash: unknown): asserts hash is ChunkHash {
-  if (!isChunkHash(hash)) throw invalid('chunk hash must be a lowercase hex SHA-256')
+function nameOf(key: unknown): string {
+  if (!isBlobKey(key)) throw invalid('a blob key is a lowercase hex SHA-256 and a generation')
+  return blobName(key)
 }
 
 function assertByteRange(range: ByteRange | undefined): void {

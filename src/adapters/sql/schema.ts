@@ -20,6 +20,8 @@ export interface Database {
   changes: ChangesTable
   folder_members: FolderMembersTable
   share_links: ShareLinksTable
+  settings: SettingsTable
+  leases: LeasesTable
 }
 
 /** A column with a database default: optional on insert. */
@@ -60,6 +62,8 @@ export interface NodesTable {
   trash_root_id: string | null
   /** Bumped with every change to the live children (see migration 0002). */
   listing_version: Defaulted<number>
+  /** When retention may next drop one of the file's versions; null: never (migration 0009). */
+  history_due_at: number | null
 }
 
 export interface VersionsTable {
@@ -90,6 +94,10 @@ export interface ChunksTable {
   state: Defaulted<ChunkState>
   marked_at: number | null
   verified_at: Defaulted<number>
+  /** Which stored copy holds the bytes (migration 0007); '' before generations. */
+  generation: Defaulted<string>
+  /** When the copy was found wrong or gone (migration 0007); null while sound. */
+  damaged_at: number | null
 }
 
 export interface UploadsTable {
@@ -159,4 +167,17 @@ export interface ShareLinksTable {
   downloads: Defaulted<number>
   failed_attempts: Defaulted<number>
   attempts_since: Defaulted<number>
+}
+
+/** See migration 0009: small facts about the data (the retention policy due times follow). */
+export interface SettingsTable {
+  name: string
+  value: string
+}
+
+/** See migration 0009: who runs a named job (upkeep), until when. */
+export interface LeasesTable {
+  name: string
+  holder: string
+  expires_at: number
 }

@@ -4,7 +4,7 @@ import type { ChunkRecord, Millis } from '../../domain/model.js'
 import type { AuditRepository } from '../../ports/metadata-store.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database } from './schema.js'
-import { toChunk } from './sql-chunk-repository.js'
+import { CHUNK_COLUMNS, toChunk } from './sql-chunk-repository.js'
 
 export class SqlAuditRepository implements AuditRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -12,7 +12,7 @@ export class SqlAuditRepository implements AuditRepository {
   async leastRecentlyVerified(limit: number): Promise<ChunkRecord[]> {
     const rows = await this.db
       .selectFrom('chunks')
-      .select(['hash', 'size', 'ref_count', 'state'])
+      .select(CHUNK_COLUMNS)
       .where('state', '=', 'live')
       .orderBy('verified_at')
       .orderBy('hash')
@@ -24,7 +24,7 @@ export class SqlAuditRepository implements AuditRepository {
   async liveChunks(afterHash: ChunkHash | null, limit: number): Promise<ChunkRecord[]> {
     const rows = await this.db
       .selectFrom('chunks')
-      .select(['hash', 'size', 'ref_count', 'state'])
+      .select(CHUNK_COLUMNS)
       .where('state', '=', 'live')
       .$if(afterHash !== null, (qb) => qb.where('hash', '>', afterHash!))
       .orderBy('hash')
@@ -46,6 +46,47 @@ export class SqlAuditRepository implements AuditRepository {
       .where('state', '=', 'live')
       .executeTakeFirstOrThrow()
     return Number(row.count)
+  }
+
+  async countDamaged(): Promise<number> {
+    const row = await this.db
+      .selectFrom('chunks')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('damaged_at', 'is not', null)
+      .where('state', '=', 'live')
+      .executeTakeFirstOrThrow()
+    return Number(row.count)
+  }
+
+  async sizeMismatches(): Promise<{ nodeId: string; version: number; problem: string }[]> {
+    // A chunk's size is a fact of its bytes (the upload checked them); a version that declares
+    // another size for it describes bytes that do not exist.
+    const chunkSizes = await sql<{ node_id: string; version: number; idx: number; declared: number; stored: number }>`
+      select v.node_id, v.version, vc.idx, vc.size as declared, c.size as stored
+      from version_chunks vc
+      join versions v on v.id = vc.version_id
+      join chunks c on c.hash = vc.chunk_hash
+      where vc.size <> c.size
+      order by v.node_id, v.version, vc.idx`.execute(this.db)
+    const totals = await sql<{ node_id: string; version: number; size: number; total: number | string }>`
+      select v.node_id, v.version, v.size, coalesce(sum(vc.size), 0) as total
+      from versions v
+      left join version_chunks vc on vc.version_id = v.id
+      group by v.id, v.node_id, v.version, v.size
+      having v.size <> coalesce(sum(vc.size), 0)
+      order by v.node_id, v.version`.execute(this.db)
+    return [
+      ...chunkSizes.rows.map((row) => ({
+        nodeId: row.node_id,
+        version: Number(row.version),
+        problem: `chunk ${row.idx} is declared ${row.declared} bytes but holds ${row.stored}`,
+      })),
+      ...totals.rows.map((row) => ({
+        nodeId: row.node_id,
+        version: Number(row.version),
+        problem: `its chunks add up to ${row.total} bytes, not ${row.size}`,
+      })),
+    ]
   }
 
   async refCountMismatches(): Promise<{ hash: ChunkHash; refCount: number; actual: number }[]> {

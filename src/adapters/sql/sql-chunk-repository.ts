@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql } from 'kysely'
+import type { BlobKey } from '../../domain/blob-key.js'
 import { AppError } from '../../domain/errors.js'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../../domain/model.js'
@@ -11,22 +12,33 @@ import type { ChunksTable, Database } from './schema.js'
 /** The advisory lock key of the chunk guard: any constant no other lock uses ("tess" in ASCII). */
 const CHUNK_GUARD_KEY = sql.lit(0x74657373)
 
+/** What one transaction does to a chunk's reference count. */
+interface ReferenceChange {
+  delta: number
+  /** Whether any reference is added: then the chunk must be live. */
+  added: boolean
+}
+
 export class SqlChunkRepository implements ChunkRepository {
+  /** Reference changes of this transaction not applied yet (see flushReferences). */
+  readonly #changes = new Map<ChunkHash, ReferenceChange>()
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly dialect: SqlDialect,
   ) {}
 
-  async stored(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>> {
-    const found = new Set<ChunkHash>()
+  async sound(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, number>> {
+    const found = new Map<ChunkHash, number>()
     for (const batch of batches(distinct(hashes), VALUES_PER_STATEMENT)) {
       const rows = await this.db
         .selectFrom('chunks')
-        .select('hash')
+        .select(['hash', 'size'])
         .where('hash', 'in', batch)
         .where('state', '=', 'live')
+        .where('damaged_at', 'is', null)
         .execute()
-      for (const row of rows) found.add(row.hash)
+      for (const row of rows) found.set(row.hash, row.size)
     }
     return found
   }
@@ -49,48 +61,107 @@ export class SqlChunkRepository implements ChunkRepository {
     return found
   }
 
-  async insert(hash: ChunkHash, size: number, createdAt: Millis): Promise<boolean> {
+  async insert(chunk: BlobKey & { size: number }, createdAt: Millis): Promise<boolean> {
+    const { hash, size, generation } = chunk
     const result = await this.db
       .insertInto('chunks')
-      .values({ hash, size, created_at: createdAt })
+      .values({ hash, size, generation, created_at: createdAt })
       .onConflict((oc) => oc.column('hash').doNothing())
       .executeTakeFirst()
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
   }
 
+  async replaceDamaged(hash: ChunkHash, from: string, to: string, now: Millis): Promise<boolean> {
+    const result = await this.db
+      .updateTable('chunks')
+      // The new copy was hashed as it arrived: it counts as verified now.
+      .set({ generation: to, damaged_at: null, verified_at: now })
+      .where('hash', '=', hash)
+      .where('generation', '=', from)
+      .where('state', '=', 'live')
+      .where('damaged_at', 'is not', null)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async markDamaged(key: BlobKey, now: Millis): Promise<boolean> {
+    const result = await this.db
+      .updateTable('chunks')
+      .set({ damaged_at: now })
+      .where('hash', '=', key.hash)
+      .where('generation', '=', key.generation)
+      .where('state', '=', 'live')
+      .where('damaged_at', 'is', null)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
   async addReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void> {
-    await atomically(this.db, async (db) => {
-      for (const batch of batches([...counts], VALUES_PER_STATEMENT / 2)) {
-        const result = await db
-          .updateTable('chunks')
-          .set((eb) => ({ ref_count: eb('ref_count', '+', countsCase(batch)), marked_at: null }))
-          .where(
-            'hash',
-            'in',
-            batch.map(([hash]) => hash),
-          )
-          .where('state', '=', 'live')
-          .executeTakeFirst()
-        // A row that is missing or claimed by the collector must not gain a reference: its
-        // bytes are gone or going. The caller's transaction rolls back on this error.
-        if (Number(result.numUpdatedRows) !== batch.length) {
-          throw new AppError('CHUNKS_MISSING', 'some chunks were removed meanwhile: check the upload again')
-        }
-      }
-    })
+    await this.#gather(counts, 1)
   }
 
   async dropReferences(counts: ReadonlyMap<ChunkHash, number>): Promise<void> {
+    await this.#gather(counts, -1)
+  }
+
+  /**
+   * In a transaction, reference changes wait for `flushReferences` at its end; outside one
+   * (this repository then serves concurrent callers) each call is applied on its own at once.
+   */
+  async #gather(counts: ReadonlyMap<ChunkHash, number>, sign: 1 | -1): Promise<void> {
+    const changes = this.db.isTransaction ? this.#changes : new Map<ChunkHash, ReferenceChange>()
+    for (const [hash, count] of counts) {
+      const change = changes.get(hash) ?? { delta: 0, added: false }
+      change.delta += sign * count
+      change.added ||= sign > 0
+      changes.set(hash, change)
+    }
+    if (!this.db.isTransaction) await this.#apply(changes)
+  }
+
+  /**
+   * Applies the reference changes gathered in this transaction, in one pass over the rows in
+   * hash order: every transaction then locks chunk rows in the same order, so two completes
+   * that share chunks (one adding X while its history drops Y, the other the reverse) wait for
+   * each other instead of deadlocking. The metadata store calls it as its transactions end.
+   */
+  async flushReferences(): Promise<void> {
+    const changes = new Map(this.#changes)
+    this.#changes.clear()
+    await this.#apply(changes)
+  }
+
+  async #apply(changes: ReadonlyMap<ChunkHash, ReferenceChange>): Promise<void> {
+    if (changes.size === 0) return
+    const sorted = [...changes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     await atomically(this.db, async (db) => {
-      for (const batch of batches([...counts], VALUES_PER_STATEMENT / 2)) {
+      for (const batch of batches(sorted, VALUES_PER_STATEMENT / 2)) {
+        const hashes = batch.map(([hash]) => hash)
+        const rows = await db
+          .selectFrom('chunks')
+          .select(['hash', 'state'])
+          .where('hash', 'in', hashes)
+          .orderBy('hash')
+          .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
+          .execute()
+        const live = new Set(rows.filter((row) => row.state === 'live').map((row) => row.hash))
+        // A row that is missing or claimed by the collector must not gain a reference: its
+        // bytes are gone or going. The caller's transaction rolls back on this error.
+        if (batch.some(([hash, change]) => change.added && !live.has(hash))) {
+          throw new AppError('CHUNKS_MISSING', 'some chunks were removed meanwhile: check the upload again')
+        }
+        const added = batch.filter(([, change]) => change.added).map(([hash]) => hash)
         await db
           .updateTable('chunks')
-          .set((eb) => ({ ref_count: eb('ref_count', '-', countsCase(batch)) }))
-          .where(
-            'hash',
-            'in',
-            batch.map(([hash]) => hash),
-          )
+          .set((eb) => ({
+            ref_count: eb('ref_count', '+', deltasCase(batch)),
+            // A reference clears the collector's mark: garbage again later waits a full grace again.
+            marked_at:
+              added.length === 0
+                ? eb.ref('marked_at')
+                : sql<number | null>`case when hash in (${sql.join(added)}) then null else marked_at end`,
+          }))
+          .where('hash', 'in', hashes)
           .execute()
       }
     })
@@ -108,19 +179,27 @@ export class SqlChunkRepository implements ChunkRepository {
   }
 }
 
-export function toChunk(
-  row: Pick<Selectable<ChunksTable>, 'hash' | 'size' | 'ref_count' | 'state'>,
-): ChunkRecord {
-  return { hash: row.hash, size: row.size, refCount: row.ref_count, state: row.state }
+/** The columns a ChunkRecord is made of. */
+export const CHUNK_COLUMNS = ['hash', 'size', 'ref_count', 'state', 'generation', 'damaged_at'] as const
+
+export function toChunk(row: Pick<Selectable<ChunksTable>, (typeof CHUNK_COLUMNS)[number]>): ChunkRecord {
+  return {
+    hash: row.hash,
+    size: row.size,
+    refCount: row.ref_count,
+    state: row.state,
+    generation: row.generation,
+    damaged: row.damaged_at !== null,
+  }
 }
 
 /**
- * `CASE hash WHEN ... THEN count ... END`: one UPDATE changes each row by its own amount. The
- * cast tells PostgreSQL the type of the bound counts, which it cannot infer inside CASE.
+ * `CASE hash WHEN ... THEN delta ... END`: one UPDATE changes each row by its own amount. The
+ * cast tells PostgreSQL the type of the bound deltas, which it cannot infer inside CASE.
  */
-function countsCase(batch: readonly (readonly [ChunkHash, number])[]) {
+function deltasCase(batch: readonly (readonly [ChunkHash, ReferenceChange])[]) {
   return sql<number>`case hash ${sql.join(
-    batch.map(([hash, count]) => sql`when ${hash} then cast(${count} as bigint)`),
+    batch.map(([hash, { delta }]) => sql`when ${hash} then cast(${delta} as bigint)`),
     sql` `,
   )} else 0 end`
 }

@@ -1,17 +1,22 @@
 import type { Kysely } from 'kysely'
+import type { BlobKey } from '../../domain/blob-key.js'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../../domain/model.js'
 import type { CollectorRepository } from '../../ports/metadata-store.js'
-import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
+import { batches, VALUES_PER_STATEMENT } from './batches.js'
+import type { SqlDialect } from './dialect.js'
 import type { Database } from './schema.js'
-import { toChunk } from './sql-chunk-repository.js'
+import { CHUNK_COLUMNS, toChunk } from './sql-chunk-repository.js'
 
 /**
  * Every query here filters on `ref_count = 0` first, so that it runs on the partial index
  * `chunks_unreferenced_idx`, which holds the garbage and nothing else.
  */
 export class SqlCollectorRepository implements CollectorRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+  ) {}
 
   async mark(now: Millis): Promise<number> {
     const result = await this.db
@@ -55,7 +60,7 @@ export class SqlCollectorRepository implements CollectorRepository {
 
   async claimable(markedBefore: Millis, limit: number): Promise<ChunkRecord[]> {
     const rows = await this.sweepable(markedBefore)
-      .select(['hash', 'size', 'ref_count', 'state'])
+      .select(CHUNK_COLUMNS)
       .orderBy('marked_at')
       .limit(limit)
       .execute()
@@ -78,81 +83,84 @@ export class SqlCollectorRepository implements CollectorRepository {
       .where('ref_count', '<', 1)
       .where('state', '=', 'live')
       .where('marked_at', '<=', markedBefore)
-      .returning(['hash', 'size', 'ref_count', 'state'])
+      .returning(CHUNK_COLUMNS)
       .execute()
     return rows.map(toChunk)
   }
 
   async takeOverStale(claimedBefore: Millis, now: Millis, limit: number): Promise<ChunkRecord[]> {
+    // In hash order, like every lock on chunk rows; rows another collector is forgetting or
+    // taking over this instant are skipped, not waited for (they are being handled).
     const stale = this.db
       .selectFrom('chunks')
       .select('hash')
       .where('ref_count', '=', 0)
       .where('state', '=', 'deleting')
       .where('marked_at', '<=', claimedBefore)
+      .orderBy('hash')
       .limit(limit)
+      .$if(this.dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
     const rows = await this.db
       .updateTable('chunks')
       .set({ marked_at: now })
       .where('hash', 'in', stale)
       .where('state', '=', 'deleting')
       .where('marked_at', '<=', claimedBefore)
-      .returning(['hash', 'size', 'ref_count', 'state'])
+      .returning(CHUNK_COLUMNS)
       .execute()
     return rows.map(toChunk)
   }
 
-  async forget(hashes: readonly ChunkHash[]): Promise<void> {
-    for (const batch of batches(hashes, VALUES_PER_STATEMENT)) {
-      await this.db.deleteFrom('chunks').where('hash', 'in', batch).where('state', '=', 'deleting').execute()
+  async forget(copies: readonly BlobKey[]): Promise<void> {
+    const sorted = [...copies].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+    for (const batch of batches(sorted, VALUES_PER_STATEMENT / 2)) {
+      // Locked in hash order first (a DELETE takes its rows in whatever order it finds them):
+      // two collectors that took over the same claims then wait for each other, never deadlock.
+      const doomed = this.db
+        .selectFrom('chunks')
+        .select('hash')
+        .where((eb) => eb.or(batch.map(({ hash, generation }) => eb.and({ hash, generation }))))
+        .where('state', '=', 'deleting')
+        .orderBy('hash')
+        .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
+      await this.db
+        .deleteFrom('chunks')
+        .where('hash', 'in', doomed)
+        .where((eb) => eb.or(batch.map(({ hash, generation }) => eb.and({ hash, generation }))))
+        .where('state', '=', 'deleting')
+        .execute()
     }
   }
 
-  async known(hashes: readonly ChunkHash[]): Promise<Set<ChunkHash>> {
-    const found = new Set<ChunkHash>()
+  async generations(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>> {
+    const found = new Map<ChunkHash, string>()
     for (const batch of batches(hashes, VALUES_PER_STATEMENT)) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', batch).execute()
-      for (const row of rows) found.add(row.hash)
+      const rows = await this.db
+        .selectFrom('chunks')
+        .select(['hash', 'generation'])
+        .where('hash', 'in', batch)
+        .execute()
+      for (const row of rows) found.set(row.hash, row.generation)
     }
     return found
   }
 
-  async claimOrphans(
-    orphans: readonly { hash: ChunkHash; size: number }[],
-    now: Millis,
-  ): Promise<ChunkHash[]> {
-    const claimed: ChunkHash[] = []
-    for (const batch of batches(orphans, ROWS_PER_INSERT)) {
-      const named = await this.db
+  async orphans(copies: readonly BlobKey[]): Promise<BlobKey[]> {
+    const orphans: BlobKey[] = []
+    for (const batch of batches(copies, VALUES_PER_STATEMENT)) {
+      const hashes = [...new Set(batch.map((copy) => copy.hash))]
+      const named = await this.generations(hashes)
+      const inSessions = await this.db
         .selectFrom('upload_chunks')
         .select('chunk_hash')
-        .where(
-          'chunk_hash',
-          'in',
-          batch.map((orphan) => orphan.hash),
-        )
+        .distinct()
+        .where('chunk_hash', 'in', hashes)
         .execute()
-      const protectedHashes = new Set(named.map((row) => row.chunk_hash))
-      const free = batch.filter((orphan) => !protectedHashes.has(orphan.hash))
-      if (free.length === 0) continue
-      // A row that appeared meanwhile (the bytes were recorded after all) wins: DO NOTHING.
-      const rows = await this.db
-        .insertInto('chunks')
-        .values(
-          free.map((orphan) => ({
-            hash: orphan.hash,
-            size: orphan.size,
-            ref_count: 0,
-            created_at: now,
-            state: 'deleting' as const,
-            marked_at: now,
-          })),
-        )
-        .onConflict((oc) => oc.column('hash').doNothing())
-        .returning('hash')
-        .execute()
-      claimed.push(...rows.map((row) => row.hash))
+      const protectedHashes = new Set(inSessions.map((row) => row.chunk_hash))
+      orphans.push(
+        ...batch.filter((copy) => named.get(copy.hash) !== copy.generation && !protectedHashes.has(copy.hash)),
+      )
     }
-    return claimed
+    return orphans
   }
 }

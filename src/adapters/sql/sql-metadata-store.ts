@@ -7,15 +7,17 @@ import { SqlAuditRepository } from './sql-audit-repository.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
 import { SqlCollectorRepository } from './sql-collector-repository.js'
 import { SqlJournalRepository } from './sql-journal-repository.js'
+import { SqlLeaseRepository } from './sql-lease-repository.js'
 import { SqlNodeRepository } from './sql-node-repository.js'
 import { SqlSessionRepository } from './sql-session-repository.js'
+import { SqlSettingRepository } from './sql-setting-repository.js'
 import { SqlSharingRepository } from './sql-sharing-repository.js'
 import { SqlUploadRepository } from './sql-upload-repository.js'
 import { SqlUserRepository } from './sql-user-repository.js'
 import { SqlVersionRepository } from './sql-version-repository.js'
 
 /** The repositories over one handle: the pool (auto-commit) or a transaction. */
-function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositories {
+function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositories & { chunks: SqlChunkRepository } {
   return {
     users: new SqlUserRepository(db, dialect),
     sessions: new SqlSessionRepository(db),
@@ -23,10 +25,12 @@ function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositorie
     versions: new SqlVersionRepository(db),
     chunks: new SqlChunkRepository(db, dialect),
     uploads: new SqlUploadRepository(db),
-    collector: new SqlCollectorRepository(db),
+    collector: new SqlCollectorRepository(db, dialect),
     audit: new SqlAuditRepository(db),
     journal: new SqlJournalRepository(db),
     sharing: new SqlSharingRepository(db),
+    settings: new SqlSettingRepository(db),
+    leases: new SqlLeaseRepository(db),
   }
 }
 
@@ -48,6 +52,8 @@ export class SqlMetadataStore implements MetadataStore {
   readonly audit: Repositories['audit']
   readonly journal: Repositories['journal']
   readonly sharing: Repositories['sharing']
+  readonly settings: Repositories['settings']
+  readonly leases: Repositories['leases']
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -64,10 +70,28 @@ export class SqlMetadataStore implements MetadataStore {
     this.audit = repositories.audit
     this.journal = repositories.journal
     this.sharing = repositories.sharing
+    this.settings = repositories.settings
+    this.leases = repositories.leases
   }
 
-  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((tx) => work(repositoriesFor(tx, this.dialect)))
+  async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(async (tx) => {
+          const repositories = repositoriesFor(tx, this.dialect)
+          const result = await work(repositories)
+          await repositories.chunks.flushReferences()
+          return result
+        })
+      } catch (error) {
+        // PostgreSQL gives up on one of two transactions that wait for each other (or, at a
+        // stricter isolation, that conflict): running it again is all the client would do,
+        // so the client never sees it. The work is re-run whole, so it must not have acted
+        // outside the transaction (the services' work does not).
+        if (!isTransient(error) || attempt >= TRANSACTION_ATTEMPTS) throw error
+        await sleep(Math.random() * RETRY_JITTER_MS * attempt)
+      }
+    }
   }
 
   async ping(): Promise<void> {
@@ -82,6 +106,17 @@ export class SqlMetadataStore implements MetadataStore {
     return this.#closed
   }
 }
+
+/** Runs of a transaction that PostgreSQL aborted as a deadlock or serialization failure. */
+const TRANSACTION_ATTEMPTS = 5
+const RETRY_JITTER_MS = 20
+/** SQLSTATE serialization_failure and deadlock_detected. */
+const TRANSIENT_CODES = new Set(['40001', '40P01'])
+
+const isTransient = (error: unknown): boolean =>
+  TRANSIENT_CODES.has(String((error as { code?: unknown } | null)?.code ?? ''))
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Brings the schema up to date and answers the store on it; on failure the connection is closed. */
 export async function openMigrated(db: Kysely<Database>, dialect: SqlDialect): Promise<SqlMetadataStore> {

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
-import type { ChunkRef, VersionRecord } from '../../domain/model.js'
-import type { VersionRepository } from '../../ports/metadata-store.js'
+import type { ChunkRef, Millis, VersionRecord } from '../../domain/model.js'
+import type { ChunkCopy, HistoryDue, ReadPlan, VersionRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, VersionChunksTable, VersionsTable } from './schema.js'
@@ -65,6 +65,49 @@ export class SqlVersionRepository implements VersionRepository {
     return rows.map(toChunkRef)
   }
 
+  async readPlan(nodeId: string, version: number, fromOffset: number): Promise<ReadPlan | null> {
+    // One statement, so the version and its chunk list come from one snapshot. Left joins: a
+    // version with no chunks (an empty file) is one row of nulls; a chunk whose row is gone
+    // (corruption) keeps its place, with no copy.
+    const rows = await this.db
+      .selectFrom('versions as v')
+      .leftJoin('version_chunks as vc', (join) =>
+        join
+          .onRef('vc.version_id', '=', 'v.id')
+          .on((eb) => eb(eb('vc.byte_offset', '+', eb.ref('vc.size')), '>', fromOffset)),
+      )
+      .leftJoin('chunks as c', (join) => join.onRef('c.hash', '=', 'vc.chunk_hash').on('c.state', '=', 'live'))
+      .selectAll('v')
+      .select([
+        'vc.idx',
+        'vc.chunk_hash',
+        'vc.size as chunk_size',
+        'vc.byte_offset',
+        'c.generation',
+        'c.damaged_at',
+      ])
+      .where('v.node_id', '=', nodeId)
+      .where('v.version', '=', version)
+      .orderBy('vc.idx', 'asc')
+      .execute()
+    const first = rows[0]
+    if (!first) return null
+    const chunks: ChunkCopy[] = []
+    for (const row of rows) {
+      if (row.idx === null || row.chunk_hash === null || row.chunk_size === null || row.byte_offset === null)
+        continue
+      chunks.push({
+        index: row.idx,
+        hash: row.chunk_hash,
+        size: row.chunk_size,
+        offset: row.byte_offset,
+        generation: row.generation,
+        damaged: row.damaged_at !== null,
+      })
+    }
+    return { version: toVersion(first), chunks }
+  }
+
   async list(nodeId: string): Promise<VersionRecord[]> {
     const rows = await this.db
       .selectFrom('versions')
@@ -104,17 +147,42 @@ export class SqlVersionRepository implements VersionRepository {
     })
   }
 
-  async filesWithHistory(afterNodeId: string | null, limit: number): Promise<string[]> {
+  async setHistoryDue(nodeId: string, dueAt: Millis | null): Promise<void> {
+    await this.db.updateTable('nodes').set({ history_due_at: dueAt }).where('id', '=', nodeId).execute()
+  }
+
+  async historyDue(now: Millis, after: HistoryDue | null, limit: number): Promise<HistoryDue[]> {
+    // `is not null` repeats the partial index's condition, so that both planners take it.
     const rows = await this.db
-      .selectFrom('versions')
-      .select('node_id')
-      .$if(afterNodeId !== null, (qb) => qb.where('node_id', '>', afterNodeId!))
-      .groupBy('node_id')
-      .having((eb) => eb.fn.countAll(), '>', 1)
-      .orderBy('node_id')
+      .selectFrom('nodes')
+      .select(['id', 'history_due_at'])
+      .where('history_due_at', 'is not', null)
+      .where('history_due_at', '<=', now)
+      .$if(after !== null, (qb) =>
+        qb.where(({ eb, refTuple, tuple }) =>
+          eb(refTuple('history_due_at', 'id'), '>', tuple(after!.dueAt, after!.nodeId)),
+        ),
+      )
+      .orderBy('history_due_at')
+      .orderBy('id')
       .limit(limit)
       .execute()
-    return rows.map((row) => row.node_id)
+    return rows.map((row) => ({ nodeId: row.id, dueAt: row.history_due_at as Millis }))
+  }
+
+  async markAllHistoryDue(now: Millis): Promise<number> {
+    const result = await this.db
+      .updateTable('nodes')
+      .set({ history_due_at: now })
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('versions')
+          .select('node_id')
+          .groupBy('node_id')
+          .having((having) => having.fn.countAll(), '>', 1),
+      )
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows)
   }
 }
 

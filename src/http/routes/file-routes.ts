@@ -33,7 +33,7 @@ export function fileRoutes(app: FastifyInstance, { services }: { services: AppSe
 
   app.get('/files/:id/download', async (request, reply) => {
     const plan = await services.files.planDownload(userOf(request), param(request, 'id'))
-    return sendDownload(request, reply, plan, services.blobs)
+    return sendDownload(request, reply, plan)
   })
 
   app.get('/files/:id/versions/:version/download', async (request, reply) => {
@@ -42,7 +42,7 @@ export function fileRoutes(app: FastifyInstance, { services }: { services: AppSe
       param(request, 'id'),
       versionParam(request),
     )
-    return sendDownload(request, reply, plan, services.blobs)
+    return sendDownload(request, reply, plan)
   })
 
   app.patch('/files/:id', async (request) => {

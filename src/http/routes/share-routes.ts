@@ -84,7 +84,7 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
         countDownload().catch((error) => request.log.error({ err: error }, 'counting a link download failed'))
       }
     })
-    return sendDownload(request, reply, plan, services.blobs)
+    return sendDownload(request, reply, plan)
   })
 
   app.post('/folders/:id/members', async (request, reply) => {

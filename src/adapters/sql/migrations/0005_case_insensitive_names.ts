@@ -1,6 +1,4 @@
 import { type Kysely, type Migration, sql } from 'kysely'
-import { caseConflictName } from '../../../domain/conflicted-name.js'
-import { nameKey } from '../../../domain/names.js'
 
 interface NodeNameRow {
   id: string
@@ -57,4 +55,44 @@ export const caseInsensitiveNamesMigration: Migration = {
       .execute()
     await db.schema.alterTable('nodes').dropColumn('name_key').execute()
   },
+}
+
+/*
+ * Frozen copies of what this migration used from the domain code when it was released
+ * (domain/names.ts `nameKey`, domain/conflicted-name.ts `caseConflictName`). A released
+ * migration must do tomorrow exactly what it did then, on a database upgraded from an old
+ * version, whatever those functions become: never import live code here.
+ */
+
+/** The key under which two sibling names are the same name: lower case of NFC. */
+function nameKey(name: string): string {
+  return name.normalize('NFC').toLowerCase()
+}
+
+const MAX_NAME_BYTES = 255
+
+/** `Readme (case conflict).txt`, then ` 2`, ` 3`... inside the brackets. */
+function caseConflictName(name: string, attempt = 1): string {
+  return markedName(name, attempt > 1 ? `case conflict ${attempt}` : 'case conflict')
+}
+
+/** `stem (marker).ext`. The stem is shortened (never the extension) to stay within 255 bytes. */
+function markedName(name: string, marker: string): string {
+  const dot = name.lastIndexOf('.')
+  const hasExtension = dot > 0 && dot < name.length - 1
+  const stem = hasExtension ? name.slice(0, dot) : name
+  const extension = hasExtension ? name.slice(dot) : ''
+  const suffix = ` (${marker})`
+  const budget = MAX_NAME_BYTES - Buffer.byteLength(suffix + extension, 'utf8')
+  return truncateToBytes(stem, Math.max(1, budget)) + suffix + extension
+}
+
+function truncateToBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text
+  let result = ''
+  for (const char of text) {
+    if (Buffer.byteLength(result + char, 'utf8') > maxBytes) break
+    result += char
+  }
+  return result
 }
