@@ -81,7 +81,9 @@ const parseFraction = (raw: string): number => {
 
 program
   .command('scrub')
-  .description('re-read stored chunks and check them; reports problems and marks damaged chunks, never deletes')
+  .description(
+    're-read stored chunks and check them; reports problems and marks damaged chunks, never deletes',
+  )
   .option('--fraction <f>', 'check this share of chunks, least recently checked first', parseFraction, 1)
   .option('--json', 'print the report as JSON')
   .action(async (options: { fraction: number; json?: boolean }) => {

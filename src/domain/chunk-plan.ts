@@ -8,6 +8,18 @@ export const DEFAULT_CHUNK_SIZE = 4 * MiB
 export const MAX_CHUNK_SIZE = 16 * MiB
 /** Far beyond any real file, but small enough that sizes stay exact in a JS number and in SQL bigint. */
 export const MAX_FILE_SIZE = 16 * 1024 ** 4
+/**
+ * Chunks one file may have. Bounds the work of one declaration (its JSON, its rows, its
+ * classification) while fitting what clients send: 10 GiB in chunks as small as 160 KiB (the
+ * content-defined chunker's smallest is 512 KiB), 256 GiB in the default 4 MiB chunks, 1 TiB
+ * in 16 MiB ones. A larger file declares larger chunks.
+ */
+export const MAX_CHUNKS = 65_536
+/**
+ * The largest JSON body an upload init needs: MAX_CHUNKS hashes (67 bytes each, quoted, with a
+ * comma) and sizes (9), with room for whitespace; the rest of the body is small.
+ */
+export const MAX_DECLARATION_BYTES = 8 * MiB
 
 export interface PlannedChunk {
   index: number
@@ -42,6 +54,11 @@ export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK
   }
   if (size > MAX_FILE_SIZE) throw invalid(`size must be at most ${MAX_FILE_SIZE} bytes`)
   if (!Array.isArray(chunkHashes)) throw invalid('chunkHashes must be an array of SHA-256 hex strings')
+  if (chunkHashes.length > MAX_CHUNKS) {
+    throw invalid(
+      `a file has at most ${MAX_CHUNKS} chunks (${chunkHashes.length} were declared): use larger chunks`,
+    )
+  }
   chunkHashes.forEach((hash, index) => {
     if (!isChunkHash(hash)) throw invalid(`chunkHashes[${index}] is not a lowercase hex SHA-256`)
   })
@@ -60,7 +77,11 @@ export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK
     offset += chunkSize
     return chunk
   })
-  const nominal = chunkSizes === undefined || chunkSizes === null ? fixedChunkSize : Math.max(0, ...sizes)
+  // A loop, not Math.max(...sizes): spreading a long list overflows the stack.
+  const nominal =
+    chunkSizes === undefined || chunkSizes === null
+      ? fixedChunkSize
+      : sizes.reduce((largest, chunkSize) => Math.max(largest, chunkSize), 0)
   return { size, chunkSize: nominal, chunks }
 }
 
@@ -71,6 +92,7 @@ function fixedSizes(size: number, chunkSize: number): number[] {
 
 function declaredSizes(chunkSizes: unknown, size: number): number[] {
   if (!Array.isArray(chunkSizes)) throw invalid('chunkSizes must be an array of integers')
+  if (chunkSizes.length > MAX_CHUNKS) throw invalid(`a file has at most ${MAX_CHUNKS} chunks`)
   let total = 0
   chunkSizes.forEach((chunkSize, index) => {
     if (typeof chunkSize !== 'number' || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {

@@ -320,20 +320,42 @@ export interface AuditRepository {
   danglingReferences(): Promise<ChunkHash[]>
 }
 
+/** What a completed upload session made (UploadRepository.completion). */
+export interface UploadCompletion {
+  fileId: string
+  /** The upload was kept as a conflicted copy. */
+  conflict: boolean
+}
+
 export interface UploadRepository {
+  /** Records a session with its chunk list, or the first part of it (see addChunks). */
   insert(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Promise<void>
-  /** The caller's session if it exists and has not expired at `now`; another user's is null. */
+  /** Adds to a session's chunk list: a large declaration is recorded in bounded batches. */
+  addChunks(uploadId: string, chunks: readonly UploadChunkRecord[]): Promise<void>
+  /** Moves the expiry of an open session; answers false when there is no such open session. */
+  setExpiry(uploadId: string, expiresAt: Millis): Promise<boolean>
+  /**
+   * The caller's session if it is open (not completed) and has not expired at `now`; another
+   * user's is null.
+   */
   find(userId: string, id: string, now: Millis): Promise<UploadRecord | null>
+  /** What the caller's session made, if it was completed and has not expired at `now`. */
+  completion(userId: string, id: string, now: Millis): Promise<UploadCompletion | null>
+  /**
+   * Completes an open, unexpired session, in the caller's transaction: records what it made
+   * and drops its chunk list. One conditional UPDATE: answers false, changing nothing, when the
+   * session is no longer open (a concurrent complete won, or it was aborted or expired), so
+   * exactly one complete of a session ever succeeds.
+   */
+  markCompleted(id: string, completion: UploadCompletion, now: Millis): Promise<boolean>
   chunks(uploadId: string): Promise<UploadChunkRecord[]>
   /** One chunk of the list (a chunk PUT must not read the 2,560 rows of a 10 GiB file). */
   chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null>
-  /** Sets the state of every chunk of the upload whose hash is `hash`. */
-  setStateByHash(uploadId: string, hash: ChunkHash, state: UploadChunkState): Promise<void>
-  /** Sets the state of the given indexes. */
-  setStateByIndex(uploadId: string, indexes: readonly number[], state: UploadChunkState): Promise<void>
-  /** Deletes a session and its chunk list. */
-  delete(id: string): Promise<void>
-  /** Deletes sessions expired at `now` with their chunk lists; answers how many. */
+  /** Sets the state of every chunk of the upload whose hash is one of `hashes`. */
+  setStateByHash(uploadId: string, hashes: readonly ChunkHash[], state: UploadChunkState): Promise<void>
+  /** Deletes an open session and its chunk list; answers whether there was one. */
+  delete(id: string): Promise<boolean>
+  /** Deletes sessions expired at `now`, open or completed, with their chunk lists; answers how many. */
   deleteExpired(now: Millis): Promise<number>
 }
 

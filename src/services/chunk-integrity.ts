@@ -29,10 +29,19 @@ export class ChunkIntegrity {
     private readonly onDamage: (event: DamageEvent) => void = () => {},
   ) {}
 
-  /** Answers whether this call marked the chunk (DamageEvent.marked). */
-  async damaged(copy: BlobKey, source: DamageSource, problem: string): Promise<boolean> {
+  /**
+   * Reports a copy found wrong or gone, and answers what it was: `marked` by this call, damage
+   * `known` already, or `stale`: a copy the chunk no longer uses (replaced by a repair, or
+   * collected while a download of a version pruned meanwhile was reading it), which is nobody's
+   * damage, so nothing is reported.
+   */
+  async damaged(copy: BlobKey, source: DamageSource, problem: string): Promise<'marked' | 'known' | 'stale'> {
     const marked = await this.meta.chunks.markDamaged(copy, this.clock())
+    if (!marked) {
+      const now = await this.meta.chunks.find(copy.hash)
+      if (now?.state !== 'live' || now.generation !== copy.generation) return 'stale'
+    }
     this.onDamage({ hash: copy.hash, generation: copy.generation, source, problem, marked })
-    return marked
+    return marked ? 'marked' : 'known'
   }
 }

@@ -35,6 +35,7 @@ export class ChunkReader {
       file,
       version,
       open: async (start, end) => {
+        await pausePoint('download.before-plan')
         const read = await this.meta.versions.readPlan(file.id, version.version, start)
         // Pruned (or replaced by a version of the same number: ids never repeat) since it was found.
         if (!read || read.version.id !== version.id) throw notFound('that version no longer exists')
@@ -81,8 +82,10 @@ export class ChunkReader {
   }
 
   async #damaged(chunk: SoundChunk, problem: string): Promise<AppError> {
-    await this.integrity.damaged(chunk, 'download', problem)
-    return contentDamaged(chunk.index)
+    const found = await this.integrity.damaged(chunk, 'download', problem)
+    // The chunk moved on since the plan was read (its version was pruned and it was collected):
+    // the download is of something that no longer exists, not of damaged bytes.
+    return found === 'stale' ? notFound('that version no longer exists') : contentDamaged(chunk.index)
   }
 }
 

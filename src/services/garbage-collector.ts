@@ -194,7 +194,9 @@ export class GarbageCollector {
     const flush = async () => {
       const named = await this.meta.collector.generations(batch.map((blob) => blob.hash))
       // Young copies may be uploads in flight: they get the grace period too.
-      const candidates = batch.filter((blob) => named.get(blob.hash) !== blob.generation && blob.storedAt <= cutoff)
+      const candidates = batch.filter(
+        (blob) => named.get(blob.hash) !== blob.generation && blob.storedAt <= cutoff,
+      )
       batch = []
       if (candidates.length === 0) return
       if (dryRun) {

@@ -35,7 +35,7 @@ export interface MaintenanceOptions {
   orphanScanIntervalMs: Millis
   /** The collector's grace period, below which a temp file is never taken for abandoned. */
   gcGraceMs: Millis
-  /** How long the lease lasts unless renewed; it is renewed between steps. */
+  /** How long the lease lasts unless renewed; it is renewed between steps (and history batches). */
   leaseTtlMs?: Millis
 }
 
@@ -99,13 +99,16 @@ export class Maintenance {
     if (!(await this.#holdLease())) return { ran: false }
     try {
       let leaseLost = false
+      const renew = async () => {
+        if (!(await this.#holdLease())) leaseLost = true
+      }
       const step = async <T>(work: () => Promise<T>): Promise<T> => {
         const result = await work()
-        if (!(await this.#holdLease())) leaseLost = true
+        await renew()
         return result
       }
       const trashPurged = await step(() => this.parts.trash.emptyExpired())
-      const history = await step(() => this.parts.history.sweep(this.clock()))
+      const history = await step(() => this.parts.history.sweep(this.clock(), { betweenBatches: renew }))
       const gc = await step(() => this.#collect())
       const abandonedWrites = await step(() => this.#removeAbandonedWrites())
       const journalCompacted = await this.parts.sync.compact()

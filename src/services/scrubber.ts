@@ -178,7 +178,8 @@ export class Scrubber {
   }
 
   async #markDamaged(chunk: ChunkRecord, problem: string, report: ScrubReport): Promise<void> {
-    if (await this.integrity.damaged(chunk, 'scrub', problem)) report.markedDamaged.push(chunk.hash)
+    if ((await this.integrity.damaged(chunk, 'scrub', problem)) === 'marked')
+      report.markedDamaged.push(chunk.hash)
   }
 
   /** SHA-256 and length of a chunk's bytes: on a worker thread while they fit WHOLE_READ_LIMIT. */

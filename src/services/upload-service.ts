@@ -32,6 +32,10 @@ import type { VersionHistory } from './version-history.js'
 const PROOF_NONCE_BYTES = 32
 /** A complete that loses a race on PostgreSQL (a name or version taken meanwhile) is retried. */
 const COMPLETE_ATTEMPTS = 3
+/** Chunks of a declaration classified and recorded per transaction (UploadService.#declare). */
+const DECLARE_BATCH = 2_000
+/** How long a session whose declaration is still being recorded lives, should init die halfway. */
+const DECLARING_TTL_MS = 10 * 60_000
 
 export interface UploadOptions {
   sessionTtlMs: number
@@ -114,16 +118,43 @@ export class UploadService {
       createdAt: now,
       expiresAt: now + this.options.sessionTtlMs,
     }
-    // Classified and recorded under the chunk guard: a chunk the collector claims meanwhile is
-    // seen as needed, and one it has not claimed is protected by this session from now on.
-    const chunks = await this.meta.transaction(async (tx) => {
-      await tx.chunks.guard('use')
-      const states = await classify(tx, user.id, plan.chunks)
-      const chunks = plan.chunks.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
-      await tx.uploads.insert(upload, chunks)
-      return chunks
-    })
+    const chunks = await this.#declare(user, upload, plan.chunks)
     return view(upload, chunks)
+  }
+
+  /**
+   * Records the session and its chunk list, each chunk classified and recorded under the
+   * chunk guard in one transaction: a chunk the collector claims meanwhile is seen as needed,
+   * and one it has not claimed is protected by this session from then on. A long list goes in
+   * bounded batches, one short transaction each, so that no declaration holds the guard (or
+   * SQLite's single writer) long enough to stall other requests; until the last batch is in,
+   * the session would expire soon, so one whose init died halfway does not linger.
+   */
+  async #declare(user: User, upload: UploadRecord, planned: readonly PlannedChunk[]) {
+    const batched = planned.length > DECLARE_BATCH
+    const declaring = batched ? { ...upload, expiresAt: upload.createdAt + DECLARING_TTL_MS } : upload
+    const chunks: UploadChunkRecord[] = []
+    try {
+      for (let start = 0; start === 0 || start < planned.length; start += DECLARE_BATCH) {
+        const batch = planned.slice(start, start + DECLARE_BATCH)
+        const recorded = await this.meta.transaction(async (tx) => {
+          await tx.chunks.guard('use')
+          const states = await classify(tx, user.id, batch)
+          await pausePoint('upload.init.after-classify')
+          const recorded = batch.map((chunk) => ({ ...chunk, state: states.get(chunk.hash) ?? 'needed' }))
+          if (start === 0) await tx.uploads.insert(declaring, recorded)
+          else await tx.uploads.addChunks(upload.id, recorded)
+          return recorded
+        })
+        chunks.push(...recorded)
+      }
+      if (batched && !(await this.meta.uploads.setExpiry(upload.id, upload.expiresAt))) throw uploadNotFound()
+    } catch (error) {
+      // A declaration refused halfway (a size that contradicts a stored chunk) leaves nothing.
+      await this.meta.uploads.delete(upload.id).catch(() => {})
+      throw error
+    }
+    return chunks
   }
 
   /** The session as it stands now: chunks stored meanwhile by anyone are no longer needed. */
@@ -192,11 +223,12 @@ export class UploadService {
         // The session is what kept the collector away from these bytes while they streamed in:
         // if it was aborted or expired meanwhile, they may be gone again, so nothing is recorded.
         if (!(await tx.uploads.find(user.id, upload.id, this.clock()))) throw uploadNotFound()
-        const outcome = received.kind === 'copy' ? await this.#record(tx, received.copy, chunk.size, index) : {}
+        const outcome =
+          received.kind === 'copy' ? await this.#record(tx, received.copy, chunk.size, index) : {}
         if (received.kind === 'present' && (await tx.chunks.find(chunk.hash))?.state !== 'live') {
           throw chunkBusy(index)
         }
-        await tx.uploads.setStateByHash(upload.id, chunk.hash, 'ok')
+        await tx.uploads.setStateByHash(upload.id, [chunk.hash], 'ok')
         return outcome
       })
     } catch (error) {
@@ -245,7 +277,10 @@ export class UploadService {
     if (await tx.chunks.insert({ ...copy, size }, this.clock())) return {}
     const row = await tx.chunks.find(copy.hash)
     if (row?.state !== 'live') throw chunkBusy(index)
-    if (row.damaged && (await tx.chunks.replaceDamaged(copy.hash, row.generation, copy.generation, this.clock()))) {
+    if (
+      row.damaged &&
+      (await tx.chunks.replaceDamaged(copy.hash, row.generation, copy.generation, this.clock()))
+    ) {
       return { unused: { hash: row.hash, generation: row.generation } }
     }
     // Another upload of the same chunk recorded its copy first.
@@ -280,7 +315,7 @@ export class UploadService {
       proven.push(index)
     }
     const provenHashes = new Set(proven.map((index) => (chunks[index] as UploadChunkRecord).hash))
-    for (const hash of provenHashes) await this.meta.uploads.setStateByHash(upload.id, hash, 'ok')
+    await this.meta.uploads.setStateByHash(upload.id, [...provenHashes], 'ok')
     for (const chunk of chunks) if (provenHashes.has(chunk.hash)) chunk.state = 'ok'
     return view(upload, chunks)
   }
@@ -288,15 +323,21 @@ export class UploadService {
   /**
    * Makes the file and its version appear together, in one transaction, or not at all.
    * Every chunk must be held and shown to be the caller's (uploaded or proven).
+   *
+   * Exactly one complete of a session succeeds, however many race; and a complete retried after
+   * one succeeded (the client never heard the answer) answers with that same file, never a
+   * second version of it. Aborted or expired: 404.
    */
   async complete(user: User, uploadId: string): Promise<CompletedUpload> {
-    const upload = await this.findUpload(user, uploadId)
+    const upload = isId(uploadId) ? await this.meta.uploads.find(user.id, uploadId, this.clock()) : null
+    if (!upload) return this.#completedBefore(user, uploadId)
     const chunks = await this.refresh(user, upload)
     const stored = await this.meta.chunks.sound(chunks.map((chunk) => chunk.hash))
     const missing = chunks.filter((c) => c.state !== 'ok' || !stored.has(c.hash)).map((c) => c.index)
     if (missing.length > 0) {
       throw new AppError('CHUNKS_MISSING', `${missing.length} chunk(s) are missing or unproven`, { missing })
     }
+    await pausePoint('upload.complete.before-commit')
     for (let attempt = 1; ; attempt++) {
       try {
         crashPoint('upload.complete.before-commit')
@@ -306,15 +347,25 @@ export class UploadService {
         crashPoint('upload.complete.after-commit')
         return completed
       } catch (error) {
+        if (error instanceof SessionClosed) return this.#completedBefore(user, uploadId)
         const lostRace = error instanceof AppError && error.code === 'NAME_TAKEN'
         if (!lostRace || attempt >= COMPLETE_ATTEMPTS) throw error
       }
     }
   }
 
+  /** The answer of the complete that closed this session, or 404 when it was aborted or expired. */
+  async #completedBefore(user: User, uploadId: string): Promise<CompletedUpload> {
+    const done = isId(uploadId) ? await this.meta.uploads.completion(user.id, uploadId, this.clock()) : null
+    const file = done ? await this.meta.nodes.findAnyState(done.fileId) : null
+    if (!done || !file) throw uploadNotFound()
+    return { file, conflict: done.conflict }
+  }
+
   async abort(user: User, uploadId: string): Promise<void> {
     const upload = await this.findUpload(user, uploadId)
-    await this.meta.uploads.delete(upload.id)
+    // A complete may have closed it meanwhile: then there is nothing to abort.
+    if (!(await this.meta.uploads.delete(upload.id))) throw uploadNotFound()
   }
 
   /** Removes expired sessions; their chunks stay until the garbage collector decides. */
@@ -355,6 +406,10 @@ export class UploadService {
     const target: VersionTarget = existing
       ? { kind: 'existing', file: existing }
       : { kind: 'new', id: newId(), ownerId: folder.ownerId, parentId: folder.id, name }
+    // Claims the session first: a concurrent complete of it (or an abort) that got there first
+    // makes this one roll back and answer what that one made.
+    const fileId = target.kind === 'existing' ? target.file.id : target.id
+    if (!(await tx.uploads.markCompleted(upload.id, { fileId, conflict }, now))) throw new SessionClosed()
     const content = {
       size: upload.size,
       contentHash,
@@ -364,7 +419,6 @@ export class UploadService {
     }
     const file = await appendVersion(tx, this.history, target, content)
     log.record(file, target.kind === 'new' ? 'create' : 'update')
-    await tx.uploads.delete(upload.id)
     return { file, conflict }
   }
 
@@ -392,11 +446,14 @@ export class UploadService {
       const state = chunk.state === 'ok' && now !== 'needed' ? 'ok' : now
       return state === chunk.state ? chunk : { ...chunk, state }
     })
-    const changed = new Map<ChunkHash, UploadChunkState>()
+    const changed = new Map<UploadChunkState, Set<ChunkHash>>()
     refreshed.forEach((chunk, i) => {
-      if (chunk !== chunks[i]) changed.set(chunk.hash, chunk.state)
+      if (chunk === chunks[i]) return
+      const hashes = changed.get(chunk.state) ?? new Set()
+      changed.set(chunk.state, hashes.add(chunk.hash))
     })
-    for (const [hash, state] of changed) await this.meta.uploads.setStateByHash(upload.id, hash, state)
+    for (const [state, hashes] of changed)
+      await this.meta.uploads.setStateByHash(upload.id, [...hashes], state)
     return refreshed
   }
 
@@ -416,7 +473,8 @@ export class UploadService {
     const stored = await this.meta.chunks.find(chunk.hash)
     const bytes = stored?.state === 'live' && !stored.damaged ? await this.blobs.get(stored) : null
     if (!stored || !bytes) {
-      if (stored?.state === 'live' && !stored.damaged) await this.integrity.damaged(stored, 'upload', 'missing')
+      if (stored?.state === 'live' && !stored.damaged)
+        await this.integrity.damaged(stored, 'upload', 'missing')
       throw uploadInstead
     }
     const hmac = createHmac('sha256', key)
@@ -478,6 +536,9 @@ async function classify(
   }
   return states
 }
+
+/** The session was completed, aborted or expired by another request while this complete ran. */
+class SessionClosed extends Error {}
 
 const uploadNotFound = (): AppError =>
   new AppError('UPLOAD_NOT_FOUND', 'no such upload session, or it has expired')

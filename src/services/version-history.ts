@@ -60,9 +60,14 @@ export class VersionHistory {
   /**
    * Re-applies the policy to the files whose history is due at `now` (versions age out of
    * their slots as time passes), oldest due first. One short transaction per file, so it runs
-   * beside normal traffic; each visit moves the file's due time past `now`.
+   * beside normal traffic; each visit moves the file's due time past `now`. `betweenBatches`
+   * runs after each batch of files (upkeep renews its lease there: a sweep after the policy
+   * changed visits every file with history).
    */
-  async sweep(now: Millis): Promise<HistorySweepReport> {
+  async sweep(
+    now: Millis,
+    options: { betweenBatches?: () => Promise<void> } = {},
+  ): Promise<HistorySweepReport> {
     const policyChanged = await this.#adoptPolicy(now)
     let visited = 0
     let pruned = 0
@@ -74,6 +79,7 @@ export class VersionHistory {
       for (const { nodeId } of due) pruned += await this.#pruneDue(nodeId, now)
       visited += due.length
       if (due.length < this.#batchSize) return { visited, pruned, policyChanged }
+      await options.betweenBatches?.()
       after = due.at(-1) ?? null
     }
   }

@@ -17,7 +17,8 @@ export type PausePoint =
   | 'chunk.put.before-row'
   // complete: the session read, its transaction not yet begun.
   | 'upload.complete.before-commit'
-  // Download: the plan read, no byte sent yet.
+  // Download: the version found, its chunk list not read yet; then read, no byte sent yet.
+  | 'download.before-plan'
   | 'download.after-plan'
 
 type Hook = () => Promise<void>

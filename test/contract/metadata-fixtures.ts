@@ -1,6 +1,7 @@
 import { sha256Hex } from '../../src/domain/hashes.js'
 import { newId } from '../../src/domain/ids.js'
 import type {
+  ChunkRecord,
   ChunkRef,
   NodeRecord,
   UploadChunkRecord,
@@ -8,7 +9,7 @@ import type {
   User,
   VersionRecord,
 } from '../../src/domain/model.js'
-import type { Repositories } from '../../src/ports/metadata-store.js'
+import type { MetadataStore, Repositories } from '../../src/ports/metadata-store.js'
 
 /** Records to feed a MetadataStore in tests: valid, with overridable fields. */
 
@@ -110,15 +111,58 @@ export function refsTo(hashes: readonly string[]): ChunkRef[] {
   return hashes.map((chunkHash, index) => ({ index, hash: chunkHash, size: 1, offset: index }))
 }
 
-/** Live chunk rows of `size` bytes for these hashes, unreferenced and unmarked. */
-export async function insertChunks(repos: Repositories, hashes: readonly string[], size = 1): Promise<void> {
-  for (const chunkHash of hashes) await repos.chunks.insert(chunkHash, size, T0)
+/**
+ * The generation a fixture's copy of `chunkHash` is recorded under: fixed per hash, so that tests
+ * can name it (as the upload service would a fresh random one).
+ */
+export const generationOf = (chunkHash: string): string =>
+  sha256Hex(`generation of ${chunkHash}`).slice(0, 16)
+
+/** A live, sound, unreferenced chunk row as the store answers it. */
+export function liveChunk(chunkHash: string, size = 1, refCount = 0): ChunkRecord {
+  return {
+    hash: chunkHash,
+    size,
+    refCount,
+    state: 'live',
+    generation: generationOf(chunkHash),
+    damaged: false,
+  }
 }
 
-/** A row in state `deleting` (as the collector leaves a claimed chunk), claimed at `at`. */
-export async function insertDeletingChunk(repos: Repositories, chunkHash: string, size = 1, at = T0) {
-  const claimed = await repos.collector.claimOrphans([{ hash: chunkHash, size }], at)
-  if (claimed.length !== 1) throw new Error(`fixture: ${chunkHash} could not be made a deleting row`)
+/** Live chunk rows of `size` bytes for these hashes (copies under generationOf), unreferenced, unmarked. */
+export async function insertChunks(repos: Repositories, hashes: readonly string[], size = 1): Promise<void> {
+  for (const chunkHash of hashes) {
+    await repos.chunks.insert({ hash: chunkHash, size, generation: generationOf(chunkHash) }, T0)
+  }
+}
+
+/**
+ * A row in state `deleting` (as the collector leaves a claimed chunk), claimed at `at`: made the
+ * collector's way, inserted, marked and claimed in one transaction. A mark takes every
+ * unreferenced live chunk, so this refuses (and changes nothing) while another unreferenced live
+ * chunk is unmarked, or marked and claimable by `at`: make deleting rows before such chunks.
+ */
+export async function insertDeletingChunk(
+  store: MetadataStore,
+  chunkHash: string,
+  size = 1,
+  at = T0,
+  generation = generationOf(chunkHash),
+): Promise<void> {
+  await store.transaction(async (tx) => {
+    if ((await tx.collector.countUnmarked()) > 0 || (await tx.collector.claimable(at, 1)).length > 0) {
+      throw new Error(`fixture: make the deleting row ${chunkHash} before other unreferenced live chunks`)
+    }
+    if (!(await tx.chunks.insert({ hash: chunkHash, size, generation }, at))) {
+      throw new Error(`fixture: ${chunkHash} has a row already`)
+    }
+    await tx.collector.mark(at)
+    const claimed = await tx.collector.claim(at, at, 2)
+    if (claimed.length !== 1 || claimed[0]?.hash !== chunkHash) {
+      throw new Error(`fixture: ${chunkHash} could not be made a deleting row`)
+    }
+  })
 }
 
 /** An upload session record (not inserted); valid, with overridable fields. */

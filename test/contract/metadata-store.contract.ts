@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { type BlobKey, LEGACY_GENERATION, newGeneration } from '../../src/domain/blob-key.js'
 import { AppError } from '../../src/domain/errors.js'
 import { newId } from '../../src/domain/ids.js'
 import type { ChunkRecord, NodeRecord, UploadChunkRecord } from '../../src/domain/model.js'
@@ -7,6 +8,7 @@ import { journalContract } from './journal.contract.js'
 import {
   binaryCompare,
   chunkList,
+  generationOf,
   hash,
   insertChunks,
   insertDeletingChunk,
@@ -15,6 +17,7 @@ import {
   insertUploadNaming,
   insertUser,
   insertVersion,
+  liveChunk,
   refsTo,
   T0,
   uploadRecord,
@@ -38,12 +41,20 @@ const rejectsWithCode = async (promise: Promise<unknown>, code: string) => {
 /** The hashes of these chunk records, sorted: for answers whose order is not promised. */
 const hashesOf = (chunks: readonly ChunkRecord[]): string[] => chunks.map((c) => c.hash).sort()
 const sorted = (items: Iterable<string>): string[] => [...items].sort()
-const deleting = (chunkHash: string, size = 1): ChunkRecord => ({
+/** A claimed chunk row as the store answers it (its copy under generationOf unless told). */
+const deleting = (chunkHash: string, size = 1, generation = generationOf(chunkHash)): ChunkRecord => ({
   hash: chunkHash,
   size,
   refCount: 0,
   state: 'deleting',
+  generation,
+  damaged: false,
 })
+/** The copy a fixture recorded for a hash (insertChunks, insertDeletingChunk). */
+const copyOf = (chunkHash: string): BlobKey => ({ hash: chunkHash, generation: generationOf(chunkHash) })
+/** By hash, then generation: for answers whose order is not promised. */
+const byCopy = (a: BlobKey, b: BlobKey): number =>
+  binaryCompare(a.hash, b.hash) || binaryCompare(a.generation, b.generation)
 
 /**
  * What every MetadataStore promises (src/ports/metadata-store.ts). Each adapter's test file
@@ -384,7 +395,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
           otherId = (await insertUser(tx)).id
           inserted = await insertFolder(tx, user, user.rootFolderId, 'doomed')
           await tx.users.addUsedBytes(user.id, 5, false)
-          await tx.chunks.insert(hash('doomed'), 1, T0)
+          await tx.chunks.insert({ hash: hash('doomed'), size: 1, generation: newGeneration() }, T0)
           throw failure
         }),
       ).rejects.toBe(failure)
@@ -396,42 +407,72 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
   })
 
   describe('chunks', () => {
-    it('inserts a chunk once: true, then false', async () => {
-      expect(await store.chunks.insert(hash(1), 100, T0)).toBe(true)
-      expect(await store.chunks.insert(hash(1), 100, T0 + 1)).toBe(false)
+    it('inserts a chunk once, with the generation of its copy: true, then false, keeping the first', async () => {
+      const first = newGeneration()
+      expect(await store.chunks.insert({ hash: hash(1), size: 100, generation: first }, T0)).toBe(true)
+      // Another upload's copy of the same chunk is refused: the row keeps naming the first.
+      expect(
+        await store.chunks.insert({ hash: hash(1), size: 100, generation: newGeneration() }, T0 + 1),
+      ).toBe(false)
+      expect(await store.chunks.insert({ hash: hash(1), size: 100, generation: first }, T0 + 2)).toBe(false)
       expect(await store.chunks.find(hash(1))).toEqual({
         hash: hash(1),
         size: 100,
         refCount: 0,
         state: 'live',
+        generation: first,
+        damaged: false,
+      })
+      // A copy stored before generations is recorded under the legacy generation ''.
+      expect(await store.chunks.insert({ hash: hash(3), size: 5, generation: LEGACY_GENERATION }, T0)).toBe(
+        true,
+      )
+      expect(await store.chunks.find(hash(3))).toMatchObject({
+        generation: LEGACY_GENERATION,
+        damaged: false,
       })
       expect(await store.chunks.find(hash(2))).toBeNull()
     })
 
-    it('answers which hashes are stored', async () => {
-      await store.chunks.insert(hash(1), 1, T0)
-      await store.chunks.insert(hash(3), 1, T0)
-      expect(await store.chunks.stored([hash(1), hash(2), hash(3), hash(1)])).toEqual(
-        new Set([hash(1), hash(3)]),
+    it("records exactly one of two concurrent inserts of a chunk, under the winner's generation", async () => {
+      const generations = [newGeneration(), newGeneration()]
+      const results = await Promise.all(
+        generations.map((generation) =>
+          store.transaction((tx) => tx.chunks.insert({ hash: hash('race'), size: 1, generation }, T0)),
+        ),
       )
-      expect(await store.chunks.stored([])).toEqual(new Set())
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect((await store.chunks.find(hash('race')))?.generation).toBe(generations[results.indexOf(true)])
+    })
+
+    it('answers the sound chunks with their sizes: live and not damaged', async () => {
+      await insertDeletingChunk(store, hash('going'), 9)
+      await insertChunks(store, [hash(1), hash(3)], 5)
+      await insertChunks(store, [hash(4)], 7)
+      await insertChunks(store, [hash('damaged')], 3)
+      expect(await store.chunks.markDamaged(copyOf(hash('damaged')), T0)).toBe(true)
+      const asked = [hash(1), hash(2), hash(3), hash(1), hash(4), hash('going'), hash('damaged')]
+      expect(await store.chunks.sound(asked)).toEqual(
+        new Map([
+          [hash(1), 5],
+          [hash(3), 5],
+          [hash(4), 7],
+        ]),
+      )
+      expect(await store.chunks.sound([])).toEqual(new Map())
     })
 
     it('adds references for thousands of distinct hashes', async () => {
       const hashes = Array.from({ length: 2560 }, (_, i) => hash(i))
       await store.transaction(async (tx) => {
-        for (const h of hashes) await tx.chunks.insert(h, 4096, T0)
+        for (const h of hashes)
+          await tx.chunks.insert({ hash: h, size: 4096, generation: generationOf(h) }, T0)
       })
-      expect(await store.chunks.stored(hashes)).toEqual(new Set(hashes))
+      expect(await store.chunks.sound(hashes)).toEqual(new Map(hashes.map((h) => [h, 4096])))
       const counts = new Map(hashes.map((h, i) => [h, (i % 3) + 1]))
       await store.transaction((tx) => tx.chunks.addReferences(counts))
       await store.chunks.dropReferences(new Map([[hash(0), 1]]))
-      expect(await store.chunks.find(hash(0))).toEqual({
-        hash: hash(0),
-        size: 4096,
-        refCount: 0,
-        state: 'live',
-      })
+      expect(await store.chunks.find(hash(0))).toEqual(liveChunk(hash(0), 4096, 0))
       expect((await store.chunks.find(hash(2557)))?.refCount).toBe(2)
       expect((await store.chunks.find(hash(2558)))?.refCount).toBe(3)
       expect((await store.chunks.find(hash(2559)))?.refCount).toBe(1)
@@ -453,6 +494,89 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       await store.nodes.trashSubtree(aliceFile.id, T0 + 1)
       expect(await store.chunks.readableBy(alice.id, asked)).toEqual(new Set([hash('h1')]))
       expect(await store.chunks.readableBy(newId(), asked)).toEqual(new Set())
+    })
+  })
+
+  describe('damaged chunks', () => {
+    it('marks a chunk damaged only through its live, sound copy', async () => {
+      await insertDeletingChunk(store, hash('going'))
+      await insertChunks(store, [hash('x'), hash('y')])
+      await store.chunks.addReferences(new Map([[hash('x'), 2]]))
+      // Another copy of the chunk (one replaced or collected meanwhile): not the chunk's fault.
+      expect(await store.chunks.markDamaged({ hash: hash('x'), generation: newGeneration() }, T0 + 1)).toBe(
+        false,
+      )
+      expect(await store.chunks.markDamaged({ hash: hash('x'), generation: LEGACY_GENERATION }, T0 + 1)).toBe(
+        false,
+      )
+      expect(await store.chunks.find(hash('x'))).toEqual(liveChunk(hash('x'), 1, 2))
+
+      expect(await store.chunks.markDamaged(copyOf(hash('x')), T0 + 2)).toBe(true)
+      // Still live, still referenced: every file holding it keeps it; only dedup stops.
+      expect(await store.chunks.find(hash('x'))).toEqual({ ...liveChunk(hash('x'), 1, 2), damaged: true })
+      // Marked once: the same damage found again marks nothing.
+      expect(await store.chunks.markDamaged(copyOf(hash('x')), T0 + 3)).toBe(false)
+
+      // A claimed chunk is the collector's; no row, nothing to mark.
+      expect(await store.chunks.markDamaged(copyOf(hash('going')), T0 + 4)).toBe(false)
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
+      expect(await store.chunks.markDamaged(copyOf(hash('absent')), T0 + 4)).toBe(false)
+      expect(await store.chunks.find(hash('absent'))).toBeNull()
+
+      expect(await store.chunks.find(hash('y'))).toEqual(liveChunk(hash('y')))
+      expect(await store.audit.countDamaged()).toBe(1)
+    })
+
+    it('replaces a damaged copy only from the damaged generation, and clears the mark', async () => {
+      await insertChunks(store, [hash('x')])
+      await store.chunks.addReferences(new Map([[hash('x'), 3]]))
+      const from = generationOf(hash('x'))
+      const to = newGeneration()
+      // Sound: nothing to replace (an upload that finds it sound deduplicates instead).
+      expect(await store.chunks.replaceDamaged(hash('x'), from, to, T0 + 1)).toBe(false)
+      expect(await store.chunks.find(hash('x'))).toEqual(liveChunk(hash('x'), 1, 3))
+
+      expect(await store.chunks.markDamaged(copyOf(hash('x')), T0 + 2)).toBe(true)
+      expect(await store.chunks.sound([hash('x')])).toEqual(new Map())
+      // From a copy that is not the damaged one (a concurrent repair got there first).
+      expect(await store.chunks.replaceDamaged(hash('x'), newGeneration(), to, T0 + 3)).toBe(false)
+      expect(await store.chunks.find(hash('x'))).toEqual({ ...liveChunk(hash('x'), 1, 3), damaged: true })
+
+      expect(await store.chunks.replaceDamaged(hash('x'), from, to, T0 + 4)).toBe(true)
+      const repaired = { ...liveChunk(hash('x'), 1, 3), generation: to }
+      expect(await store.chunks.find(hash('x'))).toEqual(repaired)
+      expect(await store.chunks.sound([hash('x')])).toEqual(new Map([[hash('x'), 1]]))
+      expect(await store.collector.generations([hash('x')])).toEqual(new Map([[hash('x'), to]]))
+      expect(await store.audit.countDamaged()).toBe(0)
+
+      // The repair that lost the race changes nothing; nor does one of a chunk with no row.
+      expect(await store.chunks.replaceDamaged(hash('x'), from, newGeneration(), T0 + 5)).toBe(false)
+      expect(await store.chunks.find(hash('x'))).toEqual(repaired)
+      expect(await store.chunks.replaceDamaged(hash('absent'), from, to, T0 + 5)).toBe(false)
+      expect(await store.chunks.find(hash('absent'))).toBeNull()
+
+      // The old copy is no longer the chunk's: damage found in it marks nothing. The new one's does.
+      expect(await store.chunks.markDamaged({ hash: hash('x'), generation: from }, T0 + 6)).toBe(false)
+      expect(await store.chunks.markDamaged({ hash: hash('x'), generation: to }, T0 + 7)).toBe(true)
+      const again = newGeneration()
+      expect(await store.chunks.replaceDamaged(hash('x'), to, again, T0 + 8)).toBe(true)
+      expect(await store.chunks.find(hash('x'))).toEqual({ ...repaired, generation: again })
+    })
+
+    it('never repairs a claimed chunk, and counts only live damage', async () => {
+      await insertChunks(store, [hash('y'), hash('kept')])
+      await store.chunks.addReferences(new Map([[hash('kept'), 1]]))
+      for (const seed of ['y', 'kept'])
+        expect(await store.chunks.markDamaged(copyOf(hash(seed)), T0)).toBe(true)
+      expect(await store.audit.countDamaged()).toBe(2)
+      // Damaged garbage is garbage: the collector claims it like any other.
+      expect(await store.collector.mark(T0 + 1)).toBe(1)
+      expect(hashesOf(await store.collector.claim(T0 + 1, T0 + 2, 10))).toEqual([hash('y')])
+      expect(
+        await store.chunks.replaceDamaged(hash('y'), generationOf(hash('y')), newGeneration(), T0 + 3),
+      ).toBe(false)
+      expect(await store.chunks.find(hash('y'))).toEqual({ ...deleting(hash('y')), damaged: true })
+      expect(await store.audit.countDamaged()).toBe(1)
     })
   })
 
@@ -488,18 +612,72 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.versions.chunks(version.id)).toEqual(chunks)
       expect(await store.versions.chunks(version.id, version.size - 1)).toEqual([chunks[2999]])
     })
+
+    it('reads a plan: the version, and its chunks from an offset with the copy and damage of each', async () => {
+      const user = await insertUser(store)
+      const file = await insertFile(store, user, user.rootFolderId, 'f', 13)
+      const chunks = chunkList([4, 4, 2, 3], 'plan')
+      // The third chunk gets no row at all.
+      const [sound, damaged, , claimed] = chunks.map((chunk) => chunk.hash) as [
+        string,
+        string,
+        string,
+        string,
+      ]
+      await insertDeletingChunk(store, claimed, 3)
+      await insertChunks(store, [sound], 4)
+      await insertChunks(store, [damaged], 4)
+      expect(await store.chunks.markDamaged(copyOf(damaged), T0)).toBe(true)
+      const version = await insertVersion(store, file, chunks)
+      const planned = [
+        { ...chunks[0]!, generation: generationOf(sound), damaged: false },
+        { ...chunks[1]!, generation: generationOf(damaged), damaged: true },
+        // No live row names these (corruption, or a claimed chunk): no copy to read.
+        expect.objectContaining({ ...chunks[2]!, generation: null }),
+        expect.objectContaining({ ...chunks[3]!, generation: null }),
+      ]
+      const plan = (offset: number) => store.versions.readPlan(file.id, 1, offset)
+      expect(await plan(0)).toEqual({ version, chunks: planned })
+      expect(await plan(3)).toEqual({ version, chunks: planned })
+      expect(await plan(4)).toEqual({ version, chunks: planned.slice(1) })
+      expect(await plan(9)).toEqual({ version, chunks: planned.slice(2) })
+      expect(await plan(12)).toEqual({ version, chunks: planned.slice(3) })
+      expect(await plan(13)).toEqual({ version, chunks: [] })
+      expect(await store.versions.readPlan(file.id, 2, 0)).toBeNull()
+      expect(await store.versions.readPlan(newId(), 1, 0)).toBeNull()
+    })
+
+    it('reads the plan of an empty file, of a chunk named twice, and none of a deleted version', async () => {
+      const user = await insertUser(store)
+      const empty = await insertFile(store, user, user.rootFolderId, 'empty')
+      const nothing = await insertVersion(store, empty, [])
+      expect(await store.versions.readPlan(empty.id, 1, 0)).toEqual({ version: nothing, chunks: [] })
+
+      const twice = await insertFile(store, user, user.rootFolderId, 'twice', 2)
+      await insertChunks(store, [hash('x')])
+      const refs = refsTo([hash('x'), hash('x')])
+      const version = await insertVersion(store, twice, refs)
+      const planned = refs.map((ref) => ({ ...ref, generation: generationOf(hash('x')), damaged: false }))
+      expect(await store.versions.readPlan(twice.id, 1, 0)).toEqual({ version, chunks: planned })
+      expect(await store.versions.readPlan(twice.id, 1, 1)).toEqual({ version, chunks: planned.slice(1) })
+
+      await store.versions.delete([version.id])
+      expect(await store.versions.readPlan(twice.id, 1, 0)).toBeNull()
+    })
   })
 
   describe('chunk lifecycle', () => {
-    it('answers only live rows as stored, and never re-creates a row the collector claimed', async () => {
-      await insertChunks(store, [hash('live')])
+    it('answers only live rows as sound, and never re-creates a row the collector claimed', async () => {
       await insertDeletingChunk(store, hash('going'))
-      expect(await store.chunks.stored([hash('live'), hash('going'), hash('absent')])).toEqual(
-        new Set([hash('live')]),
+      await insertChunks(store, [hash('live')])
+      expect(await store.chunks.sound([hash('live'), hash('going'), hash('absent')])).toEqual(
+        new Map([[hash('live'), 1]]),
       )
       expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
-      // A chunk PUT of claimed bytes finds the row: it is not stored again as live.
-      expect(await store.chunks.insert(hash('going'), 1, T0 + 1)).toBe(false)
+      // A chunk PUT of claimed bytes finds the row: its copy is not recorded, not even as live.
+      expect(
+        await store.chunks.insert({ hash: hash('going'), size: 1, generation: newGeneration() }, T0 + 1),
+      ).toBe(false)
       expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
     })
 
@@ -507,12 +685,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       await insertChunks(store, [hash('a')])
       expect(await store.collector.mark(T0)).toBe(1)
       await store.chunks.addReferences(new Map([[hash('a'), 2]]))
-      expect(await store.chunks.find(hash('a'))).toEqual({
-        hash: hash('a'),
-        size: 1,
-        refCount: 2,
-        state: 'live',
-      })
+      expect(await store.chunks.find(hash('a'))).toEqual(liveChunk(hash('a'), 1, 2))
       await store.chunks.dropReferences(new Map([[hash('a'), 2]]))
       // Garbage again, but its old mark is gone: nothing to claim on it.
       expect(await store.collector.claimable(T0 + 1000, 10)).toEqual([])
@@ -524,9 +697,9 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
     })
 
     it('refuses to reference a missing or claimed chunk (CHUNKS_MISSING), changing nothing', async () => {
+      await insertDeletingChunk(store, hash('going'))
       await insertChunks(store, [hash('a'), hash('b')])
       expect(await store.collector.mark(T0)).toBe(2)
-      await insertDeletingChunk(store, hash('going'))
       const user = await insertUser(store)
       for (const bad of [hash('absent'), hash('going')]) {
         const counts = new Map([
@@ -546,18 +719,8 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
         // On its own, outside a transaction, it is all or nothing as well.
         await rejectsWithCode(store.chunks.addReferences(counts), 'CHUNKS_MISSING')
       }
-      expect(await store.chunks.find(hash('a'))).toEqual({
-        hash: hash('a'),
-        size: 1,
-        refCount: 0,
-        state: 'live',
-      })
-      expect(await store.chunks.find(hash('b'))).toEqual({
-        hash: hash('b'),
-        size: 1,
-        refCount: 0,
-        state: 'live',
-      })
+      expect(await store.chunks.find(hash('a'))).toEqual(liveChunk(hash('a')))
+      expect(await store.chunks.find(hash('b'))).toEqual(liveChunk(hash('b')))
       expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
       expect(await store.chunks.find(hash('absent'))).toBeNull()
       // The marks were not cleared either.
@@ -580,24 +743,9 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
         ]),
       )
       await store.chunks.dropReferences(new Map())
-      expect(await store.chunks.find(hash('a'))).toEqual({
-        hash: hash('a'),
-        size: 7,
-        refCount: 1,
-        state: 'live',
-      })
-      expect(await store.chunks.find(hash('b'))).toEqual({
-        hash: hash('b'),
-        size: 7,
-        refCount: 0,
-        state: 'live',
-      })
-      expect(await store.chunks.find(hash('c'))).toEqual({
-        hash: hash('c'),
-        size: 7,
-        refCount: 1,
-        state: 'live',
-      })
+      expect(await store.chunks.find(hash('a'))).toEqual(liveChunk(hash('a'), 7, 1))
+      expect(await store.chunks.find(hash('b'))).toEqual(liveChunk(hash('b'), 7, 0))
+      expect(await store.chunks.find(hash('c'))).toEqual(liveChunk(hash('c'), 7, 1))
     })
 
     it('takes the chunk guard inside transactions, in both modes, and releases it at the end', async () => {
@@ -626,6 +774,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
 
   describe('collector', () => {
     it('marks only live, unreferenced, unmarked chunks, and answers how many', async () => {
+      await insertDeletingChunk(store, hash('going'))
       await insertChunks(store, [hash('a'), hash('b')])
       expect(await store.collector.countUnmarked()).toBe(2)
       expect(await store.collector.mark(T0)).toBe(2)
@@ -633,7 +782,6 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
 
       await insertChunks(store, [hash('c'), hash('referenced')])
       await store.chunks.addReferences(new Map([[hash('referenced'), 1]]))
-      await insertDeletingChunk(store, hash('going'))
       expect(await store.collector.countUnmarked()).toBe(1)
       expect(await store.collector.mark(T0 + 10)).toBe(1)
       expect(await store.collector.mark(T0 + 20)).toBe(0)
@@ -653,6 +801,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       await store.collector.mark(T0 + 10)
 
       const claimed = await store.collector.claim(T0 + 9, T0 + 30, 10)
+      // Each with the copy it claims: the one the collector then deletes, by its generation.
       expect([...claimed].sort((x, y) => binaryCompare(x.hash, y.hash))).toEqual(
         [deleting(hash('a'), 5), deleting(hash('b'), 5)].sort((x, y) => binaryCompare(x.hash, y.hash)),
       )
@@ -681,12 +830,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       // A dedup hit between the mark and the sweep.
       await store.chunks.addReferences(new Map([[hash('dedup'), 1]]))
       expect(hashesOf(await store.collector.claim(T0, T0 + 1, 10))).toEqual([hash('garbage')])
-      expect(await store.chunks.find(hash('dedup'))).toEqual({
-        hash: hash('dedup'),
-        size: 1,
-        refCount: 1,
-        state: 'live',
-      })
+      expect(await store.chunks.find(hash('dedup'))).toEqual(liveChunk(hash('dedup'), 1, 1))
     })
 
     it('claims at most `limit` chunks, the earliest marked first', async () => {
@@ -703,6 +847,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
 
     it('answers in claimable what claim would take, without taking it', async () => {
       const user = await insertUser(store)
+      await insertDeletingChunk(store, hash('going'))
       await insertChunks(store, [hash('old1'), hash('old2'), hash('named'), hash('dedup')])
       await store.collector.mark(T0)
       await insertChunks(store, [hash('old3')])
@@ -711,7 +856,6 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       await store.collector.mark(T0 + 50)
       await insertUploadNaming(store, user, [hash('named')])
       await store.chunks.addReferences(new Map([[hash('dedup'), 1]]))
-      await insertDeletingChunk(store, hash('going'))
 
       const cutoff = T0 + 10
       const expected = sorted([hash('old1'), hash('old2'), hash('old3')])
@@ -720,7 +864,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
         sorted([hash('old1'), hash('old2')]),
       )
       for (const chunk of await store.collector.claimable(cutoff, 10)) {
-        expect(chunk).toEqual({ hash: chunk.hash, size: 1, refCount: 0, state: 'live' })
+        expect(chunk).toEqual(liveChunk(chunk.hash))
         expect((await store.chunks.find(chunk.hash))?.state).toBe('live')
       }
       expect(hashesOf(await store.collector.claimable(cutoff, 10))).toEqual(expected)
@@ -754,59 +898,126 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect((await store.chunks.find(hash('unmarked')))?.state).toBe('live')
     })
 
-    it('forgets only deleting rows', async () => {
-      await insertChunks(store, [hash('live')])
+    it('forgets a deleting row only while it names that copy', async () => {
       await insertDeletingChunk(store, hash('going'))
-      await store.collector.forget([hash('live'), hash('going'), hash('absent')])
+      await insertDeletingChunk(store, hash('gone'))
+      await insertChunks(store, [hash('live')])
+      const going = copyOf(hash('going'))
+      // Another copy of the chunk is not the claimed one: the row stays.
+      await store.collector.forget([
+        { hash: hash('going'), generation: newGeneration() },
+        { hash: hash('going'), generation: LEGACY_GENERATION },
+      ])
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
+      // Live rows are never forgotten, whichever copy is named; rows that are not there are no error.
+      await store.collector.forget([
+        going,
+        copyOf(hash('gone')),
+        copyOf(hash('live')),
+        { hash: hash('absent'), generation: newGeneration() },
+      ])
       await store.collector.forget([])
       expect(await store.chunks.find(hash('going'))).toBeNull()
-      expect((await store.chunks.find(hash('live')))?.state).toBe('live')
-    })
+      expect(await store.chunks.find(hash('gone'))).toBeNull()
+      expect(await store.chunks.find(hash('live'))).toEqual(liveChunk(hash('live')))
 
-    it('knows the hashes that have a row in any state', async () => {
-      await insertChunks(store, [hash('live')])
-      await insertDeletingChunk(store, hash('going'))
-      expect(await store.collector.known([hash('live'), hash('going'), hash('absent')])).toEqual(
-        new Set([hash('live'), hash('going')]),
+      // Uploaded again meanwhile under a new generation: the late forget of a collector that
+      // paused after deleting the old copy leaves the new row alone, live or claimed in turn.
+      const again = newGeneration()
+      expect(await store.chunks.insert({ hash: hash('going'), size: 1, generation: again }, T0 + 10)).toBe(
+        true,
       )
-      expect(await store.collector.known([])).toEqual(new Set())
-    })
-
-    it('claims orphans only when no row and no upload session names them', async () => {
-      const user = await insertUser(store)
-      await insertChunks(store, [hash('live')])
-      await insertDeletingChunk(store, hash('going'), 1, T0)
-      await insertUploadNaming(store, user, [hash('named')])
-      const claimed = await store.collector.claimOrphans(
-        [
-          { hash: hash('free'), size: 123 },
-          { hash: hash('live'), size: 1 },
-          { hash: hash('going'), size: 1 },
-          { hash: hash('named'), size: 1 },
-        ],
-        T0 + 7,
-      )
-      expect(claimed).toEqual([hash('free')])
-      expect(await store.chunks.find(hash('free'))).toEqual(deleting(hash('free'), 123))
-      expect(await store.chunks.find(hash('live'))).toEqual({
-        hash: hash('live'),
-        size: 1,
-        refCount: 0,
-        state: 'live',
+      await store.collector.forget([going])
+      expect(await store.chunks.find(hash('going'))).toEqual({
+        ...liveChunk(hash('going')),
+        generation: again,
       })
+      expect(await store.collector.mark(T0 + 20)).toBe(2)
+      expect(hashesOf(await store.collector.claim(T0 + 20, T0 + 30, 10))).toEqual(
+        sorted([hash('going'), hash('live')]),
+      )
+      await store.collector.forget([going])
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going'), 1, again))
+      await store.collector.forget([{ hash: hash('going'), generation: again }])
+      expect(await store.chunks.find(hash('going'))).toBeNull()
+    })
+
+    it('answers the generation each row names, in any state', async () => {
+      await insertDeletingChunk(store, hash('going'))
+      await insertChunks(store, [hash('live'), hash('damaged')])
+      await store.chunks.markDamaged(copyOf(hash('damaged')), T0)
+      await store.chunks.insert({ hash: hash('legacy'), size: 1, generation: LEGACY_GENERATION }, T0)
+      const asked = [
+        hash('live'),
+        hash('going'),
+        hash('damaged'),
+        hash('legacy'),
+        hash('absent'),
+        hash('live'),
+      ]
+      expect(await store.collector.generations(asked)).toEqual(
+        new Map([
+          [hash('live'), generationOf(hash('live'))],
+          [hash('going'), generationOf(hash('going'))],
+          [hash('damaged'), generationOf(hash('damaged'))],
+          [hash('legacy'), LEGACY_GENERATION],
+        ]),
+      )
+      expect(await store.collector.generations([])).toEqual(new Map())
+    })
+
+    it('finds the orphans among copies: no row names them, and no upload session names their hash', async () => {
+      const user = await insertUser(store)
+      await insertDeletingChunk(store, hash('going'))
+      await insertChunks(store, [hash('live'), hash('named-live')])
+      const session = await insertUploadNaming(store, user, [hash('named'), hash('named-live')])
+      const other = (seed: string, generation = newGeneration()) => ({ hash: hash(seed), generation })
+      const orphans = [
+        other('free'),
+        other('free'),
+        other('free', LEGACY_GENERATION),
+        other('live'),
+        other('live', LEGACY_GENERATION),
+        other('going'),
+      ]
+      const kept = [
+        copyOf(hash('live')),
+        // A claimed row still names its copy: the collector deletes it as a claim, not an orphan.
+        copyOf(hash('going')),
+        // An upload in flight may record any copy of a hash its session names.
+        other('named'),
+        other('named', LEGACY_GENERATION),
+        other('named-live'),
+        copyOf(hash('named-live')),
+      ]
+      const found = await store.transaction(async (tx) => {
+        await tx.chunks.guard('collect')
+        return tx.collector.orphans([...kept, ...orphans].reverse())
+      })
+      expect([...found].sort(byCopy)).toEqual([...orphans].sort(byCopy))
+      expect(await store.collector.orphans([])).toEqual([])
+      expect(await store.collector.orphans(kept)).toEqual([])
+
+      // It only answers: no row is inserted or claimed.
+      expect(await store.chunks.find(hash('free'))).toBeNull()
       expect(await store.chunks.find(hash('named'))).toBeNull()
-      // The existing claim kept its time; the new one is stamped `now`.
-      expect(hashesOf(await store.collector.takeOverStale(T0 + 6, T0 + 50, 10))).toEqual([hash('going')])
-      expect(hashesOf(await store.collector.takeOverStale(T0 + 7, T0 + 50, 10))).toEqual([hash('free')])
-      expect(await store.collector.claimOrphans([], T0 + 8)).toEqual([])
+      expect(await store.chunks.find(hash('live'))).toEqual(liveChunk(hash('live')))
+      expect(await store.chunks.find(hash('going'))).toEqual(deleting(hash('going')))
+
+      // Once the session is gone, the copies it protected are orphans, but for the row's own.
+      await store.uploads.delete(session.id)
+      const unprotected = [other('named'), other('named', LEGACY_GENERATION), other('named-live')]
+      expect(
+        [...(await store.collector.orphans([...unprotected, copyOf(hash('named-live'))]))].sort(byCopy),
+      ).toEqual([...unprotected].sort(byCopy))
     })
   })
 
   describe('audit', () => {
     it('answers live chunks least recently verified first (then by hash), and records verification', async () => {
       const hashes = sorted([1, 2, 3, 4].map((i) => hash(`v${i}`)))
-      await insertChunks(store, hashes)
       await insertDeletingChunk(store, hash('going'))
+      await insertChunks(store, hashes)
       expect(hashesOf(await store.audit.leastRecentlyVerified(10))).toEqual(hashes)
       const inOrder = async (limit: number) =>
         (await store.audit.leastRecentlyVerified(limit)).map((c) => c.hash)
@@ -816,19 +1027,16 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       await store.audit.markVerified([], T0 + 99)
       expect(await inOrder(10)).toEqual([hashes[2], hashes[3], hashes[0], hashes[1]])
       expect(await inOrder(2)).toEqual([hashes[2], hashes[3]])
-      expect((await store.audit.leastRecentlyVerified(1))[0]).toEqual({
-        hash: hashes[2],
-        size: 1,
-        refCount: 0,
-        state: 'live',
-      })
+      expect((await store.audit.leastRecentlyVerified(1))[0]).toEqual(liveChunk(hashes[2]!))
     })
 
     it('pages through live chunks in hash order, and counts them', async () => {
       const hashes = Array.from({ length: 25 }, (_, i) => hash(`live${i}`))
-      await insertChunks(store, hashes, 9)
       await insertDeletingChunk(store, hash('going1'))
       await insertDeletingChunk(store, hash('going2'))
+      await insertChunks(store, hashes, 9)
+      // A damaged chunk is still live: scrub reads it again, and it counts.
+      await store.chunks.markDamaged(copyOf(hashes[7]!), T0)
       const listed: ChunkRecord[] = []
       let page = await store.audit.liveChunks(null, 10)
       while (page.length > 0) {
@@ -837,9 +1045,18 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
         page = await store.audit.liveChunks(page.at(-1)!.hash, 10)
       }
       expect(listed).toEqual(
-        [...hashes].sort(binaryCompare).map((h) => ({ hash: h, size: 9, refCount: 0, state: 'live' })),
+        [...hashes].sort(binaryCompare).map((h) => ({ ...liveChunk(h, 9), damaged: h === hashes[7] })),
       )
       expect(await store.audit.countLive()).toBe(25)
+    })
+
+    it('counts the live chunks marked damaged and not repaired', async () => {
+      await insertChunks(store, [hash('a'), hash('b'), hash('c')])
+      expect(await store.audit.countDamaged()).toBe(0)
+      for (const seed of ['a', 'b']) await store.chunks.markDamaged(copyOf(hash(seed)), T0)
+      expect(await store.audit.countDamaged()).toBe(2)
+      await store.chunks.replaceDamaged(hash('a'), generationOf(hash('a')), newGeneration(), T0 + 1)
+      expect(await store.audit.countDamaged()).toBe(1)
     })
 
     it('finds reference counts that differ from the version entries, and none when they agree', async () => {
@@ -869,11 +1086,53 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
     it('finds version entries whose chunk row is missing or deleting', async () => {
       const user = await insertUser(store)
       const file = await insertFile(store, user, user.rootFolderId, 'f')
-      await insertChunks(store, [hash('live')])
       await insertDeletingChunk(store, hash('going'))
+      await insertChunks(store, [hash('live')])
       expect(await store.audit.danglingReferences()).toEqual([])
       await insertVersion(store, file, refsTo([hash('live'), hash('absent'), hash('going'), hash('absent')]))
       expect(await store.audit.danglingReferences()).toEqual(sorted([hash('absent'), hash('going')]))
+    })
+
+    it('finds versions whose sizes disagree with their chunks, and none when they agree', async () => {
+      const user = await insertUser(store)
+      const [good, empty, rowless, wrongChunk, wrongTotal] = await Promise.all(
+        ['good', 'empty', 'rowless', 'wrong-chunk', 'wrong-total'].map((name) =>
+          insertFile(store, user, user.rootFolderId, name),
+        ),
+      )
+      await insertChunks(store, [hash('four')], 4)
+      await insertChunks(store, [hash('two')], 2)
+      const four = { index: 0, hash: hash('four'), size: 4, offset: 0 }
+      const two = { index: 1, hash: hash('two'), size: 2, offset: 4 }
+      await insertVersion(store, good!, [four, two])
+      await insertVersion(
+        store,
+        good!,
+        [two].map((c) => ({ ...c, index: 0, offset: 0 })),
+        { version: 2 },
+      )
+      await insertVersion(store, empty!, [])
+      // A chunk with no row at all is a dangling reference, not a size mismatch.
+      await insertVersion(store, rowless!, [four, { ...two, hash: hash('absent'), size: 9 }])
+      expect(await store.audit.sizeMismatches()).toEqual([])
+
+      // A chunk declared with another size than its bytes have (the version adds up, though).
+      await insertVersion(store, wrongChunk!, [four, { ...two, size: 3 }])
+      // Chunks that do not add up to the version's size, with or without chunks.
+      await insertVersion(store, wrongTotal!, [four], { size: 5 })
+      await insertVersion(store, empty!, [], { version: 2, size: 1 })
+      const found = await store.audit.sizeMismatches()
+      const key = (m: { nodeId: string; version: number }) => `${m.nodeId} v${m.version}`
+      expect(found.map(key).sort()).toEqual(
+        [
+          { nodeId: wrongChunk!.id, version: 1 },
+          { nodeId: wrongTotal!.id, version: 1 },
+          { nodeId: empty!.id, version: 2 },
+        ]
+          .map(key)
+          .sort(),
+      )
+      for (const mismatch of found) expect(mismatch.problem).toEqual(expect.stringMatching(/\S/))
     })
   })
 

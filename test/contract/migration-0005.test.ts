@@ -64,6 +64,10 @@ for (const { name: kind, available } of DATABASES) {
           at(1, 'n11', 'other', 'README.txt'),
           at(11, 'n12', 'root', '.Profile'),
           at(12, 'n13', 'root', '.profile'),
+          // A rename lands on a name a later sibling holds until its own rename.
+          at(13, 'n14', 'root', 'b'),
+          at(14, 'n15', 'root', 'B'),
+          at(15, 'n16', 'root', 'B (case conflict)'),
         ])
         .execute()
 
@@ -95,6 +99,9 @@ for (const { name: kind, available } of DATABASES) {
         // A leading dot starts no extension.
         { id: 'n12', name: '.Profile', name_key: '.profile' },
         { id: 'n13', name: '.profile (case conflict)', name_key: '.profile (case conflict)' },
+        { id: 'n14', name: 'b', name_key: 'b' },
+        { id: 'n15', name: 'B (case conflict)', name_key: 'b (case conflict)' },
+        { id: 'n16', name: 'B (case conflict) (case conflict)', name_key: 'b (case conflict) (case conflict)' },
         { id: 'other', name: 'other', name_key: 'other' },
         { id: 'root', name: '', name_key: '' },
       ])

@@ -4,6 +4,8 @@ import http from 'node:http'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { blobName } from '../../src/domain/blob-key.js'
+import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -73,15 +75,9 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       throw error
     }
   }
-  /** Files stored under a chunk's fan-out directory (`chunks/ab/cd/`). */
-  const storedCopies = async (hash: string): Promise<string[]> => {
-    try {
-      return await readdir(path.join(server.dataDir, 'chunks', hash.slice(0, 2), hash.slice(2, 4)))
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw error
-    }
-  }
+  /** The names of the copies of a chunk on disk, of any generation (in `chunks/ab/cd/`). */
+  const storedCopies = async (hash: string): Promise<string[]> =>
+    (await copiesOnDisk(server.dataDir, hash)).map((file) => path.basename(file))
 
   beforeAll(async () => {
     if (available) server = await startTestServer(backend)
@@ -114,7 +110,6 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       // The server keeps serving, and holds nothing under the hash.
       const me = await ann.get('/auth/me')
       expect(me.status).toBe(200)
-      expect(await server.services.blobs.has(hash)).toBe(false)
       expect(await storedCopies(hash)).toEqual([])
       expect(await server.services.meta.chunks.find(hash)).toBeNull()
       const check = await ann.post(`/upload/${uploadId}/check`)
@@ -160,7 +155,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
         body: { error: { code: 'CHUNK_SIZE_MISMATCH' } },
       })
 
-      expect(await server.services.blobs.has(hash)).toBe(false)
+      expect(await storedCopies(hash)).toEqual([])
       expect(await server.services.meta.chunks.find(hash)).toBeNull()
       await waitFor('the temp file to be removed', async () => (await tempFiles()).length === 0)
       expect((await ann.post(`/upload/${uploadId}/check`)).body.chunksNeeded).toEqual([0])
@@ -173,7 +168,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       const accepted = await exact.reply
       expect(accepted.status).toBe(200)
       expect(accepted.body).toEqual({ index: 0, hash, deduplicated: false })
-      expect(await server.services.blobs.has(hash)).toBe(true)
+      expect(await rowCopyOnDisk(server, hash)).toBe(true)
     },
   )
 
@@ -198,8 +193,9 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       const replies = await Promise.all([first.reply, second.reply])
       expect(replies.map((reply) => reply.status)).toEqual([200, 200])
       for (const reply of replies) expect(reply.body).toMatchObject({ index: 0, hash })
-
-      expect(await storedCopies(hash)).toEqual([hash])
+      // Each wrote a copy of its own; the one that lost the race to record it deleted its copy.
+      const row = await server.services.meta.chunks.find(hash)
+      expect(await storedCopies(hash)).toEqual([blobName({ hash, generation: row!.generation })])
       expect(await tempFiles()).toEqual([])
       expect(await server.services.meta.chunks.find(hash)).toMatchObject({ hash, size: CHUNK })
 
@@ -313,7 +309,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
     expect(otherUser.status).toBe(404)
     expect(otherUser.body.error.code).toBe('UPLOAD_NOT_FOUND')
 
-    expect(await server.services.blobs.has(hash)).toBe(false)
+    expect(await storedCopies(hash)).toEqual([])
     expect(await server.services.meta.chunks.find(hash)).toBeNull()
     expect(await tempFiles()).toEqual([])
     expect((await ann.post(`/upload/${uploadId}/check`)).body.chunksNeeded).toEqual([0])

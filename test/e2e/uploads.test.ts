@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { copiesOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, hmac, MiB, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -131,8 +132,9 @@ describe.each(BACKENDS)('uploads on %s', (backend, available) => {
     // Still needed, and another user is told the server does not hold it.
     expect((await ann.post(`/upload/${init.body.uploadId}/check`)).body.chunksNeeded).toEqual([0])
     expect((await bob.init('probe.bin', bytes)).body.chunksNeeded).toEqual([0])
-    expect(await server.services.blobs.has(sha256(bytes))).toBe(false)
-    expect(await server.services.blobs.has(sha256(tampered))).toBe(false)
+    // No copy of either hash, under any generation.
+    expect(await copiesOnDisk(server.dataDir, sha256(bytes))).toEqual([])
+    expect(await copiesOnDisk(server.dataDir, sha256(tampered))).toEqual([])
   })
 
   it.skipIf(!available)(

@@ -4,9 +4,18 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newGeneration } from '../../src/domain/blob-key.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
 import { startTestServer } from '../helpers/test-server.js'
-import { chunkPath, deleteAndPurge, fileExists, randomParts, uploadParts } from './gc-helpers.js'
+import {
+  copiesOnDisk,
+  copyPath,
+  deleteAndPurge,
+  fileExists,
+  randomParts,
+  rowCopyPath,
+  uploadParts,
+} from './gc-helpers.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = path.join(ROOT, 'src/cli/main.ts')
@@ -50,8 +59,13 @@ describe('tessera gc and scrub (SQLite)', () => {
   let dataDir: string
   let kept: Buffer[]
   let garbage: Buffer[]
-  const present = (hashes: readonly string[]) =>
-    Promise.all(hashes.map((hash) => fileExists(chunkPath(dataDir, hash))))
+  /** The copies the rows of `kept` and `garbage` name, read while the server was up. */
+  let keptCopies: string[]
+  let garbageCopies: string[]
+  const present = (copies: readonly string[]) => Promise.all(copies.map((copy) => fileExists(copy)))
+  /** Whether any copy of each hash is on disk, of any generation. */
+  const anyCopy = (hashes: readonly string[]) =>
+    Promise.all(hashes.map(async (hash) => (await copiesOnDisk(dataDir, hash)).length > 0))
 
   beforeAll(async () => {
     const server = await startTestServer('sqlite', { GC_INTERVAL_SECONDS: '0' })
@@ -62,6 +76,8 @@ describe('tessera gc and scrub (SQLite)', () => {
       garbage = randomParts(3, 2048)
       await uploadParts(ann, 'kept.bin', kept)
       await deleteAndPurge(ann, (await uploadParts(ann, 'garbage.bin', garbage)).id)
+      keptCopies = await Promise.all(kept.map((part) => rowCopyPath(server, sha256(part))))
+      garbageCopies = await Promise.all(garbage.map((part) => rowCopyPath(server, sha256(part))))
     } finally {
       // Closed, not stopped: stopping deletes the data directory the commands work on.
       await server.close()
@@ -81,16 +97,16 @@ describe('tessera gc and scrub (SQLite)', () => {
     const dryFirst = await tessera(dataDir, 'gc', '--dry-run', '--json')
     expect(dryFirst.code, dryFirst.stderr).toBe(0)
     expect(json(dryFirst)).toMatchObject({ dryRun: true, swept: 0, marked: 3, errors: [] })
-    expect(await present(garbageHashes)).toEqual([true, true, true])
+    expect(await present(garbageCopies)).toEqual([true, true, true])
 
     const mark = await tessera(dataDir, 'gc', '--json')
     expect(mark.code, mark.stderr).toBe(0)
     expect(json(mark)).toMatchObject({ dryRun: false, swept: 0, marked: 3, errors: [] })
-    expect(await present(garbageHashes)).toEqual([true, true, true])
+    expect(await present(garbageCopies)).toEqual([true, true, true])
 
     const dryDue = await tessera(dataDir, 'gc', '--dry-run', '--json')
     expect(json(dryDue)).toMatchObject({ dryRun: true, swept: 3, sweptBytes: garbageBytes, marked: 0 })
-    expect(await present(garbageHashes)).toEqual([true, true, true])
+    expect(await present(garbageCopies)).toEqual([true, true, true])
 
     const sweep = await tessera(dataDir, 'gc', '--json')
     expect(sweep.code, sweep.stderr).toBe(0)
@@ -101,12 +117,12 @@ describe('tessera gc and scrub (SQLite)', () => {
       marked: 0,
       errors: [],
     })
-    expect(await present(garbageHashes)).toEqual([false, false, false])
-    expect(await present(keptHashes)).toEqual([true, true, true, true])
+    expect(await anyCopy(garbageHashes)).toEqual([false, false, false])
+    expect(await present(keptCopies)).toEqual([true, true, true, true])
 
     // Bytes no row knows (a crash mid-upload): only --orphans walks the store for them.
     const orphan = randomBytes(333)
-    const orphanFile = chunkPath(dataDir, sha256(orphan))
+    const orphanFile = copyPath(dataDir, { hash: sha256(orphan), generation: newGeneration() })
     await mkdir(path.dirname(orphanFile), { recursive: true })
     await writeFile(orphanFile, orphan)
     expect(json(await tessera(dataDir, 'gc', '--json'))).toMatchObject({ swept: 0, orphans: 0 })
@@ -118,7 +134,8 @@ describe('tessera gc and scrub (SQLite)', () => {
     expect(text.code, text.stderr).toBe(0)
     expect(text.stdout).toMatch(/^gc: deleted 0 chunks .*orphans 1;/)
     expect(await fileExists(orphanFile)).toBe(false)
-    expect(await present(keptHashes)).toEqual([true, true, true, true])
+    expect(await present(keptCopies)).toEqual([true, true, true, true])
+    expect(await anyCopy(keptHashes)).toEqual([true, true, true, true])
   })
 
   it('scrub exits 0 on a clean store, and 1 naming a corrupt chunk, which it leaves in place', {
@@ -129,7 +146,7 @@ describe('tessera gc and scrub (SQLite)', () => {
     expect(json(clean)).toMatchObject({ clean: true, checked: kept.length, corrupt: [], missing: [] })
 
     const victim = sha256(kept[1] as Buffer)
-    const file = chunkPath(dataDir, victim)
+    const file = keptCopies[1] as string
     const bytes = await readFile(file)
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x80
     await writeFile(file, bytes)
@@ -137,7 +154,15 @@ describe('tessera gc and scrub (SQLite)', () => {
     const dirty = await tessera(dataDir, 'scrub', '--json')
     expect(dirty.code).toBe(1)
     expect(dirty.stdout).toContain(victim)
-    expect(json(dirty)).toMatchObject({ clean: false, missing: [], readErrors: [], unknown: [] })
+    // Marked damaged (so that the next upload of its bytes replaces it), never deleted.
+    expect(json(dirty)).toMatchObject({
+      clean: false,
+      missing: [],
+      readErrors: [],
+      unknown: [],
+      markedDamaged: [victim],
+      damaged: 1,
+    })
     expect(json(dirty).corrupt).toEqual([
       { hash: victim, actual: sha256(bytes), size: bytes.length, expectedSize: bytes.length },
     ])
@@ -146,6 +171,9 @@ describe('tessera gc and scrub (SQLite)', () => {
     expect(text.code).toBe(1)
     expect(text.stdout).toContain('PROBLEMS FOUND')
     expect(text.stderr).toContain(`corrupt: ${victim}`)
+    // Found again, but marked already: it stands damaged.
+    expect(text.stderr).not.toContain('marked damaged')
+    expect(text.stderr).toContain('1 chunk(s) stand damaged')
     expect((await readFile(file)).equals(bytes)).toBe(true)
 
     // A bad fraction is a usage error, not a scrub.

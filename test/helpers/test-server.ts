@@ -13,8 +13,12 @@ export type Backend = 'sqlite' | 'postgres'
 export interface TestServer extends RunningServer {
   api: string
   dataDir: string
-  /** Moves the server's clock forward (upload and session expiry without sleeping). */
+  /** Moves the server's clock forward (upload and session expiry without sleeping); or back. */
   advance(ms: Millis): void
+  /** The server's clock. */
+  now(): Millis
+  /** What a `tessera` command needs to work on the same data: DATA_DIR, and DATABASE_URL on PostgreSQL. */
+  storeEnv: Record<string, string>
   stop(): Promise<void>
 }
 
@@ -51,6 +55,8 @@ export async function startTestServer(
     advance: (ms) => {
       offset += ms
     },
+    now: () => Date.now() + offset,
+    storeEnv: { DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url } : {}) },
     async stop() {
       await server.close()
       await database?.drop()

@@ -158,24 +158,38 @@ describe.each(DATABASES)('history sweep on $name', ({ name, available }) => {
       const random = seeded(seed)
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
       // Count limit, thinning and the age limit all at work.
-      const policy: RetentionPolicy = { maxVersions: 5, maxAgeMs: 20 * DAY, thin: true }
+      const policy: RetentionPolicy = { maxVersions: 6, maxAgeMs: 20 * DAY, thin: true }
       const history = new VersionHistory(store, policy, { batchSize: 3 })
       await history.sweep(now)
       const model = new HistoryModel(policy)
       const addVersion = await owner(history)
-      const files = Array.from({ length: 20 }, () => newId())
+      const files = Array.from({ length: 10 }, () => newId())
       const trashed = new Set<string>()
-      const steps = [MINUTE, 7 * MINUTE, 40 * MINUTE, 2 * HOUR, 9 * HOUR, DAY, 3 * DAY, 8 * DAY]
+      // Mostly short steps, so that a due time found late shows as a sweep that pruned too little.
+      const steps = [
+        MINUTE,
+        5 * MINUTE,
+        15 * MINUTE,
+        30 * MINUTE,
+        50 * MINUTE,
+        2 * HOUR,
+        9 * HOUR,
+        DAY,
+        4 * DAY,
+      ]
       let visits = 0
       let oldVisits = 0
-      for (let step = 0; step < 80; step++) {
+      let sweepPruned = 0
+      for (let step = 0; step < 160; step++) {
         now += pick(steps) + Math.floor(random() * MINUTE)
-        const writes = random() < 0.6 ? 1 + Math.floor(random() * 4) : 0
-        for (let i = 0; i < writes; i++) {
+        if (random() < 0.4) {
+          // A burst of saves of one file, minutes apart: versions that share hour and day slots.
           const id = pick(files)
-          if (trashed.has(id)) continue
-          await addVersion(id)
-          model.added(id, now)
+          for (let saves = 1 + Math.floor(random() * 4); saves > 0 && !trashed.has(id); saves--) {
+            await addVersion(id)
+            model.added(id, now)
+            now += Math.floor(random() * 10 * MINUTE)
+          }
         }
         if (random() < 0.05) {
           // A trashed file keeps its history, and the sweep still thins it.
@@ -185,10 +199,11 @@ describe.each(DATABASES)('history sweep on $name', ({ name, available }) => {
             trashed.add(id)
           }
         }
-        if (random() < 0.7) {
+        if (random() < 0.8) {
           const report = await history.sweep(now)
           const expected = model.sweep(now)
           expect(report.pruned, `seed ${seed}, step ${step}`).toBe(expected.pruned)
+          sweepPruned += expected.pruned
           // Every file the old walk pruned was due; no file is visited twice in a sweep.
           expect(report.visited).toBeGreaterThanOrEqual(expected.filesPruned)
           expect(report.visited).toBeLessThanOrEqual(expected.filesWithHistory)
@@ -200,9 +215,11 @@ describe.each(DATABASES)('history sweep on $name', ({ name, available }) => {
         }
       }
       console.log(
-        `[history sweep, ${name}] seed ${seed}: ${visits} file visits, where the old walk made ${oldVisits}`,
+        `[history sweep, ${name}] seed ${seed}: ${visits} file visits, where the old walk made ` +
+          `${oldVisits}; ${sweepPruned} versions pruned by sweeps`,
       )
       expect(visits).toBeLessThan(oldVisits)
+      expect(sweepPruned).toBeGreaterThan(20)
     },
   )
 

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { fingerprint, readAll } from '../../../test/helpers/streams.js'
+import { type BlobKey, newGeneration } from '../../domain/blob-key.js'
 import { MiB } from '../../domain/chunk-plan.js'
 import { sha256Hex } from '../../domain/hashes.js'
 import type { CrashPoint } from '../../support/crash-points.js'
@@ -18,14 +19,15 @@ const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
 const storeModule = new URL('./disk-blob-store.ts', import.meta.url).href
 
 /**
- * The child: puts the chunk in `chunkPath` under `hash` into a DiskBlobStore at `root`. It runs
- * the TypeScript sources through tsx, as `npm run dev` does, so nothing needs building first.
+ * The child: puts the chunk in `chunkPath` under the key `hash`.`generation` into a DiskBlobStore
+ * at `root`. It runs the TypeScript sources through tsx, as `npm run dev` does, so nothing needs
+ * building first.
  */
 const CHILD_SCRIPT = `
-const [storeModule, root, chunkPath, hash] = process.argv.slice(1)
+const [storeModule, root, chunkPath, hash, generation] = process.argv.slice(1)
 const { createReadStream } = await import('node:fs')
 const { DiskBlobStore } = await import(storeModule)
-await new DiskBlobStore({ root }).put(hash, createReadStream(chunkPath))
+await new DiskBlobStore({ root }).put({ hash, generation }, createReadStream(chunkPath))
 `
 
 interface ChildExit {
@@ -34,7 +36,7 @@ interface ChildExit {
   stderr: string
 }
 
-function putInChild(crashAt: CrashPoint, root: string, chunkPath: string, hash: string): Promise<ChildExit> {
+function putInChild(crashAt: CrashPoint, root: string, chunkPath: string, key: BlobKey): Promise<ChildExit> {
   const args = [
     '--import',
     'tsx',
@@ -44,7 +46,8 @@ function putInChild(crashAt: CrashPoint, root: string, chunkPath: string, hash: 
     storeModule,
     root,
     chunkPath,
-    hash,
+    key.hash,
+    key.generation,
   ]
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
@@ -79,21 +82,26 @@ describe('DiskBlobStore killed in the middle of a put', () => {
     async ({ crashAt, stored, leavesTempFile }) => {
       const data = randomBytes(4 * MiB)
       const hash = sha256Hex(data)
+      const key = { hash, generation: newGeneration() }
       const root = join(scratch, crashAt)
       const chunkPath = join(scratch, `${crashAt}.chunk`)
       await writeFile(chunkPath, data)
 
-      const exit = await putInChild(crashAt, root, chunkPath, hash)
+      const exit = await putInChild(crashAt, root, chunkPath, key)
       expect(exit, exit.stderr).toMatchObject({ code: null, signal: 'SIGKILL' })
       expect(await readdir(join(root, 'tmp'))).toHaveLength(leavesTempFile ? 1 : 0)
 
       const store = new DiskBlobStore({ root, staleTempAgeMs: 0 })
       await store.init()
       expect(await readdir(join(root, 'tmp'))).toEqual([])
-      const body = await store.get(hash)
+      const body = await store.get(key)
       const bytes = body === null ? null : fingerprint(await readAll(body))
       expect(bytes).toEqual(stored ? fingerprint(data) : null)
-      expect(await store.has(hash)).toBe(stored)
+      expect(await store.has(key)).toBe(stored)
+      // Under its own key and no other: no bare-hash copy, no other generation.
+      const listed: BlobKey[] = []
+      for await (const { hash, generation } of store.list()) listed.push({ hash, generation })
+      expect(listed).toEqual(stored ? [key] : [])
     },
   )
 })

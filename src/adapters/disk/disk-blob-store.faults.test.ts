@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, sep } from 'node:path'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { bodyOf, fingerprint, readAll } from '../../../test/helpers/streams.js'
+import { type BlobKey, blobName, newGeneration } from '../../domain/blob-key.js'
 import { MiB } from '../../domain/chunk-plan.js'
 import { sha256Hex } from '../../domain/hashes.js'
 import { DiskBlobStore } from './disk-blob-store.js'
@@ -137,7 +138,8 @@ afterAll(() => rm(scratch, { recursive: true, force: true }))
 
 const chunk = (size: number) => {
   const data = randomBytes(size)
-  return { data, hash: sha256Hex(data) }
+  const hash = sha256Hex(data)
+  return { data, hash, key: { hash, generation: newGeneration() } as BlobKey }
 }
 
 /** Two chunks in different top-level fan-out directories. */
@@ -156,8 +158,8 @@ const listAll = async (store: DiskBlobStore) => {
   return hashes
 }
 
-const bytesOf = async (store: DiskBlobStore, hash: string) => {
-  const body = await store.get(hash)
+const bytesOf = async (store: DiskBlobStore, key: BlobKey) => {
+  const body = await store.get(key)
   return body === null ? null : fingerprint(await readAll(body))
 }
 
@@ -173,7 +175,7 @@ beforeEach(async () => {
 const tempDir = () => join(store.root, 'tmp')
 const isTempFile = (path: string) => path.startsWith(tempDir() + sep)
 const fanoutDirOf = (hash: string) => join(store.root, hash.slice(0, 2), hash.slice(2, 4))
-const pathOf = (hash: string) => join(fanoutDirOf(hash), hash)
+const pathOf = (key: BlobKey) => join(fanoutDirOf(key.hash), blobName(key))
 
 describe('DiskBlobStore on a failing disk', () => {
   describe('put', () => {
@@ -184,25 +186,25 @@ describe('DiskBlobStore on a failing disk', () => {
      */
     async function expectFailedPutLeavesNothing(code: string, failWith: FaultyFileSystem['failWith']) {
       const bystander = chunk(100)
-      await store.put(bystander.hash, bodyOf(bystander.data))
-      const { data, hash } = chunk(2 * MiB)
+      await store.put(bystander.key, bodyOf(bystander.data))
+      const { data, key } = chunk(2 * MiB)
       const fds = await openFds()
       fileSystem.failWith = failWith
       fileSystem.calls.length = 0
 
-      await expect(store.put(hash, bodyOf(data))).rejects.toMatchObject({ code })
+      await expect(store.put(key, bodyOf(data))).rejects.toMatchObject({ code })
       const failedPutCalls = [...fileSystem.calls]
 
-      expect(await store.has(hash)).toBe(false)
-      expect(await store.get(hash)).toBeNull()
-      expect(await store.stat(hash)).toBeNull()
+      expect(await store.has(key)).toBe(false)
+      expect(await store.get(key)).toBeNull()
+      expect(await store.stat(key)).toBeNull()
       expect(await listAll(store)).toEqual([bystander.hash])
       expect(await readdir(tempDir())).toEqual([])
       expect(await openFds()).toBe(fds)
 
       fileSystem.heal()
-      await store.put(hash, bodyOf(data))
-      expect(await bytesOf(store, hash)).toEqual(fingerprint(data))
+      await store.put(key, bodyOf(data))
+      expect(await bytesOf(store, key)).toEqual(fingerprint(data))
       return failedPutCalls
     }
 
@@ -232,41 +234,41 @@ describe('DiskBlobStore on a failing disk', () => {
         if (operation === 'fd.writev' || operation === 'fd.write') return 'ENOSPC'
         return operation === 'unlink' ? 'EIO' : undefined
       }
-      const { data, hash } = chunk(MiB)
-      await expect(store.put(hash, bodyOf(data))).rejects.toMatchObject({ code: 'ENOSPC' })
+      const { data, key } = chunk(MiB)
+      await expect(store.put(key, bodyOf(data))).rejects.toMatchObject({ code: 'ENOSPC' })
       expect(fileSystem.count('unlink')).toBe(1)
-      expect(await store.has(hash)).toBe(false)
+      expect(await store.has(key)).toBe(false)
     })
 
     it('rejects when fsyncing the directory after the link fails, and never exposes a partial chunk', async () => {
-      const { data, hash } = chunk(4 * MiB)
+      const { data, hash, key } = chunk(4 * MiB)
       fileSystem.failWith = ({ operation, path }) =>
         operation === 'fd.sync' && path === fanoutDirOf(hash) ? 'EIO' : undefined
 
-      await expect(store.put(hash, bodyOf(data))).rejects.toMatchObject({ code: 'EIO' })
+      await expect(store.put(key, bodyOf(data))).rejects.toMatchObject({ code: 'EIO' })
 
       // The put is not acknowledged, but the link was made: the name exists, and a power cut now
       // could still lose it, since the directory entry was never made durable. What it names is
       // whole either way, because the temp file was fsynced before it was linked. (No power was
       // lost here, so the chunk is present; after a real power cut it might be absent, never
       // partial.) The temp file was removed before the directory fsync.
-      expect(await bytesOf(store, hash)).toEqual(fingerprint(data))
+      expect(await bytesOf(store, key)).toEqual(fingerprint(data))
       expect(await readdir(tempDir())).toEqual([])
 
       // Retrying the put is how the client makes it durable: the existing name is fsynced.
       fileSystem.heal()
       const syncsBefore = fileSystem.count('fd.sync', fanoutDirOf(hash))
-      await store.put(hash, bodyOf(data))
+      await store.put(key, bodyOf(data))
       expect(fileSystem.count('fd.sync', fanoutDirOf(hash))).toBe(syncsBefore + 1)
-      expect(await bytesOf(store, hash)).toEqual(fingerprint(data))
+      expect(await bytesOf(store, key)).toEqual(fingerprint(data))
     })
   })
 
   describe('reads error, never answer "missing"', () => {
-    const { data, hash } = chunk(3 * MiB)
+    const { data, key } = chunk(3 * MiB)
 
     beforeEach(async () => {
-      await store.put(hash, bodyOf(data))
+      await store.put(key, bodyOf(data))
     })
 
     const failOn = (failing: Operation, onPath: (path: string) => boolean = () => true) => {
@@ -275,34 +277,34 @@ describe('DiskBlobStore on a failing disk', () => {
     }
 
     it('get rejects when opening the chunk fails', async () => {
-      failOn('open', (path) => path === pathOf(hash))
-      await expect(store.get(hash)).rejects.toMatchObject({ code: 'EIO' })
+      failOn('open', (path) => path === pathOf(key))
+      await expect(store.get(key)).rejects.toMatchObject({ code: 'EIO' })
     })
 
     it('get rejects, and closes the file, when checking what it opened fails', async () => {
       const fds = await openFds()
       failOn('fd.stat')
-      await expect(store.get(hash)).rejects.toMatchObject({ code: 'EIO' })
+      await expect(store.get(key)).rejects.toMatchObject({ code: 'EIO' })
       expect(await openFds()).toBe(fds)
     })
 
     it('the body errors, rather than ending short, when reading fails', async () => {
       const fds = await openFds()
       failOn('fd.read')
-      const body = await store.get(hash)
+      const body = await store.get(key)
       await expect(readAll(body!)).rejects.toMatchObject({ code: 'EIO' })
       expect(await openFds()).toBe(fds)
     })
 
     it('has and stat reject when stat fails', async () => {
-      failOn('stat', (path) => path === pathOf(hash))
-      await expect(store.has(hash)).rejects.toMatchObject({ code: 'EIO' })
-      await expect(store.stat(hash)).rejects.toMatchObject({ code: 'EIO' })
+      failOn('stat', (path) => path === pathOf(key))
+      await expect(store.has(key)).rejects.toMatchObject({ code: 'EIO' })
+      await expect(store.stat(key)).rejects.toMatchObject({ code: 'EIO' })
     })
 
     it('delete rejects when unlink fails', async () => {
       failOn('unlink')
-      await expect(store.delete(hash)).rejects.toMatchObject({ code: 'EIO' })
+      await expect(store.delete(key)).rejects.toMatchObject({ code: 'EIO' })
     })
 
     it('ping rejects when the root is not accessible', async () => {
@@ -315,7 +317,7 @@ describe('DiskBlobStore on a failing disk', () => {
     const [first, second] = chunksInTwoFanouts()
 
     beforeEach(async () => {
-      for (const { data, hash } of [first, second]) await store.put(hash, bodyOf(data))
+      for (const { data, key } of [first, second]) await store.put(key, bodyOf(data))
       fileSystem.calls.length = 0
     })
 
@@ -335,7 +337,7 @@ describe('DiskBlobStore on a failing disk', () => {
 
     it('rejects when stat of a chunk fails', async () => {
       fileSystem.failWith = ({ operation, path }) =>
-        operation === 'stat' && path === pathOf(first.hash) ? 'EIO' : undefined
+        operation === 'stat' && path === pathOf(first.key) ? 'EIO' : undefined
       await expect(listAll(store)).rejects.toMatchObject({ code: 'EIO' })
     })
 
@@ -348,7 +350,7 @@ describe('DiskBlobStore on a failing disk', () => {
 
     it('skips a chunk deleted while it walked', async () => {
       fileSystem.failWith = ({ operation, path }) =>
-        operation === 'stat' && path === pathOf(first.hash) ? 'ENOENT' : undefined
+        operation === 'stat' && path === pathOf(first.key) ? 'ENOENT' : undefined
       expect(await listAll(store)).toEqual([second.hash])
     })
 

@@ -112,6 +112,11 @@ export interface UploadsTable {
   proof_nonce: string
   created_at: number
   expires_at: number
+  /** Set by `complete` (migration 0008); the session then answers only a retried complete. */
+  completed_at: number | null
+  file_id: string | null
+  /** 1 when the completion made a conflicted copy. */
+  conflict: Defaulted<number>
 }
 
 export interface UploadChunksTable {

@@ -61,7 +61,13 @@ export class SqlAuditRepository implements AuditRepository {
   async sizeMismatches(): Promise<{ nodeId: string; version: number; problem: string }[]> {
     // A chunk's size is a fact of its bytes (the upload checked them); a version that declares
     // another size for it describes bytes that do not exist.
-    const chunkSizes = await sql<{ node_id: string; version: number; idx: number; declared: number; stored: number }>`
+    const chunkSizes = await sql<{
+      node_id: string
+      version: number
+      idx: number
+      declared: number
+      stored: number
+    }>`
       select v.node_id, v.version, vc.idx, vc.size as declared, c.size as stored
       from version_chunks vc
       join versions v on v.id = vc.version_id

@@ -11,6 +11,8 @@ import type { ChunksTable, Database } from './schema.js'
 
 /** The advisory lock key of the chunk guard: any constant no other lock uses ("tess" in ASCII). */
 const CHUNK_GUARD_KEY = sql.lit(0x74657373)
+/** How long the collector tries for the exclusive guard before it waits in line (see guard). */
+const COLLECT_TRY_FOR_MS = 10_000
 
 /** What one transaction does to a chunk's reference count. */
 interface ReferenceChange {
@@ -169,8 +171,22 @@ export class SqlChunkRepository implements ChunkRepository {
 
   async guard(mode: 'use' | 'collect'): Promise<void> {
     if (this.dialect === 'sqlite') return
-    if (mode === 'use') await sql`select pg_advisory_xact_lock_shared(${CHUNK_GUARD_KEY})`.execute(this.db)
-    else await sql`select pg_advisory_xact_lock(${CHUNK_GUARD_KEY})`.execute(this.db)
+    if (mode === 'use') {
+      await sql`select pg_advisory_xact_lock_shared(${CHUNK_GUARD_KEY})`.execute(this.db)
+      return
+    }
+    // PostgreSQL grants a lock in the order it was asked for: a collector waiting in line for the
+    // exclusive form would make every upload that asks for the shared form after it wait behind
+    // it, a convoy behind the longest upload transaction. So the collector only tries, and waits
+    // between tries, outside the line; should uploads never leave a gap, it queues after a while.
+    const queueAt = Date.now() + COLLECT_TRY_FOR_MS
+    for (let pause = 2; Date.now() < queueAt; pause = Math.min(pause * 2, 100)) {
+      const { rows } = await sql<{ locked: boolean }>`
+        select pg_try_advisory_xact_lock(${CHUNK_GUARD_KEY}) as locked`.execute(this.db)
+      if (rows[0]?.locked) return
+      await new Promise((resolve) => setTimeout(resolve, pause))
+    }
+    await sql`select pg_advisory_xact_lock(${CHUNK_GUARD_KEY})`.execute(this.db)
   }
 
   async find(hash: ChunkHash): Promise<ChunkRecord | null> {

@@ -158,7 +158,9 @@ export class SqlCollectorRepository implements CollectorRepository {
         .execute()
       const protectedHashes = new Set(inSessions.map((row) => row.chunk_hash))
       orphans.push(
-        ...batch.filter((copy) => named.get(copy.hash) !== copy.generation && !protectedHashes.has(copy.hash)),
+        ...batch.filter(
+          (copy) => named.get(copy.hash) !== copy.generation && !protectedHashes.has(copy.hash),
+        ),
       )
     }
     return orphans

@@ -17,7 +17,10 @@ import { SqlUserRepository } from './sql-user-repository.js'
 import { SqlVersionRepository } from './sql-version-repository.js'
 
 /** The repositories over one handle: the pool (auto-commit) or a transaction. */
-function repositoriesFor(db: Kysely<Database>, dialect: SqlDialect): Repositories & { chunks: SqlChunkRepository } {
+function repositoriesFor(
+  db: Kysely<Database>,
+  dialect: SqlDialect,
+): Repositories & { chunks: SqlChunkRepository } {
   return {
     users: new SqlUserRepository(db, dialect),
     sessions: new SqlSessionRepository(db),

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { Millis, UploadChunkRecord, UploadChunkState, UploadRecord } from '../../domain/model.js'
-import type { UploadRepository } from '../../ports/metadata-store.js'
+import type { UploadCompletion, UploadRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, UploadChunksTable, UploadsTable } from './schema.js'
@@ -28,12 +28,18 @@ export class SqlUploadRepository implements UploadRepository {
           expires_at: upload.expiresAt,
         })
         .execute()
+      await new SqlUploadRepository(db).addChunks(upload.id, chunks)
+    })
+  }
+
+  async addChunks(uploadId: string, chunks: readonly UploadChunkRecord[]): Promise<void> {
+    await atomically(this.db, async (db) => {
       for (const batch of batches(chunks, ROWS_PER_INSERT)) {
         await db
           .insertInto('upload_chunks')
           .values(
             batch.map((chunk) => ({
-              upload_id: upload.id,
+              upload_id: uploadId,
               idx: chunk.index,
               chunk_hash: chunk.hash,
               size: chunk.size,
@@ -53,8 +59,46 @@ export class SqlUploadRepository implements UploadRepository {
       .where('id', '=', id)
       .where('user_id', '=', userId)
       .where('expires_at', '>', now)
+      .where('completed_at', 'is', null)
       .executeTakeFirst()
     return row ? toUpload(row) : null
+  }
+
+  async setExpiry(uploadId: string, expiresAt: Millis): Promise<boolean> {
+    const result = await this.db
+      .updateTable('uploads')
+      .set({ expires_at: expiresAt })
+      .where('id', '=', uploadId)
+      .where('completed_at', 'is', null)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async completion(userId: string, id: string, now: Millis): Promise<UploadCompletion | null> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select(['file_id', 'conflict'])
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .where('expires_at', '>', now)
+      .where('completed_at', 'is not', null)
+      .executeTakeFirst()
+    return row?.file_id ? { fileId: row.file_id, conflict: row.conflict === 1 } : null
+  }
+
+  async markCompleted(id: string, completion: UploadCompletion, now: Millis): Promise<boolean> {
+    return atomically(this.db, async (db) => {
+      const result = await db
+        .updateTable('uploads')
+        .set({ completed_at: now, file_id: completion.fileId, conflict: completion.conflict ? 1 : 0 })
+        .where('id', '=', id)
+        .where('completed_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst()
+      if (Number(result.numUpdatedRows) === 0) return false
+      await db.deleteFrom('upload_chunks').where('upload_id', '=', id).execute()
+      return true
+    })
   }
 
   async chunks(uploadId: string): Promise<UploadChunkRecord[]> {
@@ -77,34 +121,30 @@ export class SqlUploadRepository implements UploadRepository {
     return row ? toUploadChunk(row) : null
   }
 
-  async setStateByHash(uploadId: string, hash: ChunkHash, state: UploadChunkState): Promise<void> {
-    await this.db
-      .updateTable('upload_chunks')
-      .set({ state })
-      .where('upload_id', '=', uploadId)
-      .where('chunk_hash', '=', hash)
-      .execute()
-  }
-
-  async setStateByIndex(
+  async setStateByHash(
     uploadId: string,
-    indexes: readonly number[],
+    hashes: readonly ChunkHash[],
     state: UploadChunkState,
   ): Promise<void> {
     await atomically(this.db, async (db) => {
-      for (const batch of batches(indexes, VALUES_PER_STATEMENT)) {
+      for (const batch of batches([...new Set(hashes)], VALUES_PER_STATEMENT)) {
         await db
           .updateTable('upload_chunks')
           .set({ state })
           .where('upload_id', '=', uploadId)
-          .where('idx', 'in', batch)
+          .where('chunk_hash', 'in', batch)
           .execute()
       }
     })
   }
 
-  async delete(id: string): Promise<void> {
-    await this.db.deleteFrom('uploads').where('id', '=', id).execute()
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('uploads')
+      .where('id', '=', id)
+      .where('completed_at', 'is', null)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
   }
 
   async deleteExpired(now: Millis): Promise<number> {

@@ -76,7 +76,9 @@ export class SqlVersionRepository implements VersionRepository {
           .onRef('vc.version_id', '=', 'v.id')
           .on((eb) => eb(eb('vc.byte_offset', '+', eb.ref('vc.size')), '>', fromOffset)),
       )
-      .leftJoin('chunks as c', (join) => join.onRef('c.hash', '=', 'vc.chunk_hash').on('c.state', '=', 'live'))
+      .leftJoin('chunks as c', (join) =>
+        join.onRef('c.hash', '=', 'vc.chunk_hash').on('c.state', '=', 'live'),
+      )
       .selectAll('v')
       .select([
         'vc.idx',

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { MAX_DECLARATION_BYTES } from '../../domain/chunk-plan.js'
 import type { UploadSessionView } from '../../services/upload-service.js'
 import { type AppServices, objectBody, param, userOf } from '../context.js'
 import { presentFile, presentIso } from '../presenters.js'
@@ -11,8 +12,8 @@ const presentSession = (session: UploadSessionView) => ({
 export function uploadRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
   const { uploads } = services
 
-  // A 10 GiB file declares 2,560 hashes (~170 KB of JSON); 32 MiB allows files of terabytes.
-  app.post('/upload/init', { bodyLimit: 32 * 1024 * 1024 }, async (request, reply) => {
+  // A 10 GiB file declares 2,560 hashes (~170 KB of JSON); the limit fits MAX_CHUNKS of them.
+  app.post('/upload/init', { bodyLimit: MAX_DECLARATION_BYTES }, async (request, reply) => {
     const body = objectBody(request)
     const session = await uploads.init(userOf(request), {
       filename: body.filename,

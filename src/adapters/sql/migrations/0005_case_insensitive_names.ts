@@ -19,6 +19,11 @@ interface NodeNameRow {
 export const caseInsensitiveNamesMigration: Migration = {
   async up(db: Kysely<unknown>) {
     await db.schema.alterTable('nodes').addColumn('name_key', 'text').execute()
+    // Dropped before the renames, not after: a rename to `A (case conflict)` beside a sibling
+    // already named so (renamed in its turn further on) would break the old exact-name index
+    // mid-way. The new index, created at the end, checks the final names. (Fixed after release:
+    // the old order failed on such data, so no database migrated by it can differ.)
+    await db.schema.dropIndex('nodes_live_name_key').execute()
     const rows = await sql<NodeNameRow>`
       select id, parent_id, name, deleted_at from nodes order by parent_id, created_at, id`.execute(db)
     const takenByParent = new Map<string, Set<string>>()
@@ -35,7 +40,6 @@ export const caseInsensitiveNamesMigration: Migration = {
       }
       await sql`update nodes set name = ${name}, name_key = ${nameKey(name)} where id = ${row.id}`.execute(db)
     }
-    await db.schema.dropIndex('nodes_live_name_key').execute()
     await db.schema
       .createIndex('nodes_live_name_key_ci')
       .on('nodes')

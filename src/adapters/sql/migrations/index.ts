@@ -7,6 +7,7 @@ import { changeJournalMigration } from './0004_change_journal.js'
 import { caseInsensitiveNamesMigration } from './0005_case_insensitive_names.js'
 import { sharingMigration } from './0006_sharing.js'
 import { chunkGenerationsMigration } from './0007_chunk_generations.js'
+import { uploadCompletionMigration } from './0008_upload_completion.js'
 import { historyDueAndLeasesMigration } from './0009_history_due_and_leases.js'
 import { runMigrations } from './runner.js'
 
@@ -25,6 +26,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0005_case_insensitive_names': caseInsensitiveNamesMigration,
     '0006_sharing': sharingMigration,
     '0007_chunk_generations': chunkGenerationsMigration,
+    '0008_upload_completion': uploadCompletionMigration,
     '0009_history_due_and_leases': historyDueAndLeasesMigration,
   }
 }

@@ -9,6 +9,10 @@ import type { SqlDialect } from '../dialect.js'
  *
  * A migration and the row that records it commit together: after a crash or a failure the
  * migration is either applied and recorded, or neither. The ones before it stay applied.
+ *
+ * So a migration cannot use what refuses a transaction: PostgreSQL's CREATE INDEX
+ * CONCURRENTLY, and SQLite's `PRAGMA foreign_keys`, which is a no-op inside one (a table
+ * rebuild uses `PRAGMA defer_foreign_keys` instead).
  */
 
 /**
