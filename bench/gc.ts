@@ -4,7 +4,8 @@
 //
 // Stores are built by bulk SQL: live chunk rows (ref_count > 0, no bytes: the collector never
 // touches a referenced chunk) and garbage rows (ref_count = 0) WITH a real 1 KiB file each in
-// the disk blob store, so the sweep really deletes files. Then a full collection, as the
+// the disk blob store (its copy, under the generation the row names), so the sweep really
+// deletes files. Then a full collection, as the
 // server's upkeep runs it: a first run marks, the clock moves past the grace period, a second
 // run sweeps (claim, delete the bytes, delete the rows). Cases:
 //   (a) ROWS rows, 1% garbage       (b) ROWS/10 rows, the same garbage count as (a)
@@ -32,6 +33,7 @@ import pg from 'pg'
 import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
 import { openPostgresMetadataStore } from '../src/adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { type BlobKey, blobName, newGeneration } from '../src/domain/blob-key.js'
 import type { Clock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { GarbageCollector } from '../src/services/garbage-collector.js'
@@ -86,8 +88,8 @@ function say(line: string): void {
 // ---------------------------------------------------------------------------------------
 // Stores built by bulk SQL
 
-interface Garbage {
-  hash: string
+/** A garbage chunk: its row, and the copy (hash and generation) the row names. */
+interface Garbage extends BlobKey {
   size: number
 }
 
@@ -117,12 +119,14 @@ async function openSqliteStore(dir: string): Promise<BenchStore> {
   bulk.pragma('synchronous = OFF')
   bulk.pragma('cache_size = -262144')
   const insert = bulk.prepare(
-    `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at)
-     values (?, ?, ?, ?, 'live', null, 0)`,
+    `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at, generation)
+     values (?, ?, ?, ?, 'live', null, 0, ?)`,
   )
   const createdAt = Date.now() - 86_400_000
-  const insertMany = bulk.transaction((rows: readonly (readonly [string, number, number])[]) => {
-    for (const [hash, size, refCount] of rows) insert.run(hash, size, refCount, createdAt)
+  // Live rows name no copy on disk (the collector never reads them): the legacy generation ''.
+  const insertMany = bulk.transaction((rows: readonly (readonly [string, number, number, string?])[]) => {
+    for (const [hash, size, refCount, generation = ''] of rows)
+      insert.run(hash, size, refCount, createdAt, generation)
   })
   const blobs = new DiskBlobStore({ root: path.join(dir, 'chunks') })
   await blobs.init()
@@ -141,7 +145,7 @@ async function openSqliteStore(dir: string): Promise<BenchStore> {
       }
     },
     async insertGarbage(garbage) {
-      insertMany(garbage.map((g) => [g.hash, g.size, 0] as const))
+      insertMany(garbage.map((g) => [g.hash, g.size, 0, g.generation] as const))
     },
     async settle() {
       bulk.pragma('wal_checkpoint(TRUNCATE)')
@@ -185,9 +189,10 @@ async function openPostgresStore(dir: string): Promise<BenchStore> {
     },
     async insertGarbage(garbage) {
       await bulk.query(
-        `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at)
-         select hash, size, 0, $3, 'live', null, 0 from unnest($1::text[], $2::int[]) as g(hash, size)`,
-        [garbage.map((g) => g.hash), garbage.map((g) => g.size), createdAt],
+        `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at, generation)
+         select hash, size, 0, $3, 'live', null, 0, generation
+         from unnest($1::text[], $2::int[], $4::text[]) as g(hash, size, generation)`,
+        [garbage.map((g) => g.hash), garbage.map((g) => g.size), createdAt, garbage.map((g) => g.generation)],
       )
     },
     async settle() {
@@ -213,17 +218,21 @@ async function openPostgresStore(dir: string): Promise<BenchStore> {
   }
 }
 
-/** Writes `n` garbage chunks' bytes as real files in the blob store's layout (ab/cd/<hash>). */
+/** Where the disk blob store keeps a copy: ab/cd/<hash>.<generation>. */
+const copyPath = (blobs: DiskBlobStore, copy: BlobKey): string =>
+  path.join(blobs.root, copy.hash.slice(0, 2), copy.hash.slice(2, 4), blobName(copy))
+
+/** Writes `n` garbage chunks' bytes as real files in the blob store's layout, each a fresh generation. */
 function writeGarbageFiles(blobs: DiskBlobStore, n: number): Garbage[] {
   const garbage: Garbage[] = []
   const content = randomBytes(GARBAGE_BYTES * n)
   for (let i = 0; i < n; i++) {
     const bytes = content.subarray(GARBAGE_BYTES * i, GARBAGE_BYTES * (i + 1))
-    const hash = createHash('sha256').update(bytes).digest('hex')
-    const dir = path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4))
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(path.join(dir, hash), bytes)
-    garbage.push({ hash, size: bytes.length })
+    const copy = { hash: createHash('sha256').update(bytes).digest('hex'), generation: newGeneration() }
+    const file = copyPath(blobs, copy)
+    mkdirSync(path.dirname(file), { recursive: true })
+    writeFileSync(file, bytes)
+    garbage.push({ ...copy, size: bytes.length })
   }
   return garbage
 }
@@ -243,8 +252,8 @@ async function collect(
 ): Promise<Collection> {
   // The files really are where the store looks (the layout is the store's, not ours).
   for (const g of [garbage[0]!, garbage.at(-1)!]) {
-    if (!(await store.blobs.has(g.hash)))
-      throw new Error(`garbage file ${g.hash} is not where the store looks`)
+    if (!(await store.blobs.has(g)))
+      throw new Error(`garbage file ${blobName(g)} is not where the store looks`)
   }
   let time = Date.now()
   const clock: Clock = () => time
@@ -267,9 +276,7 @@ async function collect(
         (sweepReport.errors[0] ? ` (${sweepReport.errors[0].error})` : ''),
     )
   }
-  const left = garbage.filter((g) =>
-    existsSync(path.join(store.blobs.root, g.hash.slice(0, 2), g.hash.slice(2, 4), g.hash)),
-  ).length
+  const left = garbage.filter((g) => existsSync(copyPath(store.blobs, g))).length
   if (left > 0) throw new Error(`${left} garbage files are still there after the sweep`)
   const rows = await store.countRows()
   if (rows !== liveRows) throw new Error(`${rows} rows after the sweep, want the ${liveRows} live ones`)

@@ -114,7 +114,9 @@ export class Maintenance {
       const journalCompacted = await this.parts.sync.compact()
       return { ran: true, trashPurged, history, gc, abandonedWrites, journalCompacted, leaseLost }
     } finally {
-      await this.parts.meta.leases.release(UPKEEP_LEASE, this.options.holder)
+      // A release that fails (the database went away) must not hide the run's own outcome:
+      // the lease then simply expires.
+      await this.parts.meta.leases.release(UPKEEP_LEASE, this.options.holder).catch(() => {})
     }
   }
 

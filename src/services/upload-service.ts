@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
+import { setImmediate } from 'node:timers/promises'
 import { type BlobKey, newGeneration } from '../domain/blob-key.js'
 import { type ChunkPlan, type PlannedChunk, planChunks } from '../domain/chunk-plan.js'
 import type { Clock } from '../domain/clock.js'
@@ -32,8 +33,11 @@ import type { VersionHistory } from './version-history.js'
 const PROOF_NONCE_BYTES = 32
 /** A complete that loses a race on PostgreSQL (a name or version taken meanwhile) is retried. */
 const COMPLETE_ATTEMPTS = 3
-/** Chunks of a declaration classified and recorded per transaction (UploadService.#declare). */
-const DECLARE_BATCH = 2_000
+/**
+ * Chunks of a declaration classified and recorded per transaction (UploadService.#declare):
+ * a few tens of milliseconds of work each, on SQLite as on PostgreSQL.
+ */
+const DECLARE_BATCH = 1_000
 /** How long a session whose declaration is still being recorded lives, should init die halfway. */
 const DECLARING_TTL_MS = 10 * 60_000
 
@@ -147,6 +151,9 @@ export class UploadService {
           return recorded
         })
         chunks.push(...recorded)
+        // Between batches, to the back of the event loop's queue: on SQLite every query runs on
+        // this thread, so without a turn of the loop other requests would wait for the lot.
+        await setImmediate()
       }
       if (batched && !(await this.meta.uploads.setExpiry(upload.id, upload.expiresAt))) throw uploadNotFound()
     } catch (error) {

@@ -1,11 +1,13 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
+import { setImmediate } from 'node:timers/promises'
 import BetterSqlite3 from 'better-sqlite3'
 import {
   CompiledQuery,
   type DatabaseConnection,
   type Driver,
   Kysely,
+  type QueryResult,
   SqliteDialect,
   type SqliteDialectConfig,
   SqliteDriver,
@@ -98,5 +100,45 @@ class ImmediateSqliteDialect extends SqliteDialect {
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    return new YieldingConnection(await super.acquireConnection())
+  }
+}
+
+/** Synchronous SQLite work after which a query gives the event loop a turn (YieldingConnection). */
+const YIELD_AFTER_MS = 10
+/** When the event loop last turned, as far as the queries know; and whether they are watching for the next turn. */
+let lastTurn = performance.now()
+let watchingForTurn = false
+
+/**
+ * better-sqlite3 runs every query on the main thread, and Kysely awaits it only as a promise that
+ * is already settled: a transaction of many statements (a declaration of 65,536 chunks, a complete
+ * that references them) would hold the event loop for all of them, and with it every request in
+ * flight, downloads and health checks included. After each query that ends a stretch of more than
+ * YIELD_AFTER_MS of such work, this waits for one turn of the loop. Other queries still wait for
+ * the one connection; everything else goes on.
+ */
+class YieldingConnection implements DatabaseConnection {
+  constructor(private readonly connection: DatabaseConnection) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    if (!watchingForTurn) {
+      // The loop has turned since the last watch ended: a stretch of work starts here.
+      watchingForTurn = true
+      lastTurn = performance.now()
+      globalThis.setImmediate(() => {
+        watchingForTurn = false
+      })
+    }
+    const result = await this.connection.executeQuery<R>(query)
+    if (watchingForTurn && performance.now() - lastTurn > YIELD_AFTER_MS) await setImmediate()
+    return result
+  }
+
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.connection.streamQuery<R>(query, chunkSize)
   }
 }
