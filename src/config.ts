@@ -158,7 +158,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     trash: { retentionMs: int('TRASH_RETENTION_DAYS', 30, 0) * DAY },
     gc: {
-      graceMs: int('GC_GRACE_SECONDS', 3600, 0) * SECOND,
+      // At least a minute: the least time a download of a version pruned meanwhile still finds its
+      // bytes, and that another collector's claims are left to it before they count as abandoned.
+      graceMs: int('GC_GRACE_SECONDS', 3600, 60) * SECOND,
       intervalMs: int('GC_INTERVAL_SECONDS', 3600, 0) * SECOND,
       orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS', 24, 1) * HOUR,
     },
