@@ -115,6 +115,39 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
   }
 
   it.skipIf(!available)(
+    'three collectors finishing the same abandoned claims at once: no deadlock, every copy and row gone once',
+    async () => {
+      const ann = await fresh()
+      const parts = randomParts(300, 64)
+      await deleteAndPurge(ann, (await uploadParts(ann, 'many.bin', parts)).id)
+      await server.services.gc.run()
+      server.advance(PAST_GRACE_MS)
+      // A collector that claimed everything and died before deleting anything.
+      const claimed = await server.services.meta.transaction(async (tx) => {
+        await tx.chunks.guard('collect')
+        return tx.collector.claim(server.now() - GRACE_MS, server.now(), 1000)
+      })
+      expect(claimed.length).toBeGreaterThanOrEqual(parts.length)
+      server.advance(PAST_GRACE_MS)
+      const collectors = Array.from(
+        { length: 3 },
+        () =>
+          new GarbageCollector(server.services.meta, server.services.blobs, () => server.now(), {
+            graceMs: GRACE_MS,
+            batchSize: 25,
+          }),
+      )
+      const reports = await Promise.all(collectors.map((collector) => collector.run()))
+      for (const report of reports) expect(report.errors).toEqual([])
+      expect(reports.reduce((sum, report) => sum + report.resumed, 0)).toBeGreaterThanOrEqual(parts.length)
+      for (const part of parts) {
+        expect(await server.services.meta.chunks.find(sha256(part))).toBeNull()
+        expect(await copiesOnDisk(server.dataDir, sha256(part))).toEqual([])
+      }
+    },
+  )
+
+  it.skipIf(!available)(
     'a `tessera gc` process stopped (SIGSTOP) after its claim, resumed after another collector finished and the chunk was uploaded again',
     { timeout: 60_000 },
     async () => {
