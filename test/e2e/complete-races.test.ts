@@ -24,10 +24,15 @@ const DAY = 24 * 3600_000
 function declaration(bytes: Buffer, pieces: number) {
   const size = Math.ceil(bytes.length / pieces)
   const chunks: Buffer[] = []
-  for (let offset = 0; offset < bytes.length; offset += size) chunks.push(bytes.subarray(offset, offset + size))
+  for (let offset = 0; offset < bytes.length; offset += size)
+    chunks.push(bytes.subarray(offset, offset + size))
   return {
     chunks,
-    body: { size: bytes.length, chunkHashes: chunks.map(sha256), chunkSizes: chunks.map((chunk) => chunk.length) },
+    body: {
+      size: bytes.length,
+      chunkHashes: chunks.map(sha256),
+      chunkSizes: chunks.map((chunk) => chunk.length),
+    },
   }
 }
 
@@ -63,8 +68,10 @@ function expectUploadNotFound(reply: PlainReply): void {
   expect(reply.body).toMatchObject({ error: { code: 'UPLOAD_NOT_FOUND' } })
 }
 
-const usedBytes = async (client: ApiClient): Promise<number> => (await client.get('/auth/me')).body.user.usedBytes
-const latestCursor = async (client: ApiClient): Promise<string> => (await client.get('/sync/latest')).body.cursor
+const usedBytes = async (client: ApiClient): Promise<number> =>
+  (await client.get('/auth/me')).body.user.usedBytes
+const latestCursor = async (client: ApiClient): Promise<string> =>
+  (await client.get('/sync/latest')).body.cursor
 
 /** The journal entries after `cursor` (one page, which must be all of them). */
 async function changesSince(client: ApiClient, cursor: string): Promise<any[]> {
@@ -112,7 +119,9 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
         const first = replies[0]?.body
         // One file, one version, and the same answer for every request: the same `file` and `conflict`.
         expect(new Set(replies.map((reply) => reply.body.file.id)).size).toBe(1)
-        expect(replies.map((reply) => reply.body.file.version)).toEqual(Array(CONCURRENT_COMPLETES).fill(round + 1))
+        expect(replies.map((reply) => reply.body.file.version)).toEqual(
+          Array(CONCURRENT_COMPLETES).fill(round + 1),
+        )
         for (const reply of replies) expect(reply.body).toEqual(first)
         expect(first).toMatchObject({ conflict: false, file: { name: 'report.txt', size: bytes.length } })
         fileId ??= first.file.id
@@ -184,22 +193,25 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
     },
   )
 
-  it.skipIf(!available)('concurrent completes with a current baseVersion make no conflicted copy', async () => {
-    const ann = await fresh()
-    const v1 = await ann.upload('plan.txt', Buffer.from('plan, first draft'))
-    for (let round = 0; round < 3; round++) {
-      const bytes = randomBytes(2000 + round)
-      const uploadId = await prepare(ann, 'plan.txt', bytes, { baseVersion: round + 1 })
-      const replies = await completeConcurrently(server, ann, uploadId, CONCURRENT_COMPLETES)
-      expect(replies.map((reply) => reply.status)).toEqual(Array(CONCURRENT_COMPLETES).fill(201))
-      for (const reply of replies) {
-        expect(reply.body).toEqual(replies[0]?.body)
-        expect(reply.body).toMatchObject({ conflict: false, file: { id: v1.id, version: round + 2 } })
+  it.skipIf(!available)(
+    'concurrent completes with a current baseVersion make no conflicted copy',
+    async () => {
+      const ann = await fresh()
+      const v1 = await ann.upload('plan.txt', Buffer.from('plan, first draft'))
+      for (let round = 0; round < 3; round++) {
+        const bytes = randomBytes(2000 + round)
+        const uploadId = await prepare(ann, 'plan.txt', bytes, { baseVersion: round + 1 })
+        const replies = await completeConcurrently(server, ann, uploadId, CONCURRENT_COMPLETES)
+        expect(replies.map((reply) => reply.status)).toEqual(Array(CONCURRENT_COMPLETES).fill(201))
+        for (const reply of replies) {
+          expect(reply.body).toEqual(replies[0]?.body)
+          expect(reply.body).toMatchObject({ conflict: false, file: { id: v1.id, version: round + 2 } })
+        }
+        expect(await rootNames(ann)).toEqual(['plan.txt'])
+        expect(sha256((await ann.download(v1.id)).body)).toBe(sha256(bytes))
       }
-      expect(await rootNames(ann)).toEqual(['plan.txt'])
-      expect(sha256((await ann.download(v1.id)).body)).toBe(sha256(bytes))
-    }
-  })
+    },
+  )
 
   it.skipIf(!available)(
     'concurrent completes with a stale baseVersion make exactly one conflicted copy',

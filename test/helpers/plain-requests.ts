@@ -50,7 +50,10 @@ export function databaseOf(server: TestServer): Kysely<Database> {
 }
 
 /** Upload sessions (open or completed) of one user, and the chunk rows they declare. */
-export async function uploadRowsOf(server: TestServer, userId: string): Promise<{ sessions: number; chunks: number }> {
+export async function uploadRowsOf(
+  server: TestServer,
+  userId: string,
+): Promise<{ sessions: number; chunks: number }> {
   const db = databaseOf(server)
   const sessions = await db
     .selectFrom('uploads')
