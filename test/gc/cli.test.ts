@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newGeneration } from '../../src/domain/blob-key.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
@@ -26,16 +27,19 @@ interface Run {
   stderr: string
 }
 
+/** The collector's grace period the commands run with: the shortest the configuration allows. */
+const GRACE_SECONDS = 60
+
 /**
  * `tessera <args>` as an operator runs it, in its own process, on the data directory a test
- * server prepared (and has closed). The grace period is 0, so a chunk marked by one run is
- * deleted by the next.
+ * server prepared (and has closed), on the real clock: between runs the test moves the
+ * database's marks (and a file's time) back past the grace period instead of waiting.
  */
 function tessera(dataDir: string, ...args: string[]): Promise<Run> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATA_DIR: dataDir,
-    GC_GRACE_SECONDS: '0',
+    GC_GRACE_SECONDS: String(GRACE_SECONDS),
     LOG_LEVEL: 'silent',
   }
   delete env.DATABASE_URL
@@ -51,6 +55,20 @@ function tessera(dataDir: string, ...args: string[]): Promise<Run> {
     )
   })
 }
+
+/** As if a grace period and a bit had passed since the collector marked what it marked. */
+function ageMarks(dataDir: string): void {
+  const database = new Database(path.join(dataDir, 'tessera.db'))
+  try {
+    database
+      .prepare('update chunks set marked_at = marked_at - ? where marked_at is not null')
+      .run(PAST_GRACE)
+  } finally {
+    database.close()
+  }
+}
+
+const PAST_GRACE = (GRACE_SECONDS + 60) * 1000
 
 /** The JSON report of a `--json` run (its only line on stdout). */
 const json = (run: Run) => JSON.parse(run.stdout.trim())
@@ -103,7 +121,10 @@ describe('tessera gc and scrub (SQLite)', () => {
     expect(mark.code, mark.stderr).toBe(0)
     expect(json(mark)).toMatchObject({ dryRun: false, swept: 0, marked: 3, errors: [] })
     expect(await present(garbageCopies)).toEqual([true, true, true])
+    // Still within the grace period: nothing goes yet.
+    expect(json(await tessera(dataDir, 'gc', '--dry-run', '--json'))).toMatchObject({ swept: 0 })
 
+    ageMarks(dataDir)
     const dryDue = await tessera(dataDir, 'gc', '--dry-run', '--json')
     expect(json(dryDue)).toMatchObject({ dryRun: true, swept: 3, sweptBytes: garbageBytes, marked: 0 })
     expect(await present(garbageCopies)).toEqual([true, true, true])
@@ -125,6 +146,9 @@ describe('tessera gc and scrub (SQLite)', () => {
     const orphanFile = copyPath(dataDir, { hash: sha256(orphan), generation: newGeneration() })
     await mkdir(path.dirname(orphanFile), { recursive: true })
     await writeFile(orphanFile, orphan)
+    // Written long enough ago not to be an upload in flight.
+    const past = new Date(Date.now() - PAST_GRACE)
+    await utimes(orphanFile, past, past)
     expect(json(await tessera(dataDir, 'gc', '--json'))).toMatchObject({ swept: 0, orphans: 0 })
     expect(json(await tessera(dataDir, 'gc', '--dry-run', '--orphans', '--json'))).toMatchObject({
       orphans: 1,
