@@ -1419,28 +1419,28 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.chunk(newId(), 0)).toBeNull()
     })
 
-    it('sets chunk states by hash and by index', async () => {
+    it('sets chunk states by hash, every chunk of each hash', async () => {
       const user = await insertUser(store)
       const session = upload(user.id, user.rootFolderId)
       await store.uploads.insert(session, uploadChunks())
-      await store.uploads.setStateByHash(session.id, hash('x'), 'prove')
-      expect((await store.uploads.chunks(session.id)).map((c) => c.state)).toEqual([
-        'prove',
-        'prove',
-        'prove',
-      ])
-      await store.uploads.setStateByIndex(session.id, [0, 1], 'ok')
-      await store.uploads.setStateByIndex(session.id, [], 'needed')
-      expect((await store.uploads.chunks(session.id)).map((c) => c.state)).toEqual(['ok', 'ok', 'prove'])
+      const states = async () => (await store.uploads.chunks(session.id)).map((c) => c.state)
+      await store.uploads.setStateByHash(session.id, [hash('x')], 'prove')
+      expect(await states()).toEqual(['prove', 'prove', 'prove'])
+      await store.uploads.setStateByHash(session.id, [hash('y'), hash('absent')], 'ok')
+      await store.uploads.setStateByHash(session.id, [], 'needed')
+      expect(await states()).toEqual(['prove', 'ok', 'prove'])
+      await store.uploads.setStateByHash(session.id, [hash('x'), hash('y')], 'needed')
+      expect(await states()).toEqual(['needed', 'needed', 'needed'])
     })
 
     it('deletes a session with its chunk list', async () => {
       const user = await insertUser(store)
       const session = upload(user.id, user.rootFolderId)
       await store.uploads.insert(session, uploadChunks())
-      await store.uploads.delete(session.id)
+      expect(await store.uploads.delete(session.id)).toBe(true)
       expect(await store.uploads.find(user.id, session.id, T0)).toBeNull()
       expect(await store.uploads.chunks(session.id)).toEqual([])
+      expect(await store.uploads.delete(session.id)).toBe(false)
     })
 
     it('deletes expired sessions with their chunk lists and counts them', async () => {
@@ -1467,9 +1467,9 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       })
       await store.uploads.insert(session, chunks)
       expect(await store.uploads.chunks(session.id)).toEqual(chunks)
-      await store.uploads.setStateByIndex(
+      await store.uploads.setStateByHash(
         session.id,
-        chunks.map((c) => c.index),
+        chunks.map((c) => c.hash),
         'ok',
       )
       expect((await store.uploads.chunks(session.id)).every((c) => c.state === 'ok')).toBe(true)

@@ -101,7 +101,11 @@ for (const { name: kind, available } of DATABASES) {
         { id: 'n13', name: '.profile (case conflict)', name_key: '.profile (case conflict)' },
         { id: 'n14', name: 'b', name_key: 'b' },
         { id: 'n15', name: 'B (case conflict)', name_key: 'b (case conflict)' },
-        { id: 'n16', name: 'B (case conflict) (case conflict)', name_key: 'b (case conflict) (case conflict)' },
+        {
+          id: 'n16',
+          name: 'B (case conflict) (case conflict)',
+          name_key: 'b (case conflict) (case conflict)',
+        },
         { id: 'other', name: 'other', name_key: 'other' },
         { id: 'root', name: '', name_key: '' },
       ])
