@@ -343,11 +343,12 @@ export interface UploadRepository {
   completion(userId: string, id: string, now: Millis): Promise<UploadCompletion | null>
   /**
    * Completes an open, unexpired session, in the caller's transaction: records what it made
-   * and drops its chunk list. One conditional UPDATE: answers false, changing nothing, when the
+   * and drops its chunk list; it is then kept at least until `rememberUntil` (if given) for a
+   * retried complete to find. One conditional UPDATE: answers false, changing nothing, when the
    * session is no longer open (a concurrent complete won, or it was aborted or expired), so
    * exactly one complete of a session ever succeeds.
    */
-  markCompleted(id: string, completion: UploadCompletion, now: Millis): Promise<boolean>
+  markCompleted(id: string, completion: UploadCompletion, now: Millis, rememberUntil?: Millis): Promise<boolean>
   chunks(uploadId: string): Promise<UploadChunkRecord[]>
   /** One chunk of the list (a chunk PUT must not read the 2,560 rows of a 10 GiB file). */
   chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null>

@@ -200,7 +200,8 @@ export class GarbageCollector {
       batch = []
       if (candidates.length === 0) return
       if (dryRun) {
-        found += candidates.length
+        // Read without the guard: a dry run claims nothing, and a count a moment stale is fine.
+        found += (await this.meta.collector.orphans(candidates)).length
         return
       }
       const orphans = await this.meta.transaction(async (tx) => {

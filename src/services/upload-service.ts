@@ -38,6 +38,11 @@ const COMPLETE_ATTEMPTS = 3
  * a few tens of milliseconds of work each, on SQLite as on PostgreSQL.
  */
 const DECLARE_BATCH = 1_000
+/**
+ * A completed session answers a retried complete until it expires, and at least this long after
+ * its completion, should that come just before its expiry.
+ */
+const COMPLETION_REMEMBERED_MS = 60 * 60_000
 /** How long a session whose declaration is still being recorded lives, should init die halfway. */
 const DECLARING_TTL_MS = 10 * 60_000
 
@@ -416,7 +421,10 @@ export class UploadService {
     // Claims the session first: a concurrent complete of it (or an abort) that got there first
     // makes this one roll back and answer what that one made.
     const fileId = target.kind === 'existing' ? target.file.id : target.id
-    if (!(await tx.uploads.markCompleted(upload.id, { fileId, conflict }, now))) throw new SessionClosed()
+    const rememberUntil = now + COMPLETION_REMEMBERED_MS
+    if (!(await tx.uploads.markCompleted(upload.id, { fileId, conflict }, now, rememberUntil))) {
+      throw new SessionClosed()
+    }
     const content = {
       size: upload.size,
       contentHash,

@@ -421,10 +421,11 @@ export function blobStoreContract(
       expect(await listed()).toHaveLength(4)
     })
 
-    it.skipIf(options.abandonWrite === undefined)(
-      'removes what puts abandoned before the cutoff, and only that',
-      async () => {
-        const abandon = options.abandonWrite!
+    // Only for stores whose puts can be left half done (not the memory store's).
+    const abandonWrite = options.abandonWrite
+    if (abandonWrite)
+      it('removes what puts abandoned before the cutoff, and only that', async () => {
+        const abandon = abandonWrite
         const { data, key } = chunk(1000)
         await store.put(key, bodyOf(data))
         const now = Date.now()
@@ -438,8 +439,7 @@ export function blobStoreContract(
         expect(await store.removeAbandonedWrites(now + HOUR)).toBe(0)
         expect(await stored(key)).toEqual(fingerprint(data))
         expect(await listedKeys()).toEqual([key])
-      },
-    )
+      })
   })
 
   it('rejects a malformed hash in every operation', async () => {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { onPausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { holdAt } from '../helpers/pause.js'
 import { type PlainReply, plainRequest } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -248,34 +248,20 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
       const uploadId = await prepare(ann, 'held.txt', bytes)
       // Hold the first complete after it has read the session and its chunks, before its
       // transaction: the window in which the old code let both commit.
-      let reached!: () => void
-      let release!: () => void
-      const atPause = new Promise<void>((resolve) => {
-        reached = resolve
-      })
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      let first = true
-      const removeHook = onPausePoint('upload.complete.before-commit', async () => {
-        if (!first) return
-        first = false
-        reached()
-        await held
-      })
+      const held = holdAt('upload.complete.before-commit')
       try {
         const slow = completeOnce(server, ann, uploadId)
-        await atPause
+        await held.arrived
         const fast = await completeOnce(server, ann, uploadId)
         expect(fast.status).toBe(201)
         expect(fast.body.file).toMatchObject({ id: v1.id, version: 2 })
-        release()
+        held.release()
         const late = await slow
         expect(late.status, JSON.stringify(late.body)).toBe(201)
         expect(late.body).toEqual(fast.body)
       } finally {
-        release()
-        removeHook()
+        held.release()
+        held.remove()
       }
       const versions = (await ann.get(`/files/${v1.id}/versions`)).body.versions
       expect(versions.map((v: any) => v.version)).toEqual([2, 1])
@@ -289,28 +275,17 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
       const ann = await fresh()
       const v1 = await ann.upload('kept.txt', Buffer.from('stays as it is'))
       const uploadId = await prepare(ann, 'kept.txt', randomBytes(1200))
-      let reached!: () => void
-      let release!: () => void
-      const atPause = new Promise<void>((resolve) => {
-        reached = resolve
-      })
-      const held = new Promise<void>((resolve) => {
-        release = resolve
-      })
-      const removeHook = onPausePoint('upload.complete.before-commit', async () => {
-        reached()
-        await held
-      })
+      const held = holdAt('upload.complete.before-commit')
       try {
         const complete = completeOnce(server, ann, uploadId)
-        await atPause
+        await held.arrived
         const abort = await abortOnce(server, ann, uploadId)
         expect(abort.status).toBe(204)
-        release()
+        held.release()
         expectUploadNotFound(await complete)
       } finally {
-        release()
-        removeHook()
+        held.release()
+        held.remove()
       }
       expect((await ann.get(`/files/${v1.id}`)).body).toEqual(v1)
       expect((await ann.get(`/files/${v1.id}/versions`)).body.versions).toHaveLength(1)
@@ -363,21 +338,34 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
   })
 
   // Last: it moves the server's clock a day on.
-  it.skipIf(!available)('a session past its expiry answers 404, completed or not', async () => {
-    const ann = await fresh()
-    const v1 = await ann.upload('late.txt', Buffer.from('before'))
-    const open = await prepare(ann, 'late.txt', randomBytes(800))
-    const completed = await prepare(ann, 'other.txt', randomBytes(900))
-    const done = await completeOnce(server, ann, completed)
-    expect(done.status).toBe(201)
-    expect((await completeOnce(server, ann, completed)).body).toEqual(done.body)
+  it.skipIf(!available)(
+    'a session past its expiry answers 404, completed or not; a completion is remembered an hour',
+    async () => {
+      const ann = await fresh()
+      const v1 = await ann.upload('late.txt', Buffer.from('before'))
+      const open = await prepare(ann, 'late.txt', randomBytes(800))
+      const completed = await prepare(ann, 'other.txt', randomBytes(900))
+      const done = await completeOnce(server, ann, completed)
+      expect(done.status).toBe(201)
+      expect((await completeOnce(server, ann, completed)).body).toEqual(done.body)
 
-    server.advance(DAY + 60_000)
-    expectUploadNotFound(await completeOnce(server, ann, open))
-    expectUploadNotFound(await completeOnce(server, ann, completed))
-    const concurrent = await completeConcurrently(server, ann, open, CONCURRENT_COMPLETES)
-    for (const reply of concurrent) expectUploadNotFound(reply)
-    expect((await ann.get(`/files/${v1.id}`)).body).toEqual(v1)
-    expect((await ann.get(`/files/${done.body.file.id}`)).body).toEqual(done.body.file)
-  })
+      // Completed a minute before it would have expired: its answer is still there for an hour.
+      const lastMinute = await prepare(ann, 'last-minute.txt', randomBytes(700))
+      server.advance(DAY - 60_000)
+      const justInTime = await completeOnce(server, ann, lastMinute)
+      expect(justInTime.status).toBe(201)
+      server.advance(30 * 60_000)
+      expect((await completeOnce(server, ann, lastMinute)).body).toEqual(justInTime.body)
+
+      server.advance(2 * 60_000)
+      expectUploadNotFound(await completeOnce(server, ann, open))
+      expectUploadNotFound(await completeOnce(server, ann, completed))
+      const concurrent = await completeConcurrently(server, ann, open, CONCURRENT_COMPLETES)
+      for (const reply of concurrent) expectUploadNotFound(reply)
+      expect((await ann.get(`/files/${v1.id}`)).body).toEqual(v1)
+      expect((await ann.get(`/files/${done.body.file.id}`)).body).toEqual(done.body.file)
+      server.advance(60 * 60_000)
+      expectUploadNotFound(await completeOnce(server, ann, lastMinute))
+    },
+  )
 })

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile, unlink, writeFile } from 'node:fs/promises'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { onPausePoint } from '../../src/support/pause-points.js'
 import {
   concat,
   copiesOnDisk,
@@ -15,6 +14,7 @@ import {
 } from '../gc/gc-helpers.js'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { type Held, holdAt } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /**
@@ -82,24 +82,6 @@ async function flipOneByte(path: string, at: number): Promise<void> {
   const bytes = await readFile(path)
   bytes[at] = (bytes[at] as number) ^ 0x40
   await writeFile(path, bytes)
-}
-
-/** Holds the next operation that reaches `point` until `release` is called (once). */
-function holdAt(point: Parameters<typeof onPausePoint>[0]) {
-  let reached!: () => void
-  let release!: () => void
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve
-  })
-  const released = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  const remove = onPausePoint(point, async () => {
-    remove()
-    reached()
-    await released
-  })
-  return { arrived, release, remove }
 }
 
 describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) => {
@@ -286,7 +268,7 @@ describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) 
   )
 
   describe('versions that go away during a download', () => {
-    let held: ReturnType<typeof holdAt> | undefined
+    let held: Held | undefined
     afterEach(() => {
       held?.release()
       held?.remove()

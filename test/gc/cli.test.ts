@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newGeneration } from '../../src/domain/blob-key.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
+import { type CommandRun, runTessera } from '../helpers/tessera-cli.js'
 import { startTestServer } from '../helpers/test-server.js'
 import {
   copiesOnDisk,
@@ -18,15 +17,6 @@ import {
   uploadParts,
 } from './gc-helpers.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const CLI = path.join(ROOT, 'src/cli/main.ts')
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
 /** The collector's grace period the commands run with: the shortest the configuration allows. */
 const GRACE_SECONDS = 60
 
@@ -35,26 +25,8 @@ const GRACE_SECONDS = 60
  * server prepared (and has closed), on the real clock: between runs the test moves the
  * database's marks (and a file's time) back past the grace period instead of waiting.
  */
-function tessera(dataDir: string, ...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATA_DIR: dataDir,
-    GC_GRACE_SECONDS: String(GRACE_SECONDS),
-    LOG_LEVEL: 'silent',
-  }
-  delete env.DATABASE_URL
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', CLI, ...args],
-      { cwd: ROOT, env },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') reject(error)
-        else resolve({ code: error ? (error.code as number) : 0, stdout, stderr })
-      },
-    )
-  })
-}
+const tessera = (dataDir: string, ...args: string[]) =>
+  runTessera(args, { DATA_DIR: dataDir, GC_GRACE_SECONDS: String(GRACE_SECONDS) })
 
 /** As if a grace period and a bit had passed since the collector marked what it marked. */
 function ageMarks(dataDir: string): void {
@@ -71,7 +43,7 @@ function ageMarks(dataDir: string): void {
 const PAST_GRACE = (GRACE_SECONDS + 60) * 1000
 
 /** The JSON report of a `--json` run (its only line on stdout). */
-const json = (run: Run) => JSON.parse(run.stdout.trim())
+const json = (run: CommandRun) => JSON.parse(run.stdout.trim())
 
 describe('tessera gc and scrub (SQLite)', () => {
   let dataDir: string

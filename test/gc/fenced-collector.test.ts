@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { GarbageCollector } from '../../src/services/garbage-collector.js'
-import { onPausePoint, type PausePoint } from '../../src/support/pause-points.js'
+import type { PausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { type Held, holdAt } from '../helpers/pause.js'
+import { spawnTessera } from '../helpers/tessera-cli.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import {
   concat,
@@ -26,36 +26,15 @@ import {
  * up and carries on. It must never delete the bytes of the chunk stored again.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const CLI = path.join(ROOT, 'src/cli/main.ts')
-
 const STEPS: PausePoint[] = [
   'gc.sweep.after-claim',
   'gc.sweep.after-blob-delete',
   'gc.sweep.after-row-delete',
 ]
 
-/** Holds the first collector that reaches `point` until `release()`; later ones pass. */
-function holdFirstAt(point: PausePoint) {
-  let reached!: () => void
-  let release!: () => void
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve
-  })
-  const released = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  const remove = onPausePoint(point, async () => {
-    remove()
-    reached()
-    await released
-  })
-  return { arrived, release, remove }
-}
-
 describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
   let server: TestServer
-  let held: ReturnType<typeof holdFirstAt> | undefined
+  let held: Held | undefined
   const fresh = () => new ApiClient(server.api).register()
 
   beforeAll(async () => {
@@ -85,7 +64,7 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
         await server.services.gc.run()
         server.advance(PAST_GRACE_MS)
 
-        held = holdFirstAt(step)
+        held = holdAt(step)
         const stalled = server.services.gc.run()
         await held.arrived
         // Long enough later that the stalled collector's claims look abandoned.
@@ -160,7 +139,10 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
       await server.services.gc.run()
       server.advance(2 * PAST_GRACE_MS)
 
-      const command = startTessera(server, ['gc', '--json'], { TESSERA_STOP_AT: 'gc.sweep.after-claim' })
+      const command = spawnTessera(['gc', '--json'], {
+        ...server.storeEnv,
+        TESSERA_STOP_AT: 'gc.sweep.after-claim',
+      })
       try {
         await stopped(command.process)
         const claimed = await Promise.all(parts.map((part) => server.services.meta.chunks.find(sha256(part))))
@@ -185,27 +167,6 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
     },
   )
 })
-
-/** `tessera <args>` in its own process on the test server's data, as an operator runs it beside the server. */
-function startTessera(server: TestServer, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...server.storeEnv, LOG_LEVEL: 'silent', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (data) => {
-    stdout += data
-  })
-  child.stderr?.on('data', (data) => {
-    stderr += data
-  })
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.once('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-  return { process: child, exited }
-}
 
 /** Resolves once the process has stopped itself (state T in /proc), fails if it exits instead. */
 async function stopped(child: ChildProcess): Promise<void> {

@@ -196,18 +196,6 @@ export async function expectScrubClean(server: TestServer): Promise<ScrubReport>
   return report
 }
 
-/** mulberry32: a small seeded generator, so that a failing choice of chunks can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** `count` distinct items of `items`, chosen with `random` (a partial Fisher-Yates shuffle). */
 export function pick<T>(items: readonly T[], count: number, random: () => number): T[] {
   const pool = [...items]

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { onPausePoint, type PausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { type Held, holdAt } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { copiesOnDisk, deleteAndPurge, initParts, PAST_GRACE_MS, uploadParts } from './gc-helpers.js'
 
@@ -13,29 +13,11 @@ import { copiesOnDisk, deleteAndPurge, initParts, PAST_GRACE_MS, uploadParts } f
  * moment before a claim), and the chunk PUT's re-check that its session still exists.
  */
 
-/** Holds the next operation that reaches `point` until `release()`. */
-function holdAt(point: PausePoint) {
-  let reached!: () => void
-  let release!: () => void
-  const arrived = new Promise<void>((resolve) => {
-    reached = resolve
-  })
-  const released = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  const remove = onPausePoint(point, async () => {
-    remove()
-    reached()
-    await released
-  })
-  return { arrived, release, remove }
-}
-
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backend, available) => {
   let server: TestServer
-  let held: ReturnType<typeof holdAt> | undefined
+  let held: Held | undefined
   const fresh = () => new ApiClient(server.api).register()
 
   beforeAll(async () => {

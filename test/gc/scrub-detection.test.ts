@@ -6,6 +6,7 @@ import { type BlobKey, blobName, LEGACY_GENERATION, newGeneration } from '../../
 import type { BlobStore } from '../../src/ports/blob-store.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { seededRandom } from '../helpers/random.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import {
   concat,
@@ -21,7 +22,6 @@ import {
   pick,
   randomParts,
   rowCopyPath,
-  seededRandom,
   uploadParts,
 } from './gc-helpers.js'
 

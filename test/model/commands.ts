@@ -5,6 +5,7 @@ import { expect } from 'vitest'
 import { type BlobKey, blobName, newGeneration } from '../../src/domain/blob-key.js'
 import { AppError, type ErrorCode } from '../../src/domain/errors.js'
 import type { UploadSessionView } from '../../src/services/upload-service.js'
+import { batchCommand } from './concurrent.js'
 import {
   bytesOf,
   type ChunkState,
@@ -12,10 +13,13 @@ import {
   chunkListOf,
   contentHash,
   currentOf,
+  DAY,
   FOLDER_NAMES,
   GC_GRACE_MS,
+  HOUR,
   MAX_FILE_CHUNKS,
   MAX_PAUSED,
+  MINUTE,
   type ModelFile,
   type ModelNode,
   type ModelSession,
@@ -50,11 +54,18 @@ let current: Stats = newStats()
 export const useStats = (stats: Stats): void => {
   current = stats
 }
-const count = (event: string, n = 1): void => {
+export const count = (event: string, n = 1): void => {
   if (n > 0) current.events[event] = (current.events[event] ?? 0) + n
 }
 
-type Exec = (m: StorageModel, s: System) => Promise<void>
+export type Exec = (m: StorageModel, s: System) => Promise<void>
+/** Makes a command: its label, its kind (for the counts), when it applies, what it does. */
+export type CommandFactory = (
+  label: string,
+  kind: string,
+  applies: (m: StorageModel) => boolean,
+  exec: Exec,
+) => fc.AsyncCommand<StorageModel, System>
 
 /**
  * One step. Its arguments are drawn without looking at the model (fast-check needs that), so
@@ -78,6 +89,7 @@ class StorageCommand implements fc.AsyncCommand<StorageModel, System> {
     const started = performance.now()
     await this.exec(m, s)
     const ran = performance.now()
+    for (const event of m.pruneLog.splice(0)) count(`pruned.${event}`)
     this.stats.commands += 1
     this.stats.byKind[this.kind] = (this.stats.byKind[this.kind] ?? 0) + 1
     this.stats.commandMs += ran - started
@@ -90,13 +102,13 @@ class StorageCommand implements fc.AsyncCommand<StorageModel, System> {
   }
 }
 
-const pick = <T>(list: readonly T[], n: number): T => {
+export const pick = <T>(list: readonly T[], n: number): T => {
   if (list.length === 0) throw new Error('pick from an empty list')
   return list[n % list.length]!
 }
 
 /** Resolves with the AppError `promise` rejects with; fails when it resolves or rejects otherwise. */
-async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
+export async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
   const outcome = await promise.then(
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
@@ -106,13 +118,13 @@ async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promi
   return outcome.error
 }
 
-const hmacOf = (nonce: string, bytes: Buffer): string =>
+export const hmacOf = (nonce: string, bytes: Buffer): string =>
   createHmac('sha256', Buffer.from(nonce, 'hex')).update(bytes).digest('hex')
 
-const indexesIn = (states: readonly ChunkState[], state: ChunkState): number[] =>
+export const indexesIn = (states: readonly ChunkState[], state: ChunkState): number[] =>
   states.flatMap((s, index) => (s === state ? [index] : []))
 
-function expectView(view: UploadSessionView, session: ModelSession): void {
+export function expectView(view: UploadSessionView, session: ModelSession): void {
   expect({
     uploadId: view.uploadId,
     totalChunks: view.totalChunks,
@@ -132,10 +144,10 @@ function expectView(view: UploadSessionView, session: ModelSession): void {
 
 // ---- upload steps, each done on the system and on the model ------------------------------
 
-type Base = 'none' | 'current' | 'stale'
-type ProofBy = 'hmac' | 'upload'
+export type Base = 'none' | 'current' | 'stale'
+export type ProofBy = 'hmac' | 'upload'
 
-function baseVersionFor(
+export function baseVersionFor(
   m: StorageModel,
   user: number,
   folder: string,
@@ -150,10 +162,10 @@ function baseVersionFor(
 }
 
 /** The upload target: the root or one of the live folders, by index. */
-const targetFolder = (m: StorageModel, user: number, place: number): string =>
+export const targetFolder = (m: StorageModel, user: number, place: number): string =>
   pick([ROOT, ...m.liveFolders(user).map((folder) => folder.id)], place)
 
-async function init(
+export async function init(
   m: StorageModel,
   s: System,
   user: number,
@@ -177,7 +189,7 @@ async function init(
   return session
 }
 
-async function putChunks(
+export async function putChunks(
   m: StorageModel,
   s: System,
   session: ModelSession,
@@ -206,7 +218,12 @@ async function putChunks(
 }
 
 /** Shows possession of the chunks the server holds but the user never had, one way or the other. */
-async function proveHeld(m: StorageModel, s: System, session: ModelSession, by: ProofBy): Promise<void> {
+export async function proveHeld(
+  m: StorageModel,
+  s: System,
+  session: ModelSession,
+  by: ProofBy,
+): Promise<void> {
   const toProve = indexesIn(m.preview(session), 'prove')
   if (toProve.length === 0) return
   count(`prove.${by}`, toProve.length)
@@ -224,7 +241,7 @@ async function proveHeld(m: StorageModel, s: System, session: ModelSession, by: 
 }
 
 /** Completes, or (into a folder deleted meanwhile) fails and leaves the session as it was. */
-async function complete(m: StorageModel, s: System, session: ModelSession): Promise<void> {
+export async function complete(m: StorageModel, s: System, session: ModelSession): Promise<void> {
   m.refresh(session)
   if (m.missing(session).length > 0) throw new Error('model: completing an upload with chunks missing')
   const predicted = m.predictCompletion(session)
@@ -259,14 +276,14 @@ async function complete(m: StorageModel, s: System, session: ModelSession): Prom
         : 'complete.newFile',
   )
   m.complete(session, predicted, result.file.id)
-  completedSessions(m).push(session.expiresAt)
+  m.completedExpiries.push(session.expiresAt)
 }
 
-const folderIdOf = (s: System, user: number, folder: string): string =>
+export const folderIdOf = (s: System, user: number, folder: string): string =>
   folder === ROOT ? s.users[user]!.rootFolderId : folder
 
 /** The session is gone for its client: expired (the server no longer finds it). */
-async function expectExpired(m: StorageModel, session: ModelSession, call: Promise<unknown>) {
+export async function expectExpired(m: StorageModel, session: ModelSession, call: Promise<unknown>) {
   await expectAppError(call, 'UPLOAD_NOT_FOUND')
   count(session.inDb ? 'expired.beforeSweep' : 'expired.afterSweep')
   session.known = false
@@ -276,46 +293,32 @@ async function expectExpired(m: StorageModel, session: ModelSession, call: Promi
 // ---- clock and collector ----------------------------------------------------------------
 
 /**
- * Clock moves: below the grace period, exactly it, beyond it; and now and then the session TTL
- * or around it, which ends every paused upload (so not too often).
+ * Clock moves: minutes (several versions in one hour slot), below the grace period, exactly it,
+ * beyond it; hours (versions move into hour slots, or age out of a few hours' retention); and
+ * now and then the session TTL or around it, or days (day slots, a few days' retention), or a
+ * month (week slots), each of which ends every paused upload (so not too often).
  */
-const delayArb = fc.oneof(
-  { arbitrary: fc.integer({ min: 0, max: GC_GRACE_MS - 1 }), weight: 4 },
+export const delayArb = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 10 * MINUTE }), weight: 3 },
+  { arbitrary: fc.integer({ min: 0, max: GC_GRACE_MS - 1 }), weight: 3 },
   { arbitrary: fc.constant(GC_GRACE_MS), weight: 1 },
   { arbitrary: fc.integer({ min: GC_GRACE_MS, max: 3 * GC_GRACE_MS }), weight: 3 },
+  { arbitrary: fc.integer({ min: 3 * HOUR, max: 20 * HOUR }), weight: 1 },
   { arbitrary: fc.constant(UPLOAD_TTL_MS), weight: 1 },
   {
     arbitrary: fc.integer({ min: UPLOAD_TTL_MS - GC_GRACE_MS, max: UPLOAD_TTL_MS + 2 * GC_GRACE_MS }),
     weight: 1,
   },
+  { arbitrary: fc.integer({ min: DAY, max: 4 * DAY }), weight: 1 },
+  { arbitrary: fc.integer({ min: 25 * DAY, max: 40 * DAY }), weight: 1 },
 )
 
-const advance = (m: StorageModel, s: System, delay: number) => {
+export const advance = (m: StorageModel, s: System, delay: number) => {
   m.now += delay
   s.now = m.now
 }
 
-/**
- * The expiry times of the sessions completed in this model. The server keeps a completed session
- * (without its chunk list, so it protects nothing) until it expires, to answer a retried complete
- * with what it made; the collector's run then removes it with the expired open ones.
- */
-const completed = new WeakMap<StorageModel, number[]>()
-const completedSessions = (m: StorageModel): number[] => {
-  const expiries = completed.get(m) ?? []
-  completed.set(m, expiries)
-  return expiries
-}
-/** Forgets the completed sessions expired at the model's time; answers how many. */
-function removeExpiredCompletions(m: StorageModel): number {
-  const expiries = completedSessions(m)
-  const left = expiries.filter((expiresAt) => expiresAt > m.now)
-  const removed = expiries.length - left.length
-  expiries.splice(0, expiries.length, ...left)
-  return removed
-}
-
-const gcReport = (predicted: PredictedGc, dryRun: boolean) => ({
+export const gcReport = (predicted: PredictedGc, dryRun: boolean) => ({
   dryRun,
   expiredUploads: predicted.expiredUploads,
   resumed: 0,
@@ -341,7 +344,7 @@ export async function collect(m: StorageModel, s: System, options: { dryRun: boo
   // dry run reports every one it found).
   const deleted = {
     ...predicted,
-    expiredUploads: predicted.expiredUploads + removeExpiredCompletions(m),
+    expiredUploads: predicted.expiredUploads + m.removeExpiredCompletions(),
     orphans: orphansBefore - m.orphans.size,
   }
   expect({ ...report, durationMs: 0 }, 'gc report').toEqual({ ...gcReport(deleted, false), durationMs: 0 })
@@ -353,17 +356,29 @@ export async function collect(m: StorageModel, s: System, options: { dryRun: boo
 
 // ---- the commands -------------------------------------------------------------------------
 
-const userArb = fc.nat({ max: USERS - 1 })
-const nameArb = fc.constantFrom(...NAMES)
-const contentArb = fc.array(fc.nat({ max: POOL.length - 1 }), { maxLength: MAX_FILE_CHUNKS })
+export const userArb = fc.nat({ max: USERS - 1 })
+export const nameArb = fc.constantFrom(...NAMES)
+export const contentArb = fc.array(fc.nat({ max: POOL.length - 1 }), { maxLength: MAX_FILE_CHUNKS })
 const maskArb = fc.array(fc.boolean(), { minLength: MAX_FILE_CHUNKS, maxLength: MAX_FILE_CHUNKS })
-const baseArb = fc.constantFrom<Base>('none', 'none', 'current', 'stale')
-const proofArb = fc.constantFrom<ProofBy>('hmac', 'upload')
-const choiceArb = fc.nat({ max: 1000 })
+export const baseArb = fc.constantFrom<Base>('none', 'none', 'current', 'stale')
+export const proofArb = fc.constantFrom<ProofBy>('hmac', 'upload')
+export const choiceArb = fc.nat({ max: 1000 })
 const bits = (mask: readonly boolean[]) => mask.map(Number).join('')
 
+/** The history sweep upkeep runs (services/maintenance.ts), at the model's time, checked exactly. */
+export async function sweepHistory(m: StorageModel, s: System): Promise<void> {
+  const predicted = m.sweepHistory()
+  const report = await s.services.history.sweep(s.now)
+  expect(report, 'history sweep').toEqual(predicted)
+  count('sweep.visited', report.visited)
+  count('sweep.pruned', report.pruned)
+}
+
+/** How often a concurrent batch is drawn, against 38 for all the one-at-a-time commands. */
+const BATCH_WEIGHT = 8
+
 export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<StorageModel, System>> {
-  const command = (label: string, kind: string, applies: (m: StorageModel) => boolean, exec: Exec) =>
+  const command: CommandFactory = (label, kind, applies, exec) =>
     new StorageCommand(label, kind, stats, applies, exec)
 
   const upload = fc
@@ -727,9 +742,48 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
       async (m, s) => {
         advance(m, s, delay)
         if (sweep) {
-          const expired = m.sweepExpiredUploads() + removeExpiredCompletions(m)
+          const expired = m.sweepExpiredUploads() + m.removeExpiredCompletions()
           expect(await s.services.uploads.sweepExpired()).toBe(expired)
         }
+      },
+    ),
+  )
+
+  /** Time passes and upkeep sweeps history (and, as upkeep goes on to, maybe collects). */
+  const sweep = fc.record({ delay: delayArb, thenGc: fc.boolean() }).map(({ delay, thenGc }) =>
+    command(
+      `sweepHistory(+${delay} ms${thenGc ? ', then gc' : ''})`,
+      'sweepHistory',
+      () => true,
+      async (m, s) => {
+        advance(m, s, delay)
+        await sweepHistory(m, s)
+        if (thenGc) await collect(m, s, { dryRun: false, orphans: false })
+      },
+    ),
+  )
+
+  /**
+   * To the very millisecond at which the model says some file's history next changes, or the
+   * one before (after a sweep now, so that nothing is overdue): a sweep then must drop
+   * something, or nothing. Due times are exact, and a sweep visits exactly the files due.
+   */
+  const sweepAtDue = fc.constantFrom(-1, 0).map((offset) =>
+    command(
+      `sweepAtDue(${offset === 0 ? 'at' : 'just before'} the next due time)`,
+      'sweepAtDue',
+      (m) => m.allFiles().some((file) => file.versions.length > 1),
+      async (m, s) => {
+        await sweepHistory(m, s)
+        const due = m.nextDue()
+        if (due === null) return count('sweepAtDue.nothingDue')
+        advance(m, s, due + offset - m.now)
+        const versions = () => m.allFiles().reduce((sum, file) => sum + file.versions.length, 0)
+        const before = versions()
+        await sweepHistory(m, s)
+        if (offset === 0) expect(versions(), 'model: a version goes at its due time').toBeLessThan(before)
+        else expect(versions(), 'model: nothing goes before the due time').toBe(before)
+        count(offset === 0 ? 'sweepAtDue.dropped' : 'sweepAtDue.justBefore')
       },
     ),
   )
@@ -771,6 +825,9 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
     { arbitrary: trespass, weight: 1 },
     { arbitrary: gc, weight: 4 },
     { arbitrary: wait, weight: 1 },
+    { arbitrary: sweep, weight: 2 },
+    { arbitrary: sweepAtDue, weight: 1 },
+    { arbitrary: batchCommand(command), weight: BATCH_WEIGHT },
     { arbitrary: restart, weight: 1 },
     { arbitrary: scrub, weight: 1 },
   )
@@ -890,10 +947,12 @@ export async function verify(m: StorageModel, s: System): Promise<void> {
         ? await s.services.versions.list(account, file.id)
         : await s.meta.versions.list(file.id)
       expect(
-        records.map((v) => [v.version, v.size, v.contentHash]),
+        records.map((v) => [v.version, v.size, v.contentHash, v.createdAt]),
         `u${u}: versions of ${file.name}`,
       ).toEqual(
-        [...file.versions].reverse().map((v) => [v.number, sizeOf(v.content), contentHash(v.content)]),
+        [...file.versions]
+          .reverse()
+          .map((v) => [v.number, sizeOf(v.content), contentHash(v.content), v.createdAt]),
       )
       const current = currentOf(file)
       for (const version of file.versions) {

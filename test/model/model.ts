@@ -1,6 +1,7 @@
 import { conflictedCopyName, restoredName } from '../../src/domain/conflicted-name.js'
 import type { ErrorCode } from '../../src/domain/errors.js'
 import { contentHashOf, sha256Hex } from '../../src/domain/hashes.js'
+import { nextPruneAt, type RetentionPolicy, versionsToPrune } from '../../src/domain/retention.js'
 
 /**
  * The reference model of the storage model test: what Tessera should hold, in plain memory.
@@ -9,7 +10,9 @@ import { contentHashOf, sha256Hex } from '../../src/domain/hashes.js'
  * chunk rows exist, what each one's reference count is, and what a collector run must delete.
  */
 
+export const MINUTE = 60_000
 export const HOUR = 3_600_000
+export const DAY = 24 * HOUR
 export const GC_GRACE_MS = HOUR
 export const UPLOAD_TTL_MS = 24 * HOUR
 /** What the trash listing shows as purgeAt (buildServices' default retention). */
@@ -52,6 +55,8 @@ export function chunkListOf(content: Content): [string, number, number][] {
 export interface ModelVersion {
   number: number
   content: Content
+  /** The clock when it was made: what retention goes by. */
+  createdAt: number
 }
 
 interface ModelNodeBase {
@@ -69,6 +74,11 @@ export interface ModelFile extends ModelNodeBase {
   kind: 'file'
   /** Retained versions, oldest first; the last one is current. */
   versions: ModelVersion[]
+  /**
+   * When the history sweep next visits it (`nextPruneAt` of what the last prune kept); null
+   * while it has one version, or nothing will ever age out.
+   */
+  dueAt: number | null
 }
 
 export interface ModelFolder extends ModelNodeBase {
@@ -114,6 +124,15 @@ export type PredictedCompletion =
   | { error: ErrorCode }
   | { error?: undefined; name: string; conflict: boolean; existing: ModelFile | null; version: number }
 
+/** Why retention dropped a version (for the coverage counts). */
+export type PruneReason = 'age' | 'thinning' | 'count'
+
+export interface SweepReport {
+  visited: number
+  pruned: number
+  policyChanged: boolean
+}
+
 export interface PredictedGc {
   expiredUploads: number
   swept: number
@@ -123,19 +142,54 @@ export interface PredictedGc {
 }
 
 export class StorageModel {
-  readonly users: ModelUser[]
+  users: ModelUser[]
   sessions: ModelSession[] = []
   /** Chunk rows (all live: a claimed chunk is deleted within the same collector run). */
-  readonly rows = new Map<number, ChunkRow>()
+  rows = new Map<number, ChunkRow>()
   /** Chunk bytes on disk with no row: a chunk PUT that crashed between the two. */
-  readonly orphans = new Set<number>()
+  orphans = new Set<number>()
+  /**
+   * The expiry times of the completed sessions. The server keeps a completed session (without
+   * its chunk list, so it protects nothing) until it expires, to answer a retried complete with
+   * what it made; the collector's run then removes it with the expired open ones.
+   */
+  completedExpiries: number[] = []
+  /** A history sweep has recorded the policy (the first one makes every file with history due). */
+  policyAdopted = false
+  /** What retention dropped, and where, since the commands last read it (coverage counts). */
+  pruneLog: string[] = []
 
   constructor(
     public now: number,
-    readonly maxVersions: number,
+    readonly policy: RetentionPolicy,
     userCount: number,
   ) {
     this.users = Array.from({ length: userCount }, () => ({ files: [], folders: [] }))
+  }
+
+  /** A copy sharing nothing mutable, to try one order of a concurrent batch on. */
+  clone(): StorageModel {
+    const copy = new StorageModel(this.now, this.policy, 0)
+    copy.replaceWith(this, true)
+    return copy
+  }
+
+  /** Takes over `other`'s whole state (copied when `deep`), keeping this object's identity. */
+  replaceWith(other: StorageModel, deep = false): void {
+    const state = deep ? structuredClone(other.#state()) : other.#state()
+    this.now = other.now
+    this.users = state.users
+    this.sessions = state.sessions
+    this.rows = state.rows
+    this.orphans = state.orphans
+    this.completedExpiries = state.completedExpiries
+    this.policyAdopted = other.policyAdopted
+    this.pruneLog = deep ? [...other.pruneLog] : other.pruneLog
+  }
+
+  #state() {
+    const { users, sessions, rows, orphans, completedExpiries } = this
+    return { users, sessions, rows, orphans, completedExpiries }
   }
 
   // ---- the tree ----------------------------------------------------------------------------
@@ -369,23 +423,99 @@ export class StorageModel {
       versions: [],
       deletedAt: null,
       trashRoot: null,
+      dueAt: null,
     }
     this.users[session.user]!.files.push(file)
     this.appendVersion(file, session.content)
     return file
   }
 
-  /** A new current version; references clear collector marks; history beyond the limit goes. */
+  /**
+   * A new current version; references clear collector marks; the history the retention policy
+   * no longer keeps goes at once (services/append-version.ts: only when the file had a version).
+   */
   appendVersion(file: ModelFile, content: Content): void {
     const number = (file.versions.at(-1)?.number ?? 0) + 1
-    file.versions.push({ number, content })
+    file.versions.push({ number, content, createdAt: this.now })
     for (const i of content) {
       const row = this.rows.get(i)
       if (!row) throw new Error(`model: version ${number} of ${file.name} names chunk ${i}, which has no row`)
       row.markedAt = null
     }
-    const excess = file.versions.length - Math.max(1, this.maxVersions)
-    if (excess > 0) file.versions.splice(0, excess)
+    if (file.versions.length > 1) this.prune(file, 'append')
+  }
+
+  // ---- retention ---------------------------------------------------------------------------
+
+  /**
+   * VersionHistory.prune at the model's time: drops what `versionsToPrune` says, and records
+   * when the file is next due (`nextPruneAt` of what is kept). Answers how many went.
+   */
+  prune(file: ModelFile, where: 'append' | 'sweep'): number {
+    if (file.versions.length <= 1) {
+      file.dueAt = null
+      return 0
+    }
+    const aged = file.versions.map((v) => ({ version: v.number, createdAt: v.createdAt }))
+    const current = currentOf(file).number
+    const doomed = new Set(versionsToPrune(aged, current, this.now, this.policy).map((v) => v.version))
+    for (const number of doomed) this.pruneLog.push(`${where}.${this.pruneReason(file, number)}`)
+    file.versions = file.versions.filter((v) => !doomed.has(v.number))
+    const kept = aged.filter((v) => !doomed.has(v.version))
+    file.dueAt = nextPruneAt(kept, current, this.now, this.policy)
+    return doomed.size
+  }
+
+  /** Why a version goes: too old; else thinned (a policy without thinning keeps it); else count. */
+  pruneReason(file: ModelFile, number: number): PruneReason {
+    const version = file.versions.find((v) => v.number === number)!
+    if (this.policy.maxAgeMs > 0 && this.now - version.createdAt > this.policy.maxAgeMs) return 'age'
+    if (!this.policy.thin) return 'count'
+    const aged = file.versions.map((v) => ({ version: v.number, createdAt: v.createdAt }))
+    const unthinned = versionsToPrune(aged, currentOf(file).number, this.now, { ...this.policy, thin: false })
+    return unthinned.some((v) => v.version === number) ? 'count' : 'thinning'
+  }
+
+  /** Files whose versions are still in the database: live and trashed, not purged. */
+  allFiles(): ModelFile[] {
+    return this.users.flatMap((user) => user.files)
+  }
+
+  /**
+   * VersionHistory.sweep at the model's time: the first sweep records the policy and makes every
+   * file with history due now; then every file due by now is pruned.
+   */
+  sweepHistory(): SweepReport {
+    const policyChanged = !this.policyAdopted
+    if (policyChanged) {
+      this.policyAdopted = true
+      for (const file of this.allFiles()) if (file.versions.length > 1) file.dueAt = this.now
+    }
+    let visited = 0
+    let pruned = 0
+    for (const file of this.allFiles()) {
+      if (file.dueAt === null || file.dueAt > this.now) continue
+      visited += 1
+      pruned += this.prune(file, 'sweep')
+    }
+    return { visited, pruned, policyChanged }
+  }
+
+  /** The earliest due time after now, if any file has one. */
+  nextDue(): number | null {
+    let next: number | null = null
+    for (const file of this.allFiles())
+      if (file.dueAt !== null && file.dueAt > this.now && (next === null || file.dueAt < next))
+        next = file.dueAt
+    return next
+  }
+
+  /** Forgets the completed sessions expired at the model's time; answers how many. */
+  removeExpiredCompletions(): number {
+    const left = this.completedExpiries.filter((expiresAt) => expiresAt > this.now)
+    const removed = this.completedExpiries.length - left.length
+    this.completedExpiries = left
+    return removed
   }
 
   // ---- the collector -----------------------------------------------------------------------
@@ -444,7 +574,7 @@ export class StorageModel {
 
   /**
    * What a dry run reports, changing nothing: it neither removes expired sessions (so they
-   * still protect their chunks) nor marks.
+   * still protect their chunks) nor marks; of the orphan copies, those a run would delete.
    */
   gcDryRun(orphans: boolean): PredictedGc {
     const named = this.protectedChunks()
@@ -459,7 +589,7 @@ export class StorageModel {
       swept: claimable.length,
       sweptBytes: claimable.reduce((sum, [chunk]) => sum + POOL[chunk]!.length, 0),
       marked: unreferenced.filter(([, row]) => row.markedAt === null).length,
-      orphans: orphans ? this.orphans.size : 0,
+      orphans: orphans ? [...this.orphans].filter((chunk) => !named.has(chunk)).length : 0,
     }
   }
 }

@@ -1,18 +1,30 @@
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
+import type { RetentionPolicy } from '../../src/domain/retention.js'
 import { DATABASES } from '../helpers/databases.js'
-import { collect, commandArbitrary, expectScrub, newStats, useStats, verify } from './commands.js'
-import { GC_GRACE_MS, StorageModel, UPLOAD_TTL_MS, USERS } from './model.js'
+import {
+  collect,
+  commandArbitrary,
+  expectScrub,
+  newStats,
+  sweepHistory,
+  useStats,
+  verify,
+} from './commands.js'
+import { DAY, GC_GRACE_MS, HOUR, StorageModel, UPLOAD_TTL_MS, USERS } from './model.js'
 import { openSystem } from './system.js'
 
 /**
  * Model-based test of the storage services: thousands of interleaved uploads (whole, paused,
- * resumed, aborted), version restores, deletes, trash restores and purges, collector runs at
- * chosen clock moves, and restarts of the metadata store, by three users drawing their chunks
- * from one small pool, run directly against the services over a real database and a real disk
- * blob store. After every step the whole system is compared with an in-memory model (see
- * commands.ts `verify`); after every run, all uploads are left to expire and garbage is
- * collected to the last chunk, and a full scrub must be clean.
+ * resumed, aborted), version restores, deletes, trash restores and purges, collector runs and
+ * history sweeps at chosen clock moves (minutes to a month), and restarts of the metadata
+ * store, by three users drawing their chunks from one small pool, run directly against the
+ * services over a real database and a real disk blob store, under a retention policy drawn per
+ * run (count, age, thinning). Now and then a batch of operations runs at once (concurrent.ts):
+ * its outcome is read back and checked against the outcomes the model allows. After every step
+ * the whole system is compared with an in-memory model (see commands.ts `verify`); after every
+ * run, all uploads are left to expire, history is swept and garbage is collected to the last
+ * chunk, and a full scrub must be clean.
  *
  * Reproduce a failure with the seed it prints: FC_SEED=<seed> npx vitest run test/model
  * (FC_RUNS and FC_COMMANDS change the number of runs and the commands per run).
@@ -28,8 +40,17 @@ const envInt = (name: string, fallback: number): number => {
 
 const SEED = envInt('FC_SEED', (Math.random() * 2 ** 31) | 0)
 const RUNS = envInt('FC_RUNS', 25)
-const MAX_COMMANDS = envInt('FC_COMMANDS', 150)
+const MAX_COMMANDS = envInt('FC_COMMANDS', 120)
 const START = Date.UTC(2030, 0, 1)
+
+/** Count limits from tight to none to speak of, ages from none to days, thinning or not. */
+const policyArb: fc.Arbitrary<RetentionPolicy> = fc.record({
+  maxVersions: fc.constantFrom(2, 3, 8, 100),
+  maxAgeMs: fc.constantFrom(0, 3 * HOUR, 2 * DAY),
+  thin: fc.boolean(),
+})
+const describePolicy = ({ maxVersions, maxAgeMs, thin }: RetentionPolicy) =>
+  `max ${maxVersions}, age ${maxAgeMs === 0 ? 'any' : `${maxAgeMs / HOUR} h`}${thin ? ', thinned' : ''}`
 
 describe.each(DATABASES)('storage model on $name', ({ name, available }) => {
   const stats = newStats()
@@ -58,22 +79,25 @@ describe.each(DATABASES)('storage model on $name', ({ name, available }) => {
       started = performance.now()
       useStats(stats)
       const property = fc.asyncProperty(
-        // Retention by count only (no age, no thinning), so that the model stays a list.
-        fc.constantFrom(2, 3, 8),
+        policyArb,
         fc.commands([commandArbitrary(stats)], { maxCommands: MAX_COMMANDS, size: 'max' }),
-        async (maxVersions, commands) => {
+        async (policy, commands) => {
           runs += 1
-          const system = await openSystem(name, START, { maxVersions, maxAgeMs: 0, thin: false }, USERS)
-          const model = new StorageModel(START, maxVersions, USERS)
+          stats.events[`policy: ${describePolicy(policy)}`] =
+            (stats.events[`policy: ${describePolicy(policy)}`] ?? 0) + 1
+          const system = await openSystem(name, START, policy, USERS)
+          const model = new StorageModel(START, policy, USERS)
           try {
             await verify(model, system)
             await fc.asyncModelRun(() => ({ model, real: system }), commands)
             await expectScrub(model, system)
-            // Every upload expires, and two collector runs a grace period apart leave exactly
-            // the chunks that some retained version of some unpurged file references.
+            // Every upload expires, history is swept, and two collector runs a grace period
+            // apart leave exactly the chunks that some retained version of some unpurged file
+            // references.
             for (const delay of [UPLOAD_TTL_MS, GC_GRACE_MS]) {
               model.now += delay
               system.now = model.now
+              await sweepHistory(model, system)
               await collect(model, system, { dryRun: false, orphans: true })
               await verify(model, system)
             }

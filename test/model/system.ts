@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import Database from 'better-sqlite3'
+import pg from 'pg'
 import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js'
 import { openPostgresMetadataStore } from '../../src/adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metadata-store.js'
@@ -24,6 +26,12 @@ export interface System {
   blobs: DiskBlobStore
   services: AppServices
   readonly users: readonly User[]
+  /**
+   * The collector's marks (`chunks.marked_at`) of the live rows, read from the database
+   * directly (no port exposes them): after a concurrent batch, whether the collector's mark
+   * came before or after an upload is read back rather than guessed.
+   */
+  marks(): Promise<Map<string, number | null>>
   /** Closes the metadata store and opens it again on the same data, with fresh services. */
   restart(): Promise<void>
   /** Closes everything and deletes the data. */
@@ -89,12 +97,26 @@ export async function openSystem(
     throw error
   }
 
+  const MARKS = "select hash, marked_at from chunks where state = 'live'"
+  type MarkRow = { hash: string; marked_at: number | string | null }
+  const toMarks = (rows: MarkRow[]) =>
+    new Map(rows.map((row) => [row.hash, row.marked_at === null ? null : Number(row.marked_at)]))
+  let sqlite: Database.Database | null = null
+  const pool = database ? new pg.Pool({ connectionString: database.url, max: 1 }) : null
+  system.marks = async () => {
+    if (pool) return toMarks((await pool.query<MarkRow>(MARKS)).rows)
+    sqlite ??= new Database(path.join(directory, 'tessera.db'), { readonly: true })
+    return toMarks(sqlite.prepare(MARKS).all() as MarkRow[])
+  }
+
   system.restart = async () => {
     await system.meta.close()
     wire(await openMeta(), await openBlobs())
   }
   system.dispose = async () => {
     try {
+      sqlite?.close()
+      await pool?.end()
       await system.meta.close()
     } finally {
       await database?.drop()

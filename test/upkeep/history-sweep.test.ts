@@ -7,6 +7,7 @@ import { appendVersion } from '../../src/services/append-version.js'
 import { VersionHistory } from '../../src/services/version-history.js'
 import { insertUser } from '../contract/metadata-fixtures.js'
 import { DATABASES, openTestMetadataStore } from '../helpers/databases.js'
+import { seededRandom } from '../helpers/random.js'
 
 /**
  * The history sweep over a real database and a virtual clock: it visits only the files whose
@@ -60,18 +61,6 @@ class HistoryModel {
     const doomed = new Set(versionsToPrune(file.versions, file.current, now, this.policy))
     file.versions = file.versions.filter((v) => !doomed.has(v))
     return doomed.size
-  }
-}
-
-/** A seeded generator (mulberry32), so that a failing history can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 
@@ -155,7 +144,7 @@ describe.each(DATABASES)('history sweep on $name', ({ name, available }) => {
     { timeout: 120_000 },
     async () => {
       const seed = Number(process.env.SWEEP_SEED ?? 7)
-      const random = seeded(seed)
+      const random = seededRandom(seed)
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
       // Count limit, thinning and the age limit all at work.
       const policy: RetentionPolicy = { maxVersions: 6, maxAgeMs: 20 * DAY, thin: true }

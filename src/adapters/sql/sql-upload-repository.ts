@@ -86,11 +86,26 @@ export class SqlUploadRepository implements UploadRepository {
     return row?.file_id ? { fileId: row.file_id, conflict: row.conflict === 1 } : null
   }
 
-  async markCompleted(id: string, completion: UploadCompletion, now: Millis): Promise<boolean> {
+  async markCompleted(
+    id: string,
+    completion: UploadCompletion,
+    now: Millis,
+    rememberUntil: Millis = now,
+  ): Promise<boolean> {
     return atomically(this.db, async (db) => {
       const result = await db
         .updateTable('uploads')
-        .set({ completed_at: now, file_id: completion.fileId, conflict: completion.conflict ? 1 : 0 })
+        .set((eb) => ({
+          completed_at: now,
+          file_id: completion.fileId,
+          conflict: completion.conflict ? 1 : 0,
+          expires_at: eb
+            .case()
+            .when('expires_at', '<', rememberUntil)
+            .then(rememberUntil)
+            .else(eb.ref('expires_at'))
+            .end(),
+        }))
         .where('id', '=', id)
         .where('completed_at', 'is', null)
         .where('expires_at', '>', now)
