@@ -161,9 +161,10 @@ export interface VersionRepository {
   /**
    * A version and, read in the same statement (so in one snapshot: a version pruned meanwhile
    * is either wholly there or not at all), its chunks from the one containing byte
-   * `fromOffset` on, each with the copy that holds its bytes. Null when there is no such version.
+   * `fromOffset` to the one containing byte `toOffset` (the last, when not given), each with the
+   * copy that holds its bytes. Null when there is no such version.
    */
-  readPlan(nodeId: string, version: number, fromOffset: number): Promise<ReadPlan | null>
+  readPlan(nodeId: string, version: number, fromOffset: number, toOffset?: number): Promise<ReadPlan | null>
   /** Every version of a file, newest first. */
   list(nodeId: string): Promise<VersionRecord[]>
   /** The ids of every version of these files. */
@@ -348,7 +349,12 @@ export interface UploadRepository {
    * session is no longer open (a concurrent complete won, or it was aborted or expired), so
    * exactly one complete of a session ever succeeds.
    */
-  markCompleted(id: string, completion: UploadCompletion, now: Millis, rememberUntil?: Millis): Promise<boolean>
+  markCompleted(
+    id: string,
+    completion: UploadCompletion,
+    now: Millis,
+    rememberUntil?: Millis,
+  ): Promise<boolean>
   chunks(uploadId: string): Promise<UploadChunkRecord[]>
   /** One chunk of the list (a chunk PUT must not read the 2,560 rows of a 10 GiB file). */
   chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null>

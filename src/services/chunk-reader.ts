@@ -36,7 +36,7 @@ export class ChunkReader {
       version,
       open: async (start, end) => {
         await pausePoint('download.before-plan')
-        const read = await this.meta.versions.readPlan(file.id, version.version, start)
+        const read = await this.meta.versions.readPlan(file.id, version.version, start, end)
         // Pruned (or replaced by a version of the same number: ids never repeat) since it was found.
         if (!read || read.version.id !== version.id) throw notFound('that version no longer exists')
         const chunks = coveringChunks(read.chunks, start, end, version)

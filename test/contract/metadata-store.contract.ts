@@ -651,6 +651,12 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await plan(9)).toEqual({ version, chunks: planned.slice(2) })
       expect(await plan(12)).toEqual({ version, chunks: planned.slice(3) })
       expect(await plan(13)).toEqual({ version, chunks: [] })
+      // Up to the chunk that holds the range's last byte, no further.
+      const upTo = (from: number, to: number) => store.versions.readPlan(file.id, 1, from, to)
+      expect(await upTo(0, 3)).toEqual({ version, chunks: planned.slice(0, 1) })
+      expect(await upTo(0, 4)).toEqual({ version, chunks: planned.slice(0, 2) })
+      expect(await upTo(4, 9)).toEqual({ version, chunks: planned.slice(1, 3) })
+      expect(await upTo(12, 12)).toEqual({ version, chunks: planned.slice(3) })
       expect(await store.versions.readPlan(file.id, 2, 0)).toBeNull()
       expect(await store.versions.readPlan(newId(), 1, 0)).toBeNull()
     })

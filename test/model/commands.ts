@@ -276,7 +276,6 @@ export async function complete(m: StorageModel, s: System, session: ModelSession
         : 'complete.newFile',
   )
   m.complete(session, predicted, result.file.id)
-  m.completedExpiries.push(session.expiresAt)
 }
 
 export const folderIdOf = (s: System, user: number, folder: string): string =>

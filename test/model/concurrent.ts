@@ -39,6 +39,7 @@ import {
   GC_GRACE_MS,
   type ModelFile,
   type ModelSession,
+  NAMES,
   POOL,
   POOL_HASHES,
   ROOT,
@@ -221,6 +222,23 @@ type Op = { stagger: number; label: string } & (
 async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Promise<Op[]> {
   const ops: Op[] = []
   const raced = new Set<ModelSession>()
+  /** An operation with nothing to act on becomes an upload of that user to the root. */
+  const instead = (spec: OpSpec & { user: number; choice: number }) => {
+    const name = pick(NAMES, spec.choice)
+    const content = [spec.choice % POOL.length, (spec.choice >> 3) % POOL.length]
+    const label = `upload(u${spec.user}, root, ${name}, [${content}]) instead of ${specLabel(spec)}`
+    ops.push({
+      kind: 'upload',
+      stagger: spec.stagger,
+      label,
+      user: spec.user,
+      folder: ROOT,
+      name,
+      content,
+      baseVersion: null,
+      proofBy: 'hmac',
+    })
+  }
   for (const spec of specs) {
     const label = specLabel(spec)
     const { stagger } = spec
@@ -234,7 +252,10 @@ async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Pr
       case 'completeTwice':
       case 'abortVsComplete': {
         const sessions = m.pausedSessions(spec.user).filter((session) => !raced.has(session))
-        if (sessions.length === 0) break
+        if (sessions.length === 0) {
+          instead(spec)
+          break
+        }
         const session = pick(sessions, spec.choice)
         raced.add(session)
         const expired = m.expired(session)
@@ -263,13 +284,19 @@ async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Pr
             : spec.kind === 'deleteFolder'
               ? m.liveFolders(spec.user)
               : m.trashRoots(spec.user)
-        if (targets.length === 0) break
+        if (targets.length === 0) {
+          instead(spec)
+          break
+        }
         ops.push({ kind: spec.kind, stagger, label, user: spec.user, node: pick(targets, spec.choice).id })
         break
       }
       case 'restoreVersion': {
         const files = m.liveFiles(spec.user)
-        if (files.length === 0) break
+        if (files.length === 0) {
+          instead(spec)
+          break
+        }
         const file = pick(files, spec.choice)
         const version = pick(file.versions, spec.version).number
         ops.push({ kind: spec.kind, stagger, label, user: spec.user, file: file.id, version })
@@ -548,7 +575,6 @@ function completeEvent(
       if (!predicted.existing && m.nodes(user).some((node) => node.id === file.id))
         return `a new file got the id of an existing node ${file.id}`
       m.complete(session, predicted, file.id)
-      m.completedExpiries.push(session.expiresAt)
       trial.completed.set(sessionId, { fileId: file.id, conflict, version: predicted.version })
       return null
     },

@@ -15,6 +15,8 @@ export const HOUR = 3_600_000
 export const DAY = 24 * HOUR
 export const GC_GRACE_MS = HOUR
 export const UPLOAD_TTL_MS = 24 * HOUR
+/** A completed session answers a retried complete at least this long (upload-service.ts). */
+export const COMPLETION_REMEMBERED_MS = HOUR
 /** What the trash listing shows as purgeAt (buildServices' default retention). */
 export const TRASH_RETENTION_MS = 30 * 24 * HOUR
 export const USERS = 3
@@ -411,6 +413,7 @@ export class StorageModel {
     newId: string,
   ): ModelFile {
     this.forget(session)
+    this.completedExpiries.push(Math.max(session.expiresAt, this.now + COMPLETION_REMEMBERED_MS))
     if (predicted.existing) {
       this.appendVersion(predicted.existing, session.content)
       return predicted.existing
