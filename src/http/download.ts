@@ -12,16 +12,19 @@ import { parseRange } from './range.js'
 export async function sendDownload(request: FastifyRequest, reply: FastifyReply, plan: DownloadPlan) {
   const { version, file } = plan
   const etag = `"${version.contentHash}"`
+  // On every answer, errors included: no response about user content may render as a page.
   reply
-    .header('ETag', etag)
-    .header('Accept-Ranges', 'bytes')
-    .header('Cache-Control', 'private, no-cache')
-    .header('Content-Type', 'application/octet-stream')
-    .header('Content-Disposition', attachment(file.name))
     .header('X-Content-Type-Options', 'nosniff')
     .header('Content-Security-Policy', "default-src 'none'; sandbox")
+  const describeContent = () =>
+    reply
+      .header('ETag', etag)
+      .header('Accept-Ranges', 'bytes')
+      .header('Cache-Control', 'private, no-cache')
+      .header('Content-Type', 'application/octet-stream')
+      .header('Content-Disposition', attachment(file.name))
 
-  if (matchesEtag(request.headers['if-none-match'], etag)) return reply.code(304).send()
+  if (matchesEtag(request.headers['if-none-match'], etag)) return describeContent().code(304).send()
 
   const ifRange = request.headers['if-range']
   const rangeHeader = ifRange === undefined || ifRange === etag ? request.headers.range : undefined
@@ -32,12 +35,15 @@ export async function sendDownload(request: FastifyRequest, reply: FastifyReply,
   }
   const start = range.kind === 'partial' ? range.start : 0
   const end = range.kind === 'partial' ? range.end : version.size - 1
+  // Before any header about the content: a version gone, or a range known to be damaged, is an
+  // error answer of its own (HEAD too, which reads nothing but must not promise more than GET).
+  const bytes = version.size === 0 ? null : await plan.open(start, end)
+  describeContent().header('Content-Length', String(end - start + 1))
   if (range.kind === 'partial')
     reply.code(206).header('Content-Range', `bytes ${start}-${end}/${version.size}`)
-  reply.header('Content-Length', String(end - start + 1))
-  if (request.method === 'HEAD' || version.size === 0) return reply.send()
-  // Before the headers go out: a version gone or known damaged is still an error answer.
-  const bytes = await plan.open(start, end)
+  // For HEAD, Fastify discards the body but keeps the Content-Length set here only when the body
+  // is a stream (with none it writes 0): an empty one. `bytes` is never read, so nothing is.
+  if (request.method === 'HEAD' || bytes === null) return reply.send(Readable.from([]))
   return reply.send(Readable.from(bytes, { objectMode: false }))
 }
 

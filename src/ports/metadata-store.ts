@@ -287,8 +287,9 @@ export interface CollectorRepository {
   /**
    * Removes the rows of claimed chunks whose copies are gone: only rows still `deleting` and
    * still naming that copy, so a late call can never remove a chunk stored again since.
+   * Answers the copies whose rows this call removed (another collector may have been first).
    */
-  forget(copies: readonly BlobKey[]): Promise<void>
+  forget(copies: readonly BlobKey[]): Promise<BlobKey[]>
   /** The generation the row of each of these hashes names, in any state (no row: absent). */
   generations(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>>
   /**
@@ -324,6 +325,9 @@ export interface AuditRepository {
 /** What a completed upload session made (UploadRepository.completion). */
 export interface UploadCompletion {
   fileId: string
+  /** The version it made, and that version's content hash. */
+  version: number
+  contentHash: string
   /** The upload was kept as a conflicted copy. */
   conflict: boolean
 }
@@ -340,8 +344,11 @@ export interface UploadRepository {
    * user's is null.
    */
   find(userId: string, id: string, now: Millis): Promise<UploadRecord | null>
-  /** What the caller's session made, if it was completed and has not expired at `now`. */
-  completion(userId: string, id: string, now: Millis): Promise<UploadCompletion | null>
+  /**
+   * What the caller's session made (and the size it declared), if it was completed and has not
+   * expired at `now`.
+   */
+  completion(userId: string, id: string, now: Millis): Promise<(UploadCompletion & { size: number }) | null>
   /**
    * Completes an open, unexpired session, in the caller's transaction: records what it made
    * and drops its chunk list; it is then kept at least until `rememberUntil` (if given) for a

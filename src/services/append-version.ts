@@ -19,6 +19,10 @@ export type VersionTarget =
   | { kind: 'existing'; file: NodeRecord }
   | { kind: 'new'; id: string; ownerId: string; parentId: string; name: string }
 
+/** The number of the version `appendVersion` makes for this target. */
+export const versionMadeBy = (target: VersionTarget): number =>
+  (target.kind === 'existing' ? (target.file.currentVersion ?? 0) : 0) + 1
+
 /**
  * Makes `content` the current version of a file, inside the caller's transaction (which holds
  * the owner's tree lock): the quota, the file or its new version, the chunk references, and
@@ -38,7 +42,7 @@ export async function appendVersion(
   if (!(await tx.users.addUsedBytes(ownerId, grows, grows > 0))) {
     throw new AppError('QUOTA_EXCEEDED', 'the file does not fit in the remaining quota')
   }
-  const version = (previous?.currentVersion ?? 0) + 1
+  const version = versionMadeBy(target)
   const current = { version, size: content.size, contentHash: content.contentHash }
   if (target.kind === 'new') {
     const { id, parentId, name } = target

@@ -1,4 +1,4 @@
-import type { BlobKey } from '../domain/blob-key.js'
+import { type BlobKey, blobName } from '../domain/blob-key.js'
 import type { Clock } from '../domain/clock.js'
 import type { ChunkHash } from '../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../domain/model.js'
@@ -32,7 +32,10 @@ export interface GcReport {
   expiredUploads: number
   /** Claims of an earlier run that stopped midway, finished by this one. */
   resumed: number
-  /** Chunks deleted (in a dry run: that would be). */
+  /**
+   * Chunks deleted, claimed by this run or taken over from a stopped one (in a dry run: that
+   * would be). A chunk two collectors both worked on counts once, for the one that removed its row.
+   */
   swept: number
   sweptBytes: number
   /** Unreferenced chunks newly marked; swept by a run at least one grace period later. */
@@ -120,7 +123,6 @@ export class GarbageCollector {
             return tx.collector.claim(cutoff, now, this.#batchSize)
           }),
         report,
-        true,
       )
       if (runOptions.orphans) report.orphans = await this.#sweepOrphans(cutoff, false, report)
       report.marked = await this.meta.collector.mark(now)
@@ -130,33 +132,35 @@ export class GarbageCollector {
   }
 
   /** Claims batch after batch and deletes each; answers how many chunks were claimed. */
-  async #drain(claimNext: () => Promise<ChunkRecord[]>, report: GcReport, counts = false): Promise<number> {
+  async #drain(claimNext: () => Promise<ChunkRecord[]>, report: GcReport): Promise<number> {
     let total = 0
     for (;;) {
       const claimed = await claimNext()
       if (claimed.length === 0) return total
       crashPoint('gc.sweep.after-claim')
       await pausePoint('gc.sweep.after-claim')
-      const deleted = await this.#deleteClaimed(claimed, report)
+      const { deleted, forgotten } = await this.#deleteClaimed(claimed, report)
       total += claimed.length
-      if (counts) {
-        report.swept += deleted.length
-        report.sweptBytes += deleted.reduce((sum, chunk) => sum + chunk.size, 0)
-      }
+      report.swept += forgotten.length
+      report.sweptBytes += forgotten.reduce((sum, chunk) => sum + chunk.size, 0)
       // Every chunk of the batch failed: the store is failing; stop rather than spin.
       if (deleted.length === 0) return total
     }
   }
 
-  /** Deletes the bytes of claimed chunks, then the rows of those whose bytes are gone. */
-  async #deleteClaimed(claimed: readonly ChunkRecord[], report: GcReport): Promise<ChunkRecord[]> {
+  /**
+   * Deletes the copies of claimed chunks, then the rows of those whose copies are gone. Answers
+   * the chunks whose copies went, and of those the ones whose rows this run removed: a chunk
+   * another collector finished first (it took this one's claim over) is its to count.
+   */
+  async #deleteClaimed(claimed: readonly ChunkRecord[], report: GcReport) {
     const deleted = await this.#deleteCopies(claimed, report)
     crashPoint('gc.sweep.after-blob-delete')
     await pausePoint('gc.sweep.after-blob-delete')
-    await this.meta.collector.forget(deleted)
+    const removed = new Set((await this.meta.collector.forget(deleted)).map(blobName))
     crashPoint('gc.sweep.after-row-delete')
     await pausePoint('gc.sweep.after-row-delete')
-    return deleted
+    return { deleted, forgotten: deleted.filter((chunk) => removed.has(blobName(chunk))) }
   }
 
   /**

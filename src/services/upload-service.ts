@@ -23,7 +23,7 @@ import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
 import { pausePoint } from '../support/pause-points.js'
 import { locateLocked, locateTarget } from './access.js'
-import { appendVersion, type VersionTarget } from './append-version.js'
+import { appendVersion, type VersionTarget, versionMadeBy } from './append-version.js'
 import type { ChangeJournal, ChangeLog } from './change-journal.js'
 import type { ChunkIntegrity } from './chunk-integrity.js'
 import { VerifyingStream } from './verifying-stream.js'
@@ -268,13 +268,16 @@ export class UploadService {
     const stored = await this.meta.chunks.find(chunk.hash)
     if (stored?.state === 'deleting') throw chunkBusy(index)
     if (stored && !stored.damaged) {
-      if ((await this.blobs.stat(stored)) !== null) {
+      // A copy gone or of the wrong length is damage that a stat shows (flipped bits take a read:
+      // a download or scrub finds those): it is marked, and repaired by this very upload.
+      const copy = await this.blobs.stat(stored)
+      if (copy !== null && copy.size === stored.size) {
         verifying.resume()
         await finished(verifying)
         return { kind: 'present' }
       }
-      // Recorded but gone: damaged like bit rot, and repaired by this very upload.
-      await this.integrity.damaged(stored, 'upload', 'missing')
+      const problem = copy === null ? 'missing' : `${copy.size} bytes, ${stored.size} expected`
+      await this.integrity.damaged(stored, 'upload', problem)
     }
     const copy = { hash: chunk.hash, generation: newGeneration() }
     await this.blobs.put(copy, verifying)
@@ -366,12 +369,18 @@ export class UploadService {
     }
   }
 
-  /** The answer of the complete that closed this session, or 404 when it was aborted or expired. */
+  /**
+   * The answer of the complete that closed this session: the file, as the version that complete
+   * made (newer versions or a rename since are the journal's news); 404 when the session was
+   * aborted or expired, or the file has been purged since.
+   */
   async #completedBefore(user: User, uploadId: string): Promise<CompletedUpload> {
     const done = isId(uploadId) ? await this.meta.uploads.completion(user.id, uploadId, this.clock()) : null
-    const file = done ? await this.meta.nodes.findAnyState(done.fileId) : null
-    if (!done || !file) throw uploadNotFound()
-    return { file, conflict: done.conflict }
+    if (!done) throw uploadNotFound()
+    const file = await this.meta.nodes.findAnyState(done.fileId)
+    if (!file) throw new AppError('NOT_FOUND', 'the file this upload made has been deleted since')
+    const { version: currentVersion, contentHash, size } = done
+    return { file: { ...file, currentVersion, contentHash, size }, conflict: done.conflict }
   }
 
   async abort(user: User, uploadId: string): Promise<void> {
@@ -420,9 +429,13 @@ export class UploadService {
       : { kind: 'new', id: newId(), ownerId: folder.ownerId, parentId: folder.id, name }
     // Claims the session first: a concurrent complete of it (or an abort) that got there first
     // makes this one roll back and answer what that one made.
-    const fileId = target.kind === 'existing' ? target.file.id : target.id
-    const rememberUntil = now + COMPLETION_REMEMBERED_MS
-    if (!(await tx.uploads.markCompleted(upload.id, { fileId, conflict }, now, rememberUntil))) {
+    const made = {
+      fileId: target.kind === 'existing' ? target.file.id : target.id,
+      version: versionMadeBy(target),
+      contentHash,
+      conflict,
+    }
+    if (!(await tx.uploads.markCompleted(upload.id, made, now, now + COMPLETION_REMEMBERED_MS))) {
       throw new SessionClosed()
     }
     const content = {

@@ -1499,7 +1499,14 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       return session
     }
     /** What a complete made: a file of its own, so that answers can be told apart. */
-    const made = (conflict = false): UploadCompletion => ({ fileId: newId(), conflict })
+    const made = (conflict = false): UploadCompletion => ({
+      fileId: newId(),
+      version: 3,
+      contentHash: hash(`content ${newId()}`),
+      conflict,
+    })
+    /** What `completion` answers for a session of the fixture's size (10 bytes) that made `completion`. */
+    const answered = (completion: UploadCompletion) => ({ ...completion, size: 10 })
     /** `count` consecutive 4-byte chunks, their states cycling through all three. */
     const longList = (count: number): UploadChunkRecord[] =>
       chunkList(Array.from({ length: count }, () => 4)).map((chunk, index) => ({
@@ -1570,7 +1577,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       const completion = made()
       expect(await store.uploads.markCompleted(bystander.id, completion, T0 + 1)).toBe(true)
       expect(await store.uploads.setExpiry(bystander.id, T0 + 5000)).toBe(false)
-      expect(await store.uploads.completion(user.id, bystander.id, T0 + 999)).toEqual(completion)
+      expect(await store.uploads.completion(user.id, bystander.id, T0 + 999)).toEqual(answered(completion))
       expect(await store.uploads.completion(user.id, bystander.id, T0 + 1000)).toBeNull()
       expect(await store.uploads.find(user.id, bystander.id, T0 + 1)).toBeNull()
     })
@@ -1586,9 +1593,11 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       const conflictedMade = made(true)
       expect(await store.uploads.markCompleted(plain.id, plainMade, T0 + 1)).toBe(true)
       expect(await store.uploads.markCompleted(conflicted.id, conflictedMade, T0 + 1)).toBe(true)
-      expect(await store.uploads.completion(user.id, plain.id, T0 + 1)).toEqual(plainMade)
-      expect(await store.uploads.completion(user.id, plain.id, T0 + 999)).toEqual(plainMade)
-      expect(await store.uploads.completion(user.id, conflicted.id, T0 + 999)).toEqual(conflictedMade)
+      expect(await store.uploads.completion(user.id, plain.id, T0 + 1)).toEqual(answered(plainMade))
+      expect(await store.uploads.completion(user.id, plain.id, T0 + 999)).toEqual(answered(plainMade))
+      expect(await store.uploads.completion(user.id, conflicted.id, T0 + 999)).toEqual(
+        answered(conflictedMade),
+      )
       expect(await store.uploads.completion(other.id, plain.id, T0 + 1)).toBeNull()
       expect(await store.uploads.completion(user.id, plain.id, T0 + 1000)).toBeNull()
       expect(await store.uploads.completion(user.id, newId(), T0 + 1)).toBeNull()
@@ -1604,11 +1613,11 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.find(user.id, session.id, T0 + 5)).toBeNull()
       expect(await store.uploads.chunks(session.id)).toEqual([])
       expect(await store.uploads.chunk(session.id, 0)).toBeNull()
-      expect(await store.uploads.completion(user.id, session.id, T0 + 5)).toEqual(first)
+      expect(await store.uploads.completion(user.id, session.id, T0 + 5)).toEqual(answered(first))
 
       // A second complete changes nothing: the first one's answer stays.
       expect(await store.uploads.markCompleted(session.id, made(true), T0 + 6)).toBe(false)
-      expect(await store.uploads.completion(user.id, session.id, T0 + 6)).toEqual(first)
+      expect(await store.uploads.completion(user.id, session.id, T0 + 6)).toEqual(answered(first))
       // Another session is left alone.
       expect(await store.uploads.find(user.id, bystander.id, T0 + 6)).toEqual(bystander)
       expect(await store.uploads.chunks(bystander.id)).toEqual(uploadChunks())
@@ -1646,7 +1655,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.completion(user.id, session.id, T0 + 1)).toBeNull()
       const committed = made()
       expect(await store.uploads.markCompleted(session.id, committed, T0 + 2)).toBe(true)
-      expect(await store.uploads.completion(user.id, session.id, T0 + 2)).toEqual(committed)
+      expect(await store.uploads.completion(user.id, session.id, T0 + 2)).toEqual(answered(committed))
     })
 
     it('lets exactly one of ten concurrent completes of a session succeed, and keeps what it made', async () => {
@@ -1660,7 +1669,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       )
       expect(answers.filter((answer) => answer)).toHaveLength(1)
       expect(await store.uploads.completion(user.id, session.id, T0 + 1)).toEqual(
-        attempts[answers.indexOf(true)],
+        answered(attempts[answers.indexOf(true)] as UploadCompletion),
       )
       expect(await store.uploads.chunks(session.id)).toEqual([])
       expect(await store.uploads.find(user.id, session.id, T0 + 1)).toBeNull()
@@ -1703,7 +1712,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.markCompleted(session.id, completion, T0 + 1)).toBe(true)
       // An abort after a complete: nothing to delete; what the complete made still answers.
       expect(await store.uploads.delete(session.id)).toBe(false)
-      expect(await store.uploads.completion(user.id, session.id, T0 + 1)).toEqual(completion)
+      expect(await store.uploads.completion(user.id, session.id, T0 + 1)).toEqual(answered(completion))
       expect(await store.uploads.delete(newId())).toBe(false)
 
       const open = await insertSession(user)
@@ -1729,7 +1738,7 @@ export function metadataStoreContract(open: () => Promise<OpenedMetadataStore>):
       expect(await store.uploads.chunks(openExpired.id)).toEqual([])
       expect(await store.uploads.completion(user.id, doneExpired.id, T0)).toBeNull()
       // The unexpired ones stay, open or completed.
-      expect(await store.uploads.completion(user.id, doneLive.id, T0 + 10)).toEqual(doneLiveMade)
+      expect(await store.uploads.completion(user.id, doneLive.id, T0 + 10)).toEqual(answered(doneLiveMade))
       expect(await store.uploads.find(user.id, openLive.id, T0 + 10)).toEqual(openLive)
       expect(await store.uploads.chunks(openLive.id)).toEqual(uploadChunks())
       expect(await store.uploads.deleteExpired(T0 + 10)).toBe(0)

@@ -194,6 +194,36 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
   )
 
   it.skipIf(!available)(
+    'a retried complete answers the version it made, even once newer ones exist or the file is in the trash; 404 once purged',
+    async () => {
+      const ann = await fresh()
+      const mine = randomBytes(2000)
+      const uploadId = await prepare(ann, 'moving.txt', mine)
+      const done = await completeOnce(server, ann, uploadId)
+      expect(done.body.file).toMatchObject({ version: 1, size: mine.length })
+      // Someone (another device) uploads again, and renames it.
+      await ann.upload('moving.txt', randomBytes(3000))
+      expect((await ann.patch(`/files/${done.body.file.id}`, { name: 'moved.txt' })).status).toBe(200)
+
+      const again = await completeOnce(server, ann, uploadId)
+      expect(again.status).toBe(201)
+      expect(again.body.file).toMatchObject({
+        id: done.body.file.id,
+        version: 1,
+        size: mine.length,
+        contentHash: done.body.file.contentHash,
+        name: 'moved.txt',
+      })
+      expect(await ann.delete(`/files/${done.body.file.id}`)).toMatchObject({ status: 204 })
+      expect((await completeOnce(server, ann, uploadId)).body.file).toMatchObject({ version: 1 })
+      expect(await ann.delete(`/trash/${done.body.file.id}`)).toMatchObject({ status: 204 })
+      const purged = await completeOnce(server, ann, uploadId)
+      expect(purged.status).toBe(404)
+      expect(purged.body).toMatchObject({ error: { code: 'NOT_FOUND' } })
+    },
+  )
+
+  it.skipIf(!available)(
     'concurrent completes with a current baseVersion make no conflicted copy',
     async () => {
       const ann = await fresh()

@@ -115,6 +115,8 @@ export interface UploadsTable {
   /** Set by `complete` (migration 0008); the session then answers only a retried complete. */
   completed_at: number | null
   file_id: string | null
+  file_version: number | null
+  content_hash: string | null
   /** 1 when the completion made a conflicted copy. */
   conflict: Defaulted<number>
 }

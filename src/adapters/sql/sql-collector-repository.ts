@@ -111,7 +111,8 @@ export class SqlCollectorRepository implements CollectorRepository {
     return rows.map(toChunk)
   }
 
-  async forget(copies: readonly BlobKey[]): Promise<void> {
+  async forget(copies: readonly BlobKey[]): Promise<BlobKey[]> {
+    const forgotten: BlobKey[] = []
     const sorted = [...copies].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
     for (const batch of batches(sorted, VALUES_PER_STATEMENT / 2)) {
       // Locked in hash order first (a DELETE takes its rows in whatever order it finds them):
@@ -123,13 +124,16 @@ export class SqlCollectorRepository implements CollectorRepository {
         .where('state', '=', 'deleting')
         .orderBy('hash')
         .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
-      await this.db
+      const rows = await this.db
         .deleteFrom('chunks')
         .where('hash', 'in', doomed)
         .where((eb) => eb.or(batch.map(({ hash, generation }) => eb.and({ hash, generation }))))
         .where('state', '=', 'deleting')
+        .returning(['hash', 'generation'])
         .execute()
+      forgotten.push(...rows)
     }
+    return forgotten
   }
 
   async generations(hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>> {

@@ -74,16 +74,27 @@ export class SqlUploadRepository implements UploadRepository {
     return Number(result.numUpdatedRows) > 0
   }
 
-  async completion(userId: string, id: string, now: Millis): Promise<UploadCompletion | null> {
+  async completion(
+    userId: string,
+    id: string,
+    now: Millis,
+  ): Promise<(UploadCompletion & { size: number }) | null> {
     const row = await this.db
       .selectFrom('uploads')
-      .select(['file_id', 'conflict'])
+      .select(['file_id', 'file_version', 'content_hash', 'conflict', 'size'])
       .where('id', '=', id)
       .where('user_id', '=', userId)
       .where('expires_at', '>', now)
       .where('completed_at', 'is not', null)
       .executeTakeFirst()
-    return row?.file_id ? { fileId: row.file_id, conflict: row.conflict === 1 } : null
+    if (!row?.file_id || row.file_version === null || row.content_hash === null) return null
+    return {
+      fileId: row.file_id,
+      version: row.file_version,
+      contentHash: row.content_hash,
+      conflict: row.conflict === 1,
+      size: row.size,
+    }
   }
 
   async markCompleted(
@@ -98,6 +109,8 @@ export class SqlUploadRepository implements UploadRepository {
         .set((eb) => ({
           completed_at: now,
           file_id: completion.fileId,
+          file_version: completion.version,
+          content_hash: completion.contentHash,
           conflict: completion.conflict ? 1 : 0,
           expires_at: eb
             .case()
