@@ -8,16 +8,31 @@ import { Worker } from 'node:worker_threads'
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
-parentPort.on('message', ({ id, pieces }) => {
-  const hash = createHash('sha256')
-  let size = 0
-  for (const piece of pieces) {
-    hash.update(new Uint8Array(piece))
-    size += piece.byteLength
+// Streams being hashed piece by piece, by id.
+const streams = new Map()
+parentPort.on('message', ({ id, op, pieces }) => {
+  let entry = streams.get(id)
+  if (!entry) {
+    entry = { hash: createHash('sha256'), size: 0 }
+    streams.set(id, entry)
   }
-  parentPort.postMessage({ id, hex: hash.digest('hex'), size })
+  for (const piece of pieces) {
+    entry.hash.update(new Uint8Array(piece))
+    entry.size += piece.byteLength
+  }
+  if (op === 'update') return
+  streams.delete(id)
+  parentPort.postMessage({ id, hex: entry.hash.digest('hex'), size: entry.size })
 })
 `
+
+/** One SHA-256 computed on a worker as its pieces arrive (Sha256Pool.stream). */
+export interface Sha256Stream {
+  /** Hands a copy of `piece` to the worker: the caller may go on using it (send it, say). */
+  update(piece: Buffer): void
+  /** The digest and length of everything given to `update`. */
+  digest(): Promise<{ hex: string; size: number }>
+}
 
 interface Pending {
   resolve(result: { hex: string; size: number }): void
@@ -27,7 +42,8 @@ interface Pending {
 /**
  * SHA-256 on worker threads. The main thread's `createHash` uses one core however many reads
  * are in flight; scrub re-hashes the whole store, so it hands whole chunks to these workers
- * and keeps reading meanwhile (bench/scrub.ts measures the difference).
+ * and keeps reading meanwhile (bench/scrub.ts measures the difference), and downloads hash
+ * what they send the same way (bench/download-verify.ts).
  */
 export class Sha256Pool {
   readonly #workers: Worker[] = []
@@ -44,15 +60,44 @@ export class Sha256Pool {
   digest(pieces: readonly Buffer[]): Promise<{ hex: string; size: number }> {
     if (this.#closed) return Promise.reject(new Error('the hash pool is closed'))
     const id = this.#next++
-    const worker = this.#worker(id % this.size)
     const buffers = pieces.map((piece) =>
       piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength
         ? (piece.buffer as ArrayBuffer)
         : piece.buffer.slice(piece.byteOffset, piece.byteOffset + piece.byteLength),
     )
+    return this.#finish(id, buffers as ArrayBuffer[])
+  }
+
+  /**
+   * A SHA-256 fed piece by piece, hashed on a worker while the caller goes on: a download
+   * hashes what it sends on another core, paying only a copy of each piece here.
+   */
+  stream(): Sha256Stream {
+    const id = this.#next++
+    // Every piece goes to one worker; should it die midway, the digest fails (a half-fed
+    // replacement would answer a wrong hash, which would read as damaged bytes).
+    const worker = this.#closed ? undefined : this.#worker(id % this.size)
+    return {
+      update: (piece) => {
+        if (this.#closed) return
+        // One copy into a buffer of its own, which then moves to the worker without another.
+        const copy = new Uint8Array(piece).buffer
+        worker?.postMessage({ id, op: 'update', pieces: [copy] }, [copy])
+      },
+      digest: () => {
+        if (this.#closed || !worker || this.#workers[id % this.size] !== worker) {
+          return Promise.reject(new Error('the hash worker went away'))
+        }
+        return this.#finish(id, [])
+      },
+    }
+  }
+
+  #finish(id: number, buffers: ArrayBuffer[]): Promise<{ hex: string; size: number }> {
+    const worker = this.#worker(id % this.size)
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
-      worker.postMessage({ id, pieces: buffers }, buffers as ArrayBuffer[])
+      worker.postMessage({ id, op: 'digest', pieces: buffers }, buffers)
     })
   }
 

@@ -373,7 +373,7 @@ export async function sweepHistory(m: StorageModel, s: System): Promise<void> {
   count('sweep.pruned', report.pruned)
 }
 
-/** How often a concurrent batch is drawn, against 38 for all the one-at-a-time commands. */
+/** How often a concurrent batch is drawn, against 39 for all the one-at-a-time commands. */
 const BATCH_WEIGHT = 8
 
 export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<StorageModel, System>> {
@@ -825,7 +825,7 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
     { arbitrary: gc, weight: 4 },
     { arbitrary: wait, weight: 1 },
     { arbitrary: sweep, weight: 2 },
-    { arbitrary: sweepAtDue, weight: 1 },
+    { arbitrary: sweepAtDue, weight: 2 },
     { arbitrary: batchCommand(command), weight: BATCH_WEIGHT },
     { arbitrary: restart, weight: 1 },
     { arbitrary: scrub, weight: 1 },

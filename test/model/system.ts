@@ -103,6 +103,8 @@ export async function openSystem(
     new Map(rows.map((row) => [row.hash, row.marked_at === null ? null : Number(row.marked_at)]))
   let sqlite: Database.Database | null = null
   const pool = database ? new pg.Pool({ connectionString: database.url, max: 1 }) : null
+  // The database is dropped `with (force)` at the end, which may cut a connection still closing.
+  pool?.on('error', () => {})
   system.marks = async () => {
     if (pool) return toMarks((await pool.query<MarkRow>(MARKS)).rows)
     sqlite ??= new Database(path.join(directory, 'tessera.db'), { readonly: true })
