@@ -58,7 +58,7 @@ export const count = (event: string, n = 1): void => {
   if (n > 0) current.events[event] = (current.events[event] ?? 0) + n
 }
 
-export type Exec = (m: StorageModel, s: System) => Promise<void>
+type Exec = (m: StorageModel, s: System) => Promise<void>
 /** Makes a command: its label, its kind (for the counts), when it applies, what it does. */
 export type CommandFactory = (
   label: string,
@@ -108,7 +108,7 @@ export const pick = <T>(list: readonly T[], n: number): T => {
 }
 
 /** Resolves with the AppError `promise` rejects with; fails when it resolves or rejects otherwise. */
-export async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
+async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
   const outcome = await promise.then(
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
@@ -241,7 +241,7 @@ export async function proveHeld(
 }
 
 /** Completes, or (into a folder deleted meanwhile) fails and leaves the session as it was. */
-export async function complete(m: StorageModel, s: System, session: ModelSession): Promise<void> {
+async function complete(m: StorageModel, s: System, session: ModelSession): Promise<void> {
   m.refresh(session)
   if (m.missing(session).length > 0) throw new Error('model: completing an upload with chunks missing')
   const predicted = m.predictCompletion(session)
@@ -282,7 +282,7 @@ export const folderIdOf = (s: System, user: number, folder: string): string =>
   folder === ROOT ? s.users[user]!.rootFolderId : folder
 
 /** The session is gone for its client: expired (the server no longer finds it). */
-export async function expectExpired(m: StorageModel, session: ModelSession, call: Promise<unknown>) {
+async function expectExpired(m: StorageModel, session: ModelSession, call: Promise<unknown>) {
   await expectAppError(call, 'UPLOAD_NOT_FOUND')
   count(session.inDb ? 'expired.beforeSweep' : 'expired.afterSweep')
   session.known = false
@@ -317,7 +317,7 @@ export const advance = (m: StorageModel, s: System, delay: number) => {
   s.now = m.now
 }
 
-export const gcReport = (predicted: PredictedGc, dryRun: boolean) => ({
+const gcReport = (predicted: PredictedGc, dryRun: boolean) => ({
   dryRun,
   expiredUploads: predicted.expiredUploads,
   resumed: 0,
@@ -988,15 +988,17 @@ export async function verify(m: StorageModel, s: System): Promise<void> {
   }
   await Promise.all(m.users.map((_, u) => checkUser(u)))
 
-  for (const session of m.sessions) {
-    const chunks = await s.meta.uploads.chunks(session.id)
-    expect(
-      chunks.map((c) => [c.index, c.hash, c.state]),
-      `upload ${session.id} of u${session.user}`,
-    ).toEqual(
-      session.inDb ? session.content.map((i, index) => [index, POOL_HASHES[i], session.states[index]]) : [],
-    )
-  }
+  await Promise.all(
+    m.sessions.map(async (session) => {
+      const chunks = await s.meta.uploads.chunks(session.id)
+      expect(
+        chunks.map((c) => [c.index, c.hash, c.state]),
+        `upload ${session.id} of u${session.user}`,
+      ).toEqual(
+        session.inDb ? session.content.map((i, index) => [index, POOL_HASHES[i], session.states[index]]) : [],
+      )
+    }),
+  )
 
   const refs = m.refCounts()
   const expectedRows = [...m.rows.keys()]

@@ -32,6 +32,7 @@ import {
 import {
   type Content,
   GC_GRACE_MS,
+  MAX_FILE_CHUNKS,
   type ModelSession,
   NAMES,
   POOL,
@@ -59,7 +60,14 @@ import type { System } from './system.js'
  *   batch could have named) and what it may (garbage a racing upload may have named after the
  *   claim); a chunk stored anew by the batch gets exactly one receipt that is not a dedup hit;
  *   an upload may be told a chunk is "ok" only if its user held it in some file, and "needed"
- *   only if its row was not there all along.
+ *   only if its row was not there all along; the collector's marks are what the model has, or
+ *   "now" for a row that was unreferenced at some point of the batch, and its report agrees;
+ *   orphan copies go only when no lasting session names them;
+ * - exactly one of a raced abort and complete succeeds; every complete of a session answers
+ *   the same file and version (also when retried once more after the batch). The one answer
+ *   tolerated beyond the documented ones: a complete that lost to an abort may answer
+ *   CHUNKS_MISSING instead of UPLOAD_NOT_FOUND when the collector took the chunks the abort
+ *   freed (counted as abortVsComplete.abortWon.completeAnsweredChunksMissing).
  * The model then takes over that outcome, and `verify` checks the whole system exactly.
  */
 
@@ -74,11 +82,20 @@ type OpSpec = { stagger: number } & (
       content: number[]
       base: Base
       proofBy: ProofBy
+      /** Also a chunk the collector may be about to delete (unreferenced and marked), if any. */
+      garbage: boolean
     }
   | ({ kind: 'completeTwice'; gapMs: number } & RacedSession)
   | ({ kind: 'abortVsComplete'; abortFirst: boolean; gapMs: number } & RacedSession)
   | { kind: TreeOpKind; user: number; choice: number }
-  | { kind: 'restoreVersion'; user: number; choice: number; version: number }
+  | {
+      kind: 'restoreVersion'
+      user: number
+      choice: number
+      version: number
+      /** Preferably a file whose history is due (a sweep in the batch may be visiting it). */
+      due: boolean
+    }
   | { kind: 'gc'; orphans: boolean }
   | { kind: 'sweep' }
 )
@@ -115,6 +132,7 @@ const opSpecArb = (): fc.Arbitrary<OpSpec> =>
         content: contentArb,
         base: baseArb,
         proofBy: proofArb,
+        garbage: fc.constantFrom(false, false, true),
         stagger: staggerArb,
       }),
       weight: 6,
@@ -163,6 +181,7 @@ const opSpecArb = (): fc.Arbitrary<OpSpec> =>
         user: userArb,
         choice: choiceArb,
         version: choiceArb,
+        due: fc.constantFrom(false, true),
         stagger: staggerArb,
       }),
       weight: 2,
@@ -181,13 +200,13 @@ const specLabel = (spec: OpSpec): string => {
   const at = spec.stagger > 0 ? ` ~${spec.stagger}` : ''
   switch (spec.kind) {
     case 'upload':
-      return `upload(u${spec.user}, place#${spec.place}, ${spec.name}, [${spec.content}], base=${spec.base}, proof=${spec.proofBy})${at}`
+      return `upload(u${spec.user}, place#${spec.place}, ${spec.name}, [${spec.content}${spec.garbage ? ' + garbage' : ''}], base=${spec.base}, proof=${spec.proofBy})${at}`
     case 'completeTwice':
       return `completeTwice(${racedLabel(spec)}${spec.gapMs > 0 ? `, +${spec.gapMs} ms` : ''})${at}`
     case 'abortVsComplete':
       return `abortVsComplete(${racedLabel(spec)}, ${spec.abortFirst ? 'abort' : 'complete'} first${spec.gapMs > 0 ? ` by ${spec.gapMs} ms` : ''})${at}`
     case 'restoreVersion':
-      return `restoreVersion(u${spec.user}, #${spec.choice}, v#${spec.version})${at}`
+      return `restoreVersion(u${spec.user}, ${spec.due ? 'due ' : ''}#${spec.choice}, v#${spec.version})${at}`
     case 'gc':
       return `gc(${spec.orphans ? 'orphans' : ''})${at}`
     case 'sweep':
@@ -206,16 +225,27 @@ export function batchCommand(command: CommandFactory) {
         { arbitrary: fc.integer({ min: GC_GRACE_MS, max: 2 * GC_GRACE_MS }), weight: 2 },
         { arbitrary: delayArb, weight: 2 },
       ),
+      /** With a collector in the batch, the clock mostly moves a grace period (marks come of age). */
+      graceDelay: fc.oneof(fc.integer({ min: GC_GRACE_MS, max: 2 * GC_GRACE_MS }), fc.constant(null)),
+      /** With a sweep in the batch, the clock mostly moves some hours (versions come due). */
+      sweepDelay: fc.oneof(fc.integer({ min: GC_GRACE_MS, max: 30 * GC_GRACE_MS }), fc.constant(null)),
       specs: fc.array(opSpecArb(), { minLength: 2, maxLength: 4 }),
     })
-    .map(({ delay, specs }) =>
-      command(
+    .map(({ delay: drawn, graceDelay, sweepDelay, specs }) => {
+      const has = (kind: OpSpec['kind']) => specs.some((spec) => spec.kind === kind)
+      const delay =
+        graceDelay !== null && has('gc')
+          ? graceDelay
+          : sweepDelay !== null && has('sweep')
+            ? sweepDelay
+            : drawn
+      return command(
         `batch(+${delay} ms, [${specs.map(specLabel).join(' | ')}])`,
         'batch',
         () => true,
         (m, s) => runBatch(m, s, delay, specs),
-      ),
-    )
+      )
+    })
 }
 
 // ---- resolving the drawn operations against the model ------------------------------------
@@ -278,7 +308,21 @@ async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Pr
       case 'upload': {
         const folder = targetFolder(m, spec.user, spec.place)
         const baseVersion = baseVersionFor(m, spec.user, folder, spec.name, spec.base)
-        ops.push({ ...spec, label, folder, baseVersion })
+        const refs = m.refCounts()
+        const garbage = [...m.rows]
+          .filter(([i, row]) => row.markedAt !== null && (refs.get(i) ?? 0) === 0)
+          .map(([i]) => i)
+        const content =
+          spec.garbage && garbage.length > 0
+            ? [pick(garbage, spec.place), ...spec.content].slice(0, MAX_FILE_CHUNKS)
+            : spec.content
+        ops.push({
+          ...spec,
+          label: `${label}${content === spec.content ? '' : ` as [${content}]`}`,
+          content,
+          folder,
+          baseVersion,
+        })
         break
       }
       case 'completeTwice':
@@ -337,7 +381,8 @@ async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Pr
           instead(spec)
           break
         }
-        const file = pick(files, spec.choice)
+        const due = files.filter((f) => f.dueAt !== null && f.dueAt <= m.now)
+        const file = pick(spec.due && due.length > 0 ? due : files, spec.choice)
         const version = pick(file.versions, spec.version).number
         ops.push({ kind: spec.kind, stagger, label, user: spec.user, file: file.id, version })
         break
@@ -511,11 +556,20 @@ async function runBatch(m: StorageModel, s: System, delay: number, specs: readon
   count(`batch.ops.${ops.length}`)
   const before = m.clone()
   const generations = await s.meta.collector.generations(POOL_HASHES)
+  const copies = await listCopies(s)
   // Every operation runs to its end before anything is judged (nothing may still be running on
   // a system the test goes on with, or disposes of).
   const settled = await Promise.allSettled(ops.map((op) => runOp(s, op)))
   const failed = settled.find((outcome) => outcome.status === 'rejected')
   if (failed) throw failed.reason
   const observed = settled.map((outcome) => (outcome as PromiseFulfilledResult<Observed>).value)
-  await reconcile(m, before, s, ops, observed, generations)
+  await reconcile(m, before, s, ops, observed, { generations, copies })
+}
+
+/** The chunk copies on disk, as `<pool index>.<generation>` (for the record when something fails). */
+export async function listCopies(s: System): Promise<string[]> {
+  const index = new Map(POOL_HASHES.map((hash, i) => [hash, i]))
+  const copies: string[] = []
+  for await (const blob of s.blobs.list()) copies.push(`${index.get(blob.hash)}.${blob.generation}`)
+  return copies.sort()
 }

@@ -16,10 +16,18 @@ import type { System } from './system.js'
  */
 
 /** The state one order of the batch is tried on: a copy of the model, and the sessions ended so far. */
+export interface Made {
+  fileId: string
+  conflict: boolean
+  version: number
+  size: number
+  contentHash: string
+}
+
 export interface Trial {
   m: StorageModel
-  /** Session id -> the file its first successful complete made or extended. */
-  completed: Map<string, { fileId: string; conflict: boolean; version: number }>
+  /** Session id -> what its first successful complete made: the file, as that version. */
+  completed: Map<string, Made>
   aborted: Set<string>
   sweep: { visited: number; pruned: number; policyChanged: boolean } | null
 }
@@ -62,6 +70,12 @@ export function completeEvent(
   sessionId: string,
   label: string,
   answer: Answer<CompletedUpload>,
+  /**
+   * The session's chunks were collected in the batch: a complete that read the session before
+   * an abort won, and checked its chunks after the collector took them, answers CHUNKS_MISSING
+   * (rather than UPLOAD_NOT_FOUND; tolerated, and counted).
+   */
+  collectedAfterAbort = false,
 ): TreeEvent {
   return {
     index,
@@ -71,20 +85,24 @@ export function completeEvent(
       const m = trial.m
       const done = trial.completed.get(sessionId)
       if (done) {
-        // However the race went, a complete that lost to another must answer what that one made
-        // (upload-service.ts, `complete`), not what it would have met on its own.
+        // However the race went, a complete that lost to another answers what that one made,
+        // as that version (upload-service.ts, `complete`); 404 once the file is purged.
+        if (!m.nodes(user).some((node) => node.id === done.fileId)) return expectError(answer, 'NOT_FOUND')
         if (!answer.ok)
           return `a complete that lost to another answered ${answer.code}, not the file ${done.fileId} the winner made`
         const { file, conflict } = answer.value
-        if (
-          file.id !== done.fileId ||
-          conflict !== done.conflict ||
-          (file.currentVersion ?? 0) < done.version
-        )
-          return `a repeated complete answered ${describeAnswer(answer)}, not what ${JSON.stringify(done)} made`
-        return null
+        return sameAnswer(done, {
+          fileId: file.id,
+          conflict,
+          version: file.currentVersion,
+          size: file.size,
+          contentHash: file.contentHash,
+        })
       }
-      if (trial.aborted.has(sessionId)) return expectError(answer, 'UPLOAD_NOT_FOUND')
+      if (trial.aborted.has(sessionId)) {
+        if (collectedAfterAbort && !answer.ok && answer.code === 'CHUNKS_MISSING') return null
+        return expectError(answer, 'UPLOAD_NOT_FOUND')
+      }
       const session = m.sessions.find((x) => x.id === sessionId)
       if (!session) throw new Error(`model: session ${sessionId} of ${label} is missing`)
       const predicted = m.predictCompletion(session)
@@ -115,7 +133,13 @@ export function completeEvent(
       if (!predicted.existing && m.nodes(user).some((node) => node.id === file.id))
         return `a new file got the id of an existing node ${file.id}`
       m.complete(session, predicted, file.id)
-      trial.completed.set(sessionId, { fileId: file.id, conflict, version: predicted.version })
+      trial.completed.set(sessionId, {
+        fileId: file.id,
+        conflict,
+        version: predicted.version,
+        size: sizeOf(session.content),
+        contentHash: contentHash(session.content),
+      })
       return null
     },
   }
@@ -310,11 +334,16 @@ export function explain(
   return { trials, rejections, tried }
 }
 
-/** The model's state, as text: two orders that end alike are one outcome. */
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** The model's state, as text: two orders that end alike are one outcome (lists in any order). */
 export const signature = (m: StorageModel): string =>
   JSON.stringify({
-    users: m.users,
-    sessions: [...m.sessions].sort((a, b) => (a.id < b.id ? -1 : 1)),
+    users: m.users.map((user) => ({
+      files: [...user.files].sort(byId),
+      folders: [...user.folders].sort(byId),
+    })),
+    sessions: [...m.sessions].sort(byId),
     completed: [...m.completedExpiries].sort(),
     rows: [...m.rows].sort((a, b) => a[0] - b[0]),
     policy: m.policyAdopted,

@@ -1,8 +1,9 @@
 import { expect } from 'vitest'
 import { count } from './commands.js'
-import { type Answer, describeAnswer, type Observed, type Op } from './concurrent.js'
+import { type Answer, describeAnswer, listCopies, type Observed, type Op } from './concurrent.js'
 import {
   type ChunkState,
+  currentOf,
   GC_GRACE_MS,
   type ModelSession,
   POOL,
@@ -37,8 +38,10 @@ export async function reconcile(
   s: System,
   ops: readonly Op[],
   observed: readonly Observed[],
-  generations: ReadonlyMap<string, string>,
+  /** The chunk rows' generations and the copies on disk just before the batch. */
+  start0: { generations: ReadonlyMap<string, string>; copies: readonly string[] },
 ): Promise<void> {
+  const { generations } = start0
   const now = m.now
   const gcAt = ops.findIndex((op) => op.kind === 'gc')
   const gcOp = gcAt < 0 ? null : (ops[gcAt] as Extract<Op, { kind: 'gc' }>)
@@ -74,6 +77,8 @@ export async function reconcile(
   ops.forEach((op, i) => {
     if ((op.kind === 'completeTwice' || op.kind === 'abortVsComplete') && !op.expired) {
       const seen = observed[i]!
+      // Both completes failed (its folder is gone): the session is as it was, and lasts.
+      if (seen.kind === 'completeTwice' && !seen.answers.some((answer) => answer.ok)) return
       const completes = seen.kind === 'completeTwice' || (seen.kind === 'abortVsComplete' && seen.complete.ok)
       racing.set(op.session.id, completes ? 'completes' : 'maybe')
     }
@@ -167,7 +172,10 @@ export async function reconcile(
         if (op.expired) return
         const race = seen as Extract<Observed, { kind: 'abortVsComplete' }>
         events.push(abortEvent(at, op.user, op.session.id, `${op.label}.abort`, race.abort))
-        events.push(completeEvent(s, at + 1, op.user, op.session.id, `${op.label}.complete`, race.complete))
+        const collected = op.session.content.some((i) => swept.includes(i))
+        events.push(
+          completeEvent(s, at + 1, op.user, op.session.id, `${op.label}.complete`, race.complete, collected),
+        )
         return
       }
       case 'gc':
@@ -233,9 +241,31 @@ export async function reconcile(
     chosen = chosen.filter((t) => JSON.stringify(projectModel(s, t.m, ids)) === actual)
     if (chosen.length === 0) throw new Error(`no order of the batch leaves the trees as they are: ${actual}`)
     // Alike in every node and version; they could differ only in what no answer shows.
-    if (chosen.length > 1) count('batch.outcomesAlike')
+    if (chosen.length > 1) {
+      const [a, b] = chosen.map((t) => JSON.parse(signature(t.m)) as Record<string, unknown>)
+      const differ = Object.keys(a!).filter((key) => JSON.stringify(a![key]) !== JSON.stringify(b![key]))
+      count(`batch.outcomesAlikeBut.${differ.join('+')}`)
+    }
   }
   const f = chosen[0]!.m
+
+  // A retry of each complete that succeeded, after the batch (its client never heard): the same
+  // file, as the version it made.
+  for (const [sessionId, made] of chosen[0]!.completed) {
+    const session = [...before.sessions, ...newSessions.values()].find((x) => x.id === sessionId)!
+    const retried = await s.services.uploads.complete(s.users[session.user]!, sessionId)
+    expect(
+      {
+        fileId: retried.file.id,
+        conflict: retried.conflict,
+        version: retried.file.currentVersion,
+        size: retried.file.size,
+        contentHash: retried.file.contentHash,
+      },
+      `a complete of ${sessionId} retried after the batch`,
+    ).toEqual(made)
+    count('batch.completeRetried')
+  }
 
   // -- what each upload was told, against what its user held.
   checkDeclarations(before, f, uploads, swept)
@@ -256,6 +286,8 @@ export async function reconcile(
         `${op.label}: exactly one of abort and complete succeeds`,
       ).toBe(true)
       count(seen.abort.ok ? 'abortVsComplete.abortWon' : 'abortVsComplete.completeWon')
+      if (!seen.complete.ok && seen.complete.code === 'CHUNKS_MISSING')
+        count('abortVsComplete.abortWon.completeAnsweredChunksMissing')
     }
     if ((op.kind === 'completeTwice' || op.kind === 'abortVsComplete') && op.expired) {
       // The client learns it expired (as `expectExpired` records it).
@@ -283,8 +315,12 @@ export async function reconcile(
     const expiredUploads = f.sweepExpiredUploads() + f.removeExpiredCompletions()
     const marks = await s.marks()
     const marked = adoptMarks(before, f, marks, stored, true)
-    const orphans = await reconcileOrphans(s, before, f, after, gcOp.orphans, names)
-    expect({ ...gcReport, durationMs: 0, marked: 0 }, 'gc report (the marks are checked below)').toEqual({
+    const record = await describeCopies(s, start0, after)
+    const orphans = await reconcileOrphans(s, before, f, after, gcOp.orphans, names, record)
+    expect(
+      { ...gcReport, durationMs: 0, marked: 0 },
+      `gc report (the marks are checked below); ${record}`,
+    ).toEqual({
       dryRun: false,
       expiredUploads,
       resumed: 0,
@@ -307,10 +343,17 @@ export async function reconcile(
   } else {
     expect(swept, 'chunks deleted without a collector').toEqual([])
     adoptMarks(before, f, await s.marks(), stored, false)
-    await reconcileOrphans(s, before, f, after, false, names)
+    await reconcileOrphans(s, before, f, after, false, names, '')
   }
   const sweepAt = ops.findIndex((op) => op.kind === 'sweep')
   if (sweepAt >= 0) {
+    // Files due when the batch began that the batch also gave a version: the sweep's visit
+    // and the append raced.
+    const dueBefore = before.allFiles().filter((file) => file.dueAt !== null && file.dueAt <= now)
+    const appended = dueBefore.filter((file) =>
+      f.allFiles().some((x) => x.id === file.id && currentOf(x).number > currentOf(file).number),
+    )
+    count('race.sweepVsAppend', appended.length)
     const report = (observed[sweepAt] as Extract<Observed, { kind: 'sweep' }>).report
     count('sweep.visited', report.visited)
     count('sweep.pruned', report.pruned)
@@ -459,6 +502,7 @@ async function reconcileOrphans(
   rowCopies: ReadonlyMap<string, string>,
   walked: boolean,
   names: Names,
+  record: string,
 ): Promise<number> {
   const left = new Set<number>()
   const index = new Map(POOL_HASHES.map((hash, i) => [hash, i]))
@@ -466,19 +510,30 @@ async function reconcileOrphans(
     if (rowCopies.get(blob.hash) !== blob.generation) left.add(index.get(blob.hash)!)
   expect(
     [...left].filter((i) => !before.orphans.has(i)),
-    'orphan copies the batch left',
+    `orphan copies the batch left; ${record}`,
   ).toEqual([])
   const gone = [...before.orphans].filter((i) => !left.has(i))
   const mayGo = walked ? [...before.orphans].filter((i) => !names.lasting.has(i)) : []
   const mustGo = mayGo.filter((i) => !names.maybe.has(i) && !names.completing.has(i))
   expect(
     gone.filter((i) => !mayGo.includes(i)),
-    'orphan copies deleted though a session named them',
+    `orphan copies deleted though a session named them; ${record}`,
   ).toEqual([])
   expect(
     mustGo.filter((i) => !gone.includes(i)),
-    'orphan copies the walk left',
+    `orphan copies the walk left; ${record}`,
   ).toEqual([])
   f.orphans = left
   return gone.length
+}
+
+/** The copies and rows before and after the batch, for a failure message. */
+async function describeCopies(
+  s: System,
+  start0: { generations: ReadonlyMap<string, string>; copies: readonly string[] },
+  after: ReadonlyMap<string, string>,
+): Promise<string> {
+  const rows = (generations: ReadonlyMap<string, string>) =>
+    POOL_HASHES.flatMap((hash, i) => (generations.has(hash) ? [`${i}.${generations.get(hash)}`] : []))
+  return `copies before ${JSON.stringify(start0.copies)}, after ${JSON.stringify(await listCopies(s))}; rows before ${JSON.stringify(rows(start0.generations))}, after ${JSON.stringify(rows(after))}`
 }
