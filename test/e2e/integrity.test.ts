@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile, unlink, writeFile } from 'node:fs/promises'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   concat,
   copiesOnDisk,
@@ -14,7 +14,7 @@ import {
 } from '../gc/gc-helpers.js'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { type Held, holdAt } from '../helpers/pause.js'
+import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /**
@@ -311,12 +311,7 @@ describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) 
   )
 
   describe('versions that go away during a download', () => {
-    let held: Held | undefined
-    afterEach(() => {
-      held?.release()
-      held?.remove()
-      held = undefined
-    })
+    const hold = holdsReleasedAfterEach()
 
     it.skipIf(!available)(
       'pruned between the request and its first byte: 404, never a 200 promising bytes it does not send',
@@ -325,7 +320,7 @@ describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) 
         const v1 = randomParts(2, 8 * 1024)
         const file = await uploadParts(ann, 'pruned.bin', v1)
         await uploadParts(ann, 'pruned.bin', randomParts(2, 8 * 1024))
-        held = holdAt('download.before-plan')
+        const held = hold('download.before-plan')
         const downloading = fetchDownload(downloadUrl(file.id, 1), ann.token)
         await held.arrived
         // VERSION_MAX_COUNT=2: a third version drops the first.
@@ -348,7 +343,7 @@ describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) 
         const file = await uploadParts(ann, 'collected.bin', v1)
         await uploadParts(ann, 'collected.bin', later())
         const detectedBefore = await metric(server, DETECTED_ON_DOWNLOAD)
-        held = holdAt('download.after-plan')
+        const held = hold('download.after-plan')
         const downloading = fetchDownload(downloadUrl(file.id, 1), ann.token)
         await held.arrived
         await uploadParts(ann, 'collected.bin', later())

@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GarbageCollector } from '../../src/services/garbage-collector.js'
 import type { PausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { type Held, holdAt } from '../helpers/pause.js'
+import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { spawnTessera } from '../helpers/tessera-cli.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import {
@@ -34,7 +34,7 @@ const STEPS: PausePoint[] = [
 
 describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
   let server: TestServer
-  let held: Held | undefined
+  const hold = holdsReleasedAfterEach()
   const fresh = () => new ApiClient(server.api).register()
 
   beforeAll(async () => {
@@ -42,11 +42,6 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
     server = await startTestServer(backend, { GC_INTERVAL_SECONDS: '0' })
   })
   afterAll(async () => server?.stop())
-  afterEach(() => {
-    held?.release()
-    held?.remove()
-    held = undefined
-  })
 
   /** A second collector on the same stores and clock, as another API node (or `tessera gc`) runs it. */
   const secondCollector = () =>
@@ -64,7 +59,7 @@ describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
         await server.services.gc.run()
         server.advance(PAST_GRACE_MS)
 
-        held = holdAt(step)
+        const held = hold(step)
         const stalled = server.services.gc.run()
         await held.arrived
         // Long enough later that the stalled collector's claims look abandoned.

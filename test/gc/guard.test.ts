@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { type Held, holdAt } from '../helpers/pause.js'
+import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { copiesOnDisk, deleteAndPurge, initParts, PAST_GRACE_MS, uploadParts } from './gc-helpers.js'
 
@@ -17,7 +17,7 @@ const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backend, available) => {
   let server: TestServer
-  let held: Held | undefined
+  const hold = holdsReleasedAfterEach()
   const fresh = () => new ApiClient(server.api).register()
 
   beforeAll(async () => {
@@ -25,11 +25,6 @@ describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backe
     server = await startTestServer(backend, { GC_INTERVAL_SECONDS: '0' })
   })
   afterAll(async () => server?.stop())
-  afterEach(() => {
-    held?.release()
-    held?.remove()
-    held = undefined
-  })
 
   it.skipIf(!available)(
     'a declaration that names marked garbage keeps it, though a collector runs while it is being recorded',
@@ -41,7 +36,7 @@ describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backe
       server.advance(PAST_GRACE_MS)
 
       // Bob's init has classified the chunk as stored (to prove), and not yet recorded his session.
-      held = holdAt('upload.init.after-classify')
+      const held = hold('upload.init.after-classify')
       const init = initParts(bob, 'y.bin', [part])
       await held.arrived
       const collecting = server.services.gc.run()
@@ -72,7 +67,7 @@ describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backe
       const init = await initParts(ann, 'z.bin', [part])
       expect(init.body.chunksNeeded).toEqual([0])
 
-      held = holdAt('chunk.put.before-row')
+      const held = hold('chunk.put.before-row')
       const put = ann.putChunk(init.body.uploadId, 0, part)
       await held.arrived
       expect(await copiesOnDisk(server.dataDir, hash)).toHaveLength(1)

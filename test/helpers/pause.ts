@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest'
 import { onPausePoint, type PausePoint } from '../../src/support/pause-points.js'
 
 export interface Held {
@@ -29,4 +30,23 @@ export function holdAt(point: PausePoint): Held {
     await released
   })
   return { arrived, release, remove }
+}
+
+/**
+ * `holdAt` for a suite: every hold it makes is released and removed after each test, so that a
+ * failed assertion never leaves a request hanging into the next test.
+ */
+export function holdsReleasedAfterEach(): (point: PausePoint) => Held {
+  const made: Held[] = []
+  afterEach(() => {
+    for (const held of made.splice(0)) {
+      held.release()
+      held.remove()
+    }
+  })
+  return (point) => {
+    const held = holdAt(point)
+    made.push(held)
+    return held
+  }
 }
