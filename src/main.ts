@@ -193,6 +193,7 @@ export async function startServer(
       clearInterval(resyncTimer)
       await closeGracefully(app)
       await bus.close()
+      await services.hashers.close()
       await meta.close()
     },
   }

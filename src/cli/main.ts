@@ -22,10 +22,12 @@ function configOrExit(): Config {
 async function withServices(work: (services: AppServices) => Promise<number>): Promise<never> {
   const config = configOrExit()
   const { meta, blobs } = await openStores(config)
+  const services = servicesFor(config, meta, blobs, systemClock)
   let code: number
   try {
-    code = await work(servicesFor(config, meta, blobs, systemClock))
+    code = await work(services)
   } finally {
+    await services.hashers.close()
     await meta.close()
   }
   process.exit(code)

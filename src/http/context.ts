@@ -17,6 +17,7 @@ import type { TrashService } from '../services/trash-service.js'
 import type { UploadService } from '../services/upload-service.js'
 import type { VersionHistory } from '../services/version-history.js'
 import type { VersionService } from '../services/version-service.js'
+import type { Sha256Pool } from '../support/sha256-pool.js'
 
 /** Everything the routes use, built once in main.ts (or by a test). */
 export interface AppServices {
@@ -36,6 +37,8 @@ export interface AppServices {
   scrubber: Scrubber
   blobs: BlobStore
   meta: MetadataStore
+  /** SHA-256 worker threads shared by downloads and scrub; closed with the server. */
+  hashers: Sha256Pool
 }
 
 declare module 'fastify' {

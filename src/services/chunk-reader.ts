@@ -3,7 +3,7 @@ import type { NodeRecord, VersionRecord } from '../domain/model.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { ChunkCopy, MetadataStore } from '../ports/metadata-store.js'
 import { pausePoint } from '../support/pause-points.js'
-import { Sha256Pool } from '../support/sha256-pool.js'
+import type { Sha256Pool } from '../support/sha256-pool.js'
 import type { ChunkIntegrity } from './chunk-integrity.js'
 
 /** What a download of one version needs. */
@@ -24,13 +24,11 @@ export interface DownloadPlan {
 
 /** Reads versions for downloads, verifying every chunk (DownloadPlan.open). */
 export class ChunkReader {
-  /** Started by the first download; its idle threads never keep the process alive. */
-  #hashers: Sha256Pool | undefined
-
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly integrity: ChunkIntegrity,
+    private readonly hashers: Sha256Pool,
   ) {}
 
   plan(file: NodeRecord, version: VersionRecord): DownloadPlan {
@@ -65,8 +63,7 @@ export class ChunkReader {
     const bytes = await this.blobs.get(copy)
     if (!bytes) throw await this.#damaged(chunk, 'missing')
     // Hashed on another core as it streams: on this one it would cost a third of the throughput.
-    this.#hashers ??= new Sha256Pool()
-    const sha256 = this.#hashers.stream()
+    const sha256 = this.hashers.stream()
     let position = 0
     let held: Buffer | null = null
     for await (const raw of bytes) {

@@ -6,6 +6,7 @@ import type { AppServices } from '../http/context.js'
 import type { BlobStore } from '../ports/blob-store.js'
 import type { EventBus } from '../ports/event-bus.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
+import { Sha256Pool } from '../support/sha256-pool.js'
 import { type AuthOptions, AuthService } from './auth-service.js'
 import { ChangeJournal } from './change-journal.js'
 import { ChunkIntegrity, type DamageEvent } from './chunk-integrity.js'
@@ -55,7 +56,9 @@ export function buildServices(
   const journal = new ChangeJournal(meta, clock, (entries) => hub.committed(entries))
   const passwords = new PasswordHasher(options.passwordHashing)
   const integrity = new ChunkIntegrity(meta, clock, options.onChunkDamage)
-  const reader = new ChunkReader(meta, blobs, integrity)
+  // Worker threads start on first use (a download, a scrub); `hashers.close()` ends them.
+  const hashers = new Sha256Pool()
+  const reader = new ChunkReader(meta, blobs, integrity, hashers)
   return {
     auth: new AuthService(meta, passwords, clock, options),
     members: new MemberService(meta, journal, clock),
@@ -80,7 +83,8 @@ export function buildServices(
     bus,
     history,
     gc: new GarbageCollector(meta, blobs, clock, { graceMs: options.gcGraceMs ?? HOUR }),
-    scrubber: new Scrubber(meta, blobs, clock, integrity),
+    scrubber: new Scrubber(meta, blobs, clock, integrity, hashers),
+    hashers,
     blobs,
     meta,
   }

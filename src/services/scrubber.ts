@@ -4,7 +4,7 @@ import type { ChunkHash } from '../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../domain/model.js'
 import type { BlobKey, BlobStore, StoredBlob } from '../ports/blob-store.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
-import { Sha256Pool } from '../support/sha256-pool.js'
+import type { Sha256Pool } from '../support/sha256-pool.js'
 import type { ChunkIntegrity } from './chunk-integrity.js'
 
 export interface ScrubOptions {
@@ -78,10 +78,8 @@ export class Scrubber {
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly integrity: ChunkIntegrity,
+    private readonly hashers: Sha256Pool,
   ) {}
-
-  /** Started on the first run; its idle threads never keep the process alive. */
-  #hashers: Sha256Pool | undefined
 
   async run(options: ScrubOptions = {}): Promise<ScrubReport> {
     const started = performance.now()
@@ -198,8 +196,7 @@ export class Scrubber {
       }
     }
     if (streaming) return { hex: streaming.digest('hex'), size }
-    this.#hashers ??= new Sha256Pool()
-    return this.#hashers.digest(pieces)
+    return this.hashers.digest(pieces)
   }
 
   async #findUnknown(graceMs: Millis, report: ScrubReport): Promise<void> {

@@ -363,6 +363,11 @@ export class UploadService {
         return completed
       } catch (error) {
         if (error instanceof SessionClosed) return this.#completedBefore(user, uploadId)
+        // Another complete of this session may have won while this one waited, and the world
+        // moved on before this one looked (its folder deleted, say): that one's answer stands.
+        if (await this.meta.uploads.completion(user.id, upload.id, this.clock())) {
+          return this.#completedBefore(user, uploadId)
+        }
         const lostRace = error instanceof AppError && error.code === 'NAME_TAKEN'
         if (!lostRace || attempt >= COMPLETE_ATTEMPTS) throw error
       }

@@ -300,6 +300,31 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
   )
 
   it.skipIf(!available)(
+    "a complete that lost to another answers the winner's file though the folder was deleted meanwhile",
+    async () => {
+      const ann = await fresh()
+      const folder = await ann.post('/folders', { name: 'Docs' })
+      expect(folder.status).toBe(201)
+      const uploadId = await prepare(ann, 'in-docs.txt', randomBytes(1100), { folderId: folder.body.id })
+      const held = holdAt('upload.complete.before-commit')
+      try {
+        const slow = completeOnce(server, ann, uploadId)
+        await held.arrived
+        const fast = await completeOnce(server, ann, uploadId)
+        expect(fast.status).toBe(201)
+        expect((await ann.delete(`/folders/${folder.body.id}`)).status).toBe(204)
+        held.release()
+        const late = await slow
+        expect(late.status, JSON.stringify(late.body)).toBe(201)
+        expect(late.body.file).toMatchObject({ id: fast.body.file.id, version: 1 })
+      } finally {
+        held.release()
+        held.remove()
+      }
+    },
+  )
+
+  it.skipIf(!available)(
     'an abort while a complete is between reading the session and committing: the abort wins alone',
     async () => {
       const ann = await fresh()

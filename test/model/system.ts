@@ -11,7 +11,6 @@ import type { RetentionPolicy } from '../../src/domain/retention.js'
 import type { AppServices } from '../../src/http/context.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import { buildServices } from '../../src/services/index.js'
-import { Sha256Pool } from '../../src/support/sha256-pool.js'
 import { createTestDatabase, type DatabaseKind } from '../helpers/databases.js'
 import { GC_GRACE_MS, UPLOAD_TTL_MS } from './model.js'
 
@@ -40,30 +39,6 @@ export interface System {
 }
 
 const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
-
-/**
- * The hash pools (worker threads) that services have started: the download reader and the
- * scrubber each start one on first use, and services have no close. The test builds services
- * for every run and every restart, so it closes the pools of the services it drops, or their
- * idle threads pile up (hundreds of threads and gigabytes per database otherwise).
- */
-const startedPools = new Set<Sha256Pool>()
-for (const method of ['digest', 'stream'] as const) {
-  const original = Sha256Pool.prototype[method] as (this: Sha256Pool, ...args: unknown[]) => unknown
-  Object.defineProperty(Sha256Pool.prototype, method, {
-    configurable: true,
-    writable: true,
-    value(this: Sha256Pool, ...args: unknown[]) {
-      startedPools.add(this)
-      return original.apply(this, args)
-    },
-  })
-}
-const closeStartedPools = async () => {
-  const pools = [...startedPools]
-  startedPools.clear()
-  await Promise.all(pools.map((pool) => pool.close()))
-}
 
 export async function openSystem(
   kind: DatabaseKind,
@@ -138,7 +113,8 @@ export async function openSystem(
 
   system.restart = async () => {
     await system.meta.close()
-    await closeStartedPools()
+    // Every build of the services has its own hash threads: the dropped ones' must end.
+    await system.services.hashers.close()
     wire(await openMeta(), await openBlobs())
   }
   system.dispose = async () => {
@@ -146,7 +122,7 @@ export async function openSystem(
       sqlite?.close()
       await pool?.end()
       await system.meta.close()
-      await closeStartedPools()
+      await system.services.hashers.close()
     } finally {
       await database?.drop()
       await rm(directory, { recursive: true, force: true })
