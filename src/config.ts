@@ -16,6 +16,8 @@ export interface Config {
     rateLimitPerMinute: number
     /** Wrong passwords a link takes per window before it answers 429. */
     passwordAttempts: number
+    /** How many of those one client address (IPv6: its /64) may use. */
+    passwordAttemptsPerAddress: number
     passwordWindowMs: number
   }
   db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
@@ -105,6 +107,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
   }
 
+  const sharePasswordAttempts = int('SHARE_PASSWORD_ATTEMPTS', 10, 1)
+  // Half the link's budget by default: one address alone cannot lock the link's other visitors out.
+  const sharePasswordAttemptsPerAddress = int(
+    'SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS',
+    Math.ceil(sharePasswordAttempts / 2),
+    1,
+  )
+  if (sharePasswordAttemptsPerAddress > sharePasswordAttempts) {
+    problems.push('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
+  }
+
   const config: Config = {
     http: {
       port: int('PORT', 8080, 0),
@@ -116,7 +129,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shares: {
       rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE', 120, 1),
-      passwordAttempts: int('SHARE_PASSWORD_ATTEMPTS', 10, 1),
+      passwordAttempts: sharePasswordAttempts,
+      passwordAttemptsPerAddress: sharePasswordAttemptsPerAddress,
       passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES', 15, 1) * 60_000,
     },
     db: databaseUrl

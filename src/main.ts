@@ -89,6 +89,7 @@ export function servicesFor(
     journal: config.sync,
     shareLinks: {
       attemptLimit: config.shares.passwordAttempts,
+      attemptsPerAddress: config.shares.passwordAttemptsPerAddress,
       attemptWindowMs: config.shares.passwordWindowMs,
     },
     sessionTtlMs: config.auth.sessionTtlMs,

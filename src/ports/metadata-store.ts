@@ -459,11 +459,32 @@ export interface SharingRepository {
   revokeLink(ownerId: string, linkId: string, now: Millis): Promise<boolean>
   countDownload(linkId: string): Promise<void>
   /**
-   * Counts a wrong password for the link in the current window of `windowMs` (a new window
-   * starts when the last one is over), in one statement, so API nodes share the count.
-   * Answers the count in the window, this attempt included.
+   * Takes one password-attempt slot on the link for `address`, before the password is checked,
+   * or refuses: granted only while fewer than `perLink` slots of the link's current window are
+   * taken, and fewer than `perAddress` of them by this address. A window lasts `windowMs` from
+   * the first attempt after the last one ended. Atomic in the database, so concurrent requests
+   * on any number of API nodes never take more slots than that.
    */
-  failedAttempt(linkId: string, now: Millis, windowMs: number): Promise<number>
-  /** Wrong passwords in the current window (0 once it is over). */
-  failedAttempts(linkId: string, now: Millis, windowMs: number): Promise<number>
+  reservePasswordAttempt(
+    linkId: string,
+    address: string,
+    now: Millis,
+    limits: PasswordAttemptLimits,
+  ): Promise<PasswordAttempt>
+  /**
+   * Gives back a slot taken in the window that started at `windowStart` (the password was
+   * right). Nothing when that window is over: a newer window's count is not touched.
+   */
+  refundPasswordAttempt(linkId: string, address: string, windowStart: Millis): Promise<void>
 }
+
+export interface PasswordAttemptLimits {
+  windowMs: number
+  perLink: number
+  perAddress: number
+}
+
+/** A slot, in the window that started at `windowStart`; or when the full window ends. */
+export type PasswordAttempt =
+  | { granted: true; windowStart: Millis }
+  | { granted: false; windowEndsAt: Millis }

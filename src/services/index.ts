@@ -64,6 +64,7 @@ export function buildServices(
     members: new MemberService(meta, journal, clock),
     links: new ShareLinkService(meta, passwords, clock, reader, {
       attemptLimit: options.shareLinks?.attemptLimit ?? 10,
+      attemptsPerAddress: options.shareLinks?.attemptsPerAddress ?? 5,
       attemptWindowMs: options.shareLinks?.attemptWindowMs ?? 15 * 60_000,
     }),
     folders: new FolderService(meta, journal, clock),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { addressKey } from '../domain/client-address.js'
 import type { Clock } from '../domain/clock.js'
 import { AppError, invalid, notFound } from '../domain/errors.js'
 import { newId } from '../domain/ids.js'
@@ -11,9 +12,17 @@ import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
 import type { PasswordHasher } from './password-hasher.js'
 
 export interface ShareLinkOptions {
-  /** Wrong passwords a link takes per window before it refuses to check more (429). */
+  /** Passwords a link checks per window (a right one is given back); then 429 until it ends. */
   attemptLimit: number
+  /** The share of those one client address may use (its IPv6 /64: `addressKey`). */
+  attemptsPerAddress: number
   attemptWindowMs: Millis
+}
+
+/** Who opens a link: the password they sent (X-Share-Password) and the address they came from. */
+export interface Visitor {
+  password: string | undefined
+  address: string
 }
 
 /** 256 bits: twice the contract's minimum; a guess is hopeless at any request rate. */
@@ -107,10 +116,10 @@ export class ShareLinkService {
    */
   async view(
     token: string,
-    password: string | undefined,
+    visitor: Visitor,
     query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
   ): Promise<LinkView> {
-    const { link, node } = await this.open(token, password)
+    const { link, node } = await this.open(token, visitor)
     if (node.kind === 'file') return { kind: 'file', link, file: node }
     const limit = parseLimit(query.limit)
     const after = decodeCursor(query.cursor, ([kind, name]) =>
@@ -129,10 +138,10 @@ export class ShareLinkService {
   /** A download through a link: the linked file, or `fileId` inside the linked folder. */
   async planDownload(
     token: string,
-    password: string | undefined,
+    visitor: Visitor,
     fileId: unknown,
   ): Promise<{ plan: DownloadPlan; countDownload: () => Promise<void> }> {
-    const { link, node } = await this.open(token, password)
+    const { link, node } = await this.open(token, visitor)
     let file = node
     if (node.kind === 'folder') {
       if (typeof fileId !== 'string' || fileId === '') throw invalid('fileId is required for a folder link')
@@ -150,7 +159,7 @@ export class ShareLinkService {
   }
 
   /** The link and its live item, once its password (if any) is right. */
-  async open(token: string, password: string | undefined): Promise<OpenedLink> {
+  async open(token: string, visitor: Visitor): Promise<OpenedLink> {
     const gone = notFound('this link does not exist, has expired or was revoked')
     const link = await this.#find(token)
     const now = this.clock()
@@ -159,7 +168,7 @@ export class ShareLinkService {
     const lineage = await this.meta.nodes.lineage(link.nodeId)
     const node = lineage[0]
     if (!node || !lineage.every((ancestor) => ancestor.deletedAt === null)) throw gone
-    if (link.passwordHash !== null) await this.#checkPassword(link, password, now)
+    if (link.passwordHash !== null) await this.#checkPassword(link, link.passwordHash, visitor, now)
     return { link, node }
   }
 
@@ -168,24 +177,34 @@ export class ShareLinkService {
     return TOKEN.test(token) ? this.meta.sharing.findLink(hashToken(token)) : Promise.resolve(null)
   }
 
-  async #checkPassword(link: ShareLink, password: string | undefined, now: Millis): Promise<void> {
-    const { attemptLimit, attemptWindowMs } = this.options
-    if ((await this.meta.sharing.failedAttempts(link.id, now, attemptWindowMs)) >= attemptLimit) {
-      throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
-        retryAfterSeconds: Math.ceil(attemptWindowMs / 1000),
-      })
-    }
+  /**
+   * Checks a link's password, at most `attemptLimit` times per window whatever the concurrency
+   * and however many API nodes: a slot is taken in the database before argon2 runs (we cannot
+   * know a password is right before checking it) and given back when it was right, so only
+   * wrong ones use the budget up. One address may take only `attemptsPerAddress` of the slots,
+   * so a single guesser cannot lock the link's other visitors out.
+   */
+  async #checkPassword(link: ShareLink, hash: string, visitor: Visitor, now: Millis): Promise<void> {
+    const { password } = visitor
     if (password === undefined || password === '') {
       throw new AppError('SHARE_PASSWORD_REQUIRED', 'this link needs its password (X-Share-Password)')
     }
-    // argon2's verify compares in constant time; a wrong one counts against the link.
-    if (
-      password.length > MAX_PASSWORD_LENGTH ||
-      !(await this.passwords.verify(link.passwordHash, password))
-    ) {
-      await this.meta.sharing.failedAttempt(link.id, now, attemptWindowMs)
-      throw new AppError('SHARE_PASSWORD_REQUIRED', 'wrong password for this link')
+    // Never right, and costs no hashing: refused without taking a slot.
+    if (password.length > MAX_PASSWORD_LENGTH) throw wrongPassword()
+    const address = addressKey(visitor.address)
+    const attempt = await this.meta.sharing.reservePasswordAttempt(link.id, address, now, {
+      windowMs: this.options.attemptWindowMs,
+      perLink: this.options.attemptLimit,
+      perAddress: this.options.attemptsPerAddress,
+    })
+    if (!attempt.granted) {
+      throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
+        retryAfterSeconds: Math.max(1, Math.ceil((attempt.windowEndsAt - now) / 1000)),
+      })
     }
+    // argon2's verify compares in constant time.
+    if (!(await this.passwords.verify(hash, password))) throw wrongPassword()
+    await this.meta.sharing.refundPasswordAttempt(link.id, address, attempt.windowStart)
   }
 
   /** A live node of `kind` at or below the linked folder, with its path from it; else 404. */
@@ -216,6 +235,8 @@ export class ShareLinkService {
     return at
   }
 }
+
+const wrongPassword = () => new AppError('SHARE_PASSWORD_REQUIRED', 'wrong password for this link')
 
 function parsePassword(raw: unknown): string | null {
   if (raw === undefined || raw === null) return null

@@ -20,6 +20,7 @@ export interface Database {
   changes: ChangesTable
   folder_members: FolderMembersTable
   share_links: ShareLinksTable
+  share_link_attempts: ShareLinkAttemptsTable
   settings: SettingsTable
   leases: LeasesTable
 }
@@ -172,8 +173,17 @@ export interface ShareLinksTable {
   created_at: number
   revoked_at: number | null
   downloads: Defaulted<number>
+  /** Password attempts reserved in the window that started at `attempts_since` (migration 0010). */
   failed_attempts: Defaulted<number>
   attempts_since: Defaulted<number>
+}
+
+/** See migration 0010: one address's password attempts on a link in the link's window. */
+export interface ShareLinkAttemptsTable {
+  link_id: string
+  address: string
+  window_start: number
+  attempts: number
 }
 
 /** See migration 0009: small facts about the data (the retention policy due times follow). */

@@ -1,6 +1,12 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { FolderMember, Millis, NodeRecord, ShareLink } from '../../domain/model.js'
-import type { SharedFolder, SharingRepository } from '../../ports/metadata-store.js'
+import type {
+  PasswordAttempt,
+  PasswordAttemptLimits,
+  SharedFolder,
+  SharingRepository,
+} from '../../ports/metadata-store.js'
+import { atomically } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, FolderMembersTable, NodesTable, ShareLinksTable } from './schema.js'
 import { toNode } from './sql-node-repository.js'
@@ -198,39 +204,141 @@ export class SqlSharingRepository implements SharingRepository {
       .execute()
   }
 
-  async failedAttempt(linkId: string, now: Millis, windowMs: number): Promise<number> {
-    const windowStart = now - windowMs
-    const row = await this.db
-      .updateTable('share_links')
-      .set((eb) => ({
-        failed_attempts: eb
-          .case()
-          .when('attempts_since', '<=', windowStart)
-          .then(1)
-          .else(eb('failed_attempts', '+', 1))
-          .end(),
-        attempts_since: eb
-          .case()
-          .when('attempts_since', '<=', windowStart)
-          .then(now)
-          .else(eb.ref('attempts_since'))
-          .end(),
-      }))
-      .where('id', '=', linkId)
-      .returning('failed_attempts')
-      .executeTakeFirst()
-    return Number(row?.failed_attempts ?? 0)
-  }
-
-  async failedAttempts(linkId: string, now: Millis, windowMs: number): Promise<number> {
+  async reservePasswordAttempt(
+    linkId: string,
+    address: string,
+    now: Millis,
+    limits: PasswordAttemptLimits,
+  ): Promise<PasswordAttempt> {
+    const granted = await this.db
+      .transaction()
+      .execute(async (tx) => {
+        const windowStart = await takeLinkSlot(tx, linkId, now, limits)
+        if (windowStart === null) return null
+        if (!(await takeAddressSlot(tx, linkId, address, windowStart, limits.perAddress))) {
+          // Undoes the link's slot with the transaction: the address has had its share.
+          throw new AddressRefused()
+        }
+        return windowStart
+      })
+      .catch((error: unknown) => {
+        if (error instanceof AddressRefused) return null
+        throw error
+      })
+    if (granted !== null) return { granted: true, windowStart: granted }
     const row = await this.db
       .selectFrom('share_links')
-      .select(['failed_attempts', 'attempts_since'])
+      .select('attempts_since')
       .where('id', '=', linkId)
       .executeTakeFirst()
-    if (!row || Number(row.attempts_since) <= now - windowMs) return 0
-    return Number(row.failed_attempts)
+    return { granted: false, windowEndsAt: Number(row?.attempts_since ?? now) + limits.windowMs }
   }
+
+  async refundPasswordAttempt(linkId: string, address: string, windowStart: Millis): Promise<void> {
+    await atomically(this.db, async (tx) => {
+      await tx
+        .updateTable('share_links')
+        .set((eb) => ({ failed_attempts: eb('failed_attempts', '-', 1) }))
+        .where('id', '=', linkId)
+        .where('attempts_since', '=', windowStart)
+        .where('failed_attempts', '>', 0)
+        .execute()
+      await tx
+        .updateTable('share_link_attempts')
+        .set((eb) => ({ attempts: eb('attempts', '-', 1) }))
+        .where('link_id', '=', linkId)
+        .where('address', '=', address)
+        .where('window_start', '=', windowStart)
+        .where('attempts', '>', 0)
+        .execute()
+    })
+  }
+}
+
+class AddressRefused extends Error {}
+
+/**
+ * One conditional UPDATE: it starts a new window when the last is over, or counts one more
+ * slot while fewer than `perLink` are taken. On PostgreSQL the row lock serialises concurrent
+ * callers and each re-checks the condition against the row the one before it left (READ
+ * COMMITTED re-evaluates an UPDATE's WHERE after waiting); SQLite has one writer at a time.
+ * Answers the window's start, or null when the link has no slot left (or does not exist).
+ */
+async function takeLinkSlot(
+  tx: Kysely<Database>,
+  linkId: string,
+  now: Millis,
+  limits: PasswordAttemptLimits,
+): Promise<Millis | null> {
+  const lastWindowOver = now - limits.windowMs
+  const row = await tx
+    .updateTable('share_links')
+    .set((eb) => ({
+      failed_attempts: eb
+        .case()
+        .when('attempts_since', '<=', lastWindowOver)
+        .then(1)
+        .else(eb('failed_attempts', '+', 1))
+        .end(),
+      attempts_since: eb
+        .case()
+        .when('attempts_since', '<=', lastWindowOver)
+        .then(now)
+        .else(eb.ref('attempts_since'))
+        .end(),
+    }))
+    .where('id', '=', linkId)
+    .where((eb) =>
+      eb.or([eb('attempts_since', '<=', lastWindowOver), eb('failed_attempts', '<', limits.perLink)]),
+    )
+    .returning(['attempts_since', 'failed_attempts'])
+    .executeTakeFirst()
+  if (!row) return null
+  const windowStart = Number(row.attempts_since)
+  if (Number(row.failed_attempts) === 1) {
+    // The first slot of a window: the addresses' shares of earlier windows are spent.
+    await tx
+      .deleteFrom('share_link_attempts')
+      .where('link_id', '=', linkId)
+      .where('window_start', '<', windowStart)
+      .execute()
+  }
+  return windowStart
+}
+
+/** The address's slot in the link's window, in one upsert that holds while under `perAddress`. */
+async function takeAddressSlot(
+  tx: Kysely<Database>,
+  linkId: string,
+  address: string,
+  windowStart: Millis,
+  perAddress: number,
+): Promise<boolean> {
+  const row = await tx
+    .insertInto('share_link_attempts')
+    .values({ link_id: linkId, address, window_start: windowStart, attempts: 1 })
+    .onConflict((oc) =>
+      oc
+        .columns(['link_id', 'address'])
+        .doUpdateSet((eb) => ({
+          attempts: eb
+            .case()
+            .when('share_link_attempts.window_start', '=', windowStart)
+            .then(eb('share_link_attempts.attempts', '+', 1))
+            .else(1)
+            .end(),
+          window_start: windowStart,
+        }))
+        .where((eb) =>
+          eb.or([
+            eb('share_link_attempts.window_start', '<>', windowStart),
+            eb('share_link_attempts.attempts', '<', perAddress),
+          ]),
+        ),
+    )
+    .returning('attempts')
+    .executeTakeFirst()
+  return row !== undefined
 }
 
 function toMember(row: Selectable<FolderMembersTable>): FolderMember {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { NodeKind, NodeRecord, ShareLink } from '../../domain/model.js'
-import type { LinkView } from '../../services/share-link-service.js'
+import type { LinkView, Visitor } from '../../services/share-link-service.js'
 import { type AppServices, objectBody, param, userOf } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentIso, presentListItem } from '../presenters.js'
@@ -58,21 +58,22 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
   const anonymous = {
     config: { public: true, rateLimit: { max: options.shareRateLimitPerMinute, timeWindow: 60_000 } },
   }
-  const password = (request: FastifyRequest): string | undefined => {
+  // request.ip is the socket's address, or X-Forwarded-For's when TRUST_PROXY says to honour it.
+  const visitor = (request: FastifyRequest): Visitor => {
     const value = request.headers[PASSWORD_HEADER]
-    return typeof value === 'string' ? value : undefined
+    return { password: typeof value === 'string' ? value : undefined, address: request.ip }
   }
 
   app.get('/share/:token', anonymous, async (request) => {
     const query = request.query as Record<string, unknown>
-    return presentView(await services.links.view(param(request, 'token'), password(request), query))
+    return presentView(await services.links.view(param(request, 'token'), visitor(request), query))
   })
 
   app.get('/share/:token/download', anonymous, async (request, reply) => {
     const { fileId } = request.query as Record<string, unknown>
     const { plan, countDownload } = await services.links.planDownload(
       param(request, 'token'),
-      password(request),
+      visitor(request),
       fileId,
     )
     // A download counts once its bytes from the first on went out whole (not a 304, not a

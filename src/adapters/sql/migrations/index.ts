@@ -9,6 +9,7 @@ import { sharingMigration } from './0006_sharing.js'
 import { chunkGenerationsMigration } from './0007_chunk_generations.js'
 import { uploadCompletionMigration } from './0008_upload_completion.js'
 import { historyDueAndLeasesMigration } from './0009_history_due_and_leases.js'
+import { sharePasswordAttemptsMigration } from './0010_share_password_attempts.js'
 import { runMigrations } from './runner.js'
 
 /**
@@ -28,6 +29,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0007_chunk_generations': chunkGenerationsMigration,
     '0008_upload_completion': uploadCompletionMigration,
     '0009_history_due_and_leases': historyDueAndLeasesMigration,
+    '0010_share_password_attempts': sharePasswordAttemptsMigration,
   }
 }
 
