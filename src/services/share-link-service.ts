@@ -29,6 +29,8 @@ export interface Visitor {
 const TOKEN_BYTES = 32
 const TOKEN = /^[A-Za-z0-9_-]{43}$/
 const MAX_PASSWORD_LENGTH = 1024
+/** The latest instant a Date holds: 100,000,000 days after 1970 (ECMA-262, Time Values). */
+const MAX_DATE_MS = 8.64e15
 
 /** A link opened by its visitor: the link and the live item it names. */
 export interface OpenedLink {
@@ -230,7 +232,13 @@ export class ShareLinkService {
   #parseExpiry(raw: unknown): Millis | null {
     if (raw === undefined || raw === null) return null
     const at = typeof raw === 'string' ? Date.parse(raw) : typeof raw === 'number' ? raw : Number.NaN
-    if (!Number.isFinite(at)) throw invalid('expiresAt must be an ISO 8601 date-time')
+    // Whole milliseconds within what a Date can hold: the database keeps a bigint, and the
+    // link is presented as an ISO date-time (a larger number would be saved, then fail to list).
+    if (!Number.isSafeInteger(at) || Math.abs(at) > MAX_DATE_MS) {
+      throw invalid(
+        'expiresAt must be an ISO 8601 date-time, or whole milliseconds since 1970 up to year 275760',
+      )
+    }
     if (at <= this.clock()) throw invalid('expiresAt must be in the future')
     return at
   }

@@ -76,12 +76,11 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
       visitor(request),
       fileId,
     )
-    // A download counts once its bytes from the first on went out whole (not a 304, not a
-    // range from the middle, not a cut-off transfer).
+    // A download counts once the whole file went out: a GET answered 200, or 206 for a range
+    // from the first byte to the last. Not HEAD, a 304, any shorter range (`bytes=0-0` is how
+    // clients probe for range support), or a transfer cut off ('finish' is never emitted then).
     reply.raw.once('finish', () => {
-      const fromStart =
-        reply.statusCode === 200 || String(reply.getHeader('content-range') ?? '').startsWith('bytes 0-')
-      if (request.method === 'GET' && fromStart && reply.statusCode < 300) {
+      if (request.method === 'GET' && sentWholeFile(reply)) {
         countDownload().catch((error) => request.log.error({ err: error }, 'counting a link download failed'))
       }
     })
@@ -121,6 +120,13 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
       })),
     }
   })
+}
+
+function sentWholeFile(reply: FastifyReply): boolean {
+  if (reply.statusCode === 200) return true
+  if (reply.statusCode !== 206) return false
+  const range = /^bytes 0-(\d+)\/(\d+)$/.exec(String(reply.getHeader('content-range') ?? ''))
+  return range !== null && Number(range[1]) + 1 === Number(range[2])
 }
 
 const presentMember = (member: { userId: string; email: string; role: string; createdAt: number }) => ({

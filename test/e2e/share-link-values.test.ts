@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiClient } from '../helpers/api-client.js'
+import { BACKENDS } from '../helpers/backends.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+const HOUR = 3_600_000
+/** More than loopback socket buffers hold: a reader that stops early cuts the transfer off. */
+const LARGE = 24 * 1024 * 1024
+
+describe.each(BACKENDS)('share link values on %s', (backend, available) => {
+  let server: TestServer
+  let ann: ApiClient
+  beforeAll(async () => {
+    if (!available) return
+    server = await startTestServer(backend)
+    ann = await new ApiClient(server.api).register()
+  })
+  afterAll(async () => server?.stop())
+
+  const listedTokens = async () => {
+    const reply = await ann.get('/shares')
+    expect(reply.status).toBe(200)
+    return (reply.body.shares as { token: string }[]).map((share) => share.token)
+  }
+  const downloadsOf = async (token: string): Promise<number> => {
+    const { shares } = (await ann.get('/shares')).body as { shares: { token: string; downloads: number }[] }
+    return shares.find((share) => share.token === token)?.downloads ?? Number.NaN
+  }
+
+  it.skipIf(!available)(
+    'refuses an expiry a date cannot hold, or not whole milliseconds, and saves nothing',
+    async () => {
+      const file = await ann.upload(`expiring ${randomBytes(4).toString('hex')}`, Buffer.from('x'))
+      const before = await listedTokens()
+      const inAnHour = Date.now() + HOUR
+      for (const expiresAt of [1e300, 8.64e15 + 1, Number.MAX_SAFE_INTEGER, inAnHour + 0.5, -1e300]) {
+        const reply = await fetch(`${server.api}/files/${file.id}/share`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json' },
+          body: `{"expiresAt":${expiresAt}}`,
+        })
+        const body = (await reply.json()) as { error?: { code: string } }
+        expect({ expiresAt, status: reply.status, code: body.error?.code }).toEqual({
+          expiresAt,
+          status: 400,
+          code: 'INVALID_REQUEST',
+        })
+        expect(await listedTokens()).toEqual(before)
+      }
+      // The largest a date holds, and whole milliseconds, are fine.
+      for (const expiresAt of [8.64e15, inAnHour]) {
+        const reply = await ann.post(`/files/${file.id}/share`, { expiresAt })
+        expect(reply.status).toBe(201)
+        expect(reply.body.expiresAt).toBe(new Date(expiresAt).toISOString())
+      }
+      expect(await listedTokens()).toHaveLength(before.length + 2)
+    },
+  )
+
+  it.skipIf(!available)('counts a link download only when the whole file went out', async () => {
+    const bytes = randomBytes(LARGE)
+    const file = await ann.upload(`whole ${randomBytes(4).toString('hex')}`, bytes)
+    const { token } = (await ann.post(`/files/${file.id}/share`, {})).body as { token: string }
+    const url = `${server.api}/share/${token}/download`
+
+    // Cut off: headers and a first piece read, then the socket closed.
+    await readHeadThenHangUp(new URL(url))
+    for (const range of ['bytes=0-0', 'bytes=0-99', `bytes=0-${LARGE - 2}`, `bytes=1-${LARGE - 1}`]) {
+      const partial = await fetch(url, { headers: { range } })
+      expect(partial.status).toBe(206)
+      await partial.arrayBuffer()
+    }
+    const head = await fetch(url, { method: 'HEAD' })
+    expect(head.status).toBe(200)
+
+    const whole = await fetch(url)
+    expect(whole.status).toBe(200)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true)
+    await waitFor(async () => (await downloadsOf(token)) >= 1)
+    expect(await downloadsOf(token)).toBe(1)
+
+    // A range of the whole file is a whole download too.
+    const all = await fetch(url, { headers: { range: `bytes=0-${LARGE - 1}` } })
+    expect(all.status).toBe(206)
+    await all.arrayBuffer()
+    await waitFor(async () => (await downloadsOf(token)) >= 2)
+    expect(await downloadsOf(token)).toBe(2)
+  })
+})
+
+/** A GET on a raw socket that reads the answer's head and a little body, then closes. */
+function readHeadThenHangUp(url: URL): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname, () => {
+      socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`)
+    })
+    let seen = ''
+    socket.on('data', (data: Buffer) => {
+      seen += data.toString('latin1')
+      if (!seen.includes('\r\n\r\n')) return
+      if (!seen.startsWith('HTTP/1.1 200')) reject(new Error(`unexpected answer: ${seen.slice(0, 80)}`))
+      socket.destroy()
+      resolve()
+    })
+    socket.on('error', reject)
+  })
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
