@@ -27,3 +27,6 @@ export async function buildBaseline(ref: string, work: string): Promise<string> 
 
 /** The commit before the integrity work (issue 9): downloads unverified, declarations in one transaction. */
 export const BEFORE_INTEGRITY = 'c88f481'
+
+/** The commit before the hostile-client work (issue 10): limits keyed on the bearer, proofs hashed per entry. */
+export const BEFORE_HOSTILE_CLIENTS = '2af0bb1'
