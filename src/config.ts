@@ -7,7 +7,10 @@ export interface Config {
     host: string
     bodyLimitBytes: number
     trustProxy: boolean
+    /** Requests per minute per signed-in user; 0: no limit. */
     requestRateLimitPerMinute: number
+    /** Requests per minute per address without a valid session (401s, health checks); 0: no limit. */
+    anonymousRateLimitPerMinute: number
     /** The public address link URLs use (PUBLIC_URL), when not the request's own host. */
     publicUrl?: string
   }
@@ -125,6 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
+      anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE', 600, 0),
       publicUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : undefined,
     },
     shares: {

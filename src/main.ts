@@ -130,6 +130,7 @@ export async function startServer(
     sessionTtlMs: config.auth.sessionTtlMs,
     loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
     requestRateLimitPerMinute: config.http.requestRateLimitPerMinute,
+    anonymousRateLimitPerMinute: config.http.anonymousRateLimitPerMinute,
     trustProxy: config.http.trustProxy,
     logger: options.logger ?? { level: config.logLevel },
   })

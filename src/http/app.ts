@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
-import fastifyRateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { AppError } from '../domain/errors.js'
 import type { AppServices } from './context.js'
+import { credentialsOf } from './credentials.js'
 import { sendError } from './error-response.js'
+import { installRateLimits } from './rate-limits.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
 import { fileRoutes } from './routes/file-routes.js'
 import { folderRoutes } from './routes/folder-routes.js'
@@ -26,8 +27,10 @@ export interface AppOptions {
   bodyLimitBytes: number
   sessionTtlMs: number
   loginRateLimitPerMinute: number
-  /** Requests per minute per user (or address), over all routes; 0 turns the limit off. */
+  /** Requests per minute per signed-in user, over all routes; 0 turns the limit off. */
   requestRateLimitPerMinute: number
+  /** Requests per minute per address without a valid session (rate-limits.ts); 0 turns it off. */
+  anonymousRateLimitPerMinute: number
   trustProxy: boolean
   logger: FastifyServerOptions['logger']
   /** Where /metrics reads from; the server adds its background jobs' figures to it. */
@@ -116,12 +119,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   })
 
   await app.register(fastifyCookie)
-  await app.register(fastifyRateLimit, {
-    global: options.requestRateLimitPerMinute > 0,
-    max: options.requestRateLimitPerMinute || 1_000_000,
-    timeWindow: 60_000,
-    keyGenerator: (request) => bearerToken(request.headers.authorization) ?? request.ip,
-    errorResponseBuilder: () => new AppError('RATE_LIMITED', 'too many requests, slow down'),
+  const limits = installRateLimits(app, {
+    perUserPerMinute: options.requestRateLimitPerMinute,
+    unauthenticatedPerAddressPerMinute: options.anonymousRateLimitPerMinute,
   })
 
   opsRoutes(app, { services, metrics })
@@ -130,8 +130,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       api.addHook('onRequest', async (request) => {
         // Before any body is read: an unauthenticated upload is refused without taking its bytes.
         if (request.routeOptions.config.public) return
-        const token = bearerToken(request.headers.authorization) ?? request.cookies[SESSION_COOKIE]
-        request.auth = await services.auth.authenticate(token)
+        const { token } = credentialsOf(request)
+        request.auth = await limits.authenticate(request, () => services.auth.authenticate(token))
       })
       authRoutes(api, options)
       folderRoutes(api, options)
@@ -176,9 +176,4 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   })
   return app
-}
-
-function bearerToken(header: string | undefined): string | undefined {
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
-  return match?.[1]
 }

@@ -43,6 +43,8 @@ export async function startTestServer(
     RATE_LIMIT_PER_MINUTE: '0',
     LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
     SHARE_RATE_LIMIT_PER_MINUTE: '100000',
+    // Every suite's requests come from 127.0.0.1, and many test refusals (401s) on purpose.
+    ANON_RATE_LIMIT_PER_MINUTE: '1000000',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   })

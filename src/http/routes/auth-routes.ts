@@ -15,7 +15,10 @@ export function authRoutes(
   app: FastifyInstance,
   { services, sessionTtlMs, loginRateLimitPerMinute }: AuthRouteOptions,
 ) {
-  const throttled = { config: { rateLimit: { max: loginRateLimitPerMinute, timeWindow: 60_000 } } }
+  // One budget per address for both: every attempt counts, whatever Authorization it carries.
+  const throttled = {
+    config: { public: true, addressLimit: { bucket: 'auth', perMinute: loginRateLimitPerMinute } },
+  }
   const setSessionCookie = (reply: FastifyReply, token: string, secure: boolean) =>
     reply.setCookie(SESSION_COOKIE, token, {
       httpOnly: true,
@@ -25,27 +28,19 @@ export function authRoutes(
       maxAge: Math.floor(sessionTtlMs / 1000),
     })
 
-  app.post(
-    '/auth/register',
-    { ...throttled, config: { ...throttled.config, public: true } },
-    async (request, reply) => {
-      const { email, password } = objectBody(request)
-      const { user, token } = await services.auth.register({ email, password })
-      setSessionCookie(reply, token, request.protocol === 'https')
-      return reply.code(201).send({ user: presentUser(user), token })
-    },
-  )
+  app.post('/auth/register', throttled, async (request, reply) => {
+    const { email, password } = objectBody(request)
+    const { user, token } = await services.auth.register({ email, password })
+    setSessionCookie(reply, token, request.protocol === 'https')
+    return reply.code(201).send({ user: presentUser(user), token })
+  })
 
-  app.post(
-    '/auth/login',
-    { ...throttled, config: { ...throttled.config, public: true } },
-    async (request, reply) => {
-      const { email, password } = objectBody(request)
-      const { user, token } = await services.auth.login({ email, password })
-      setSessionCookie(reply, token, request.protocol === 'https')
-      return reply.send({ user: presentUser(user), token })
-    },
-  )
+  app.post('/auth/login', throttled, async (request, reply) => {
+    const { email, password } = objectBody(request)
+    const { user, token } = await services.auth.login({ email, password })
+    setSessionCookie(reply, token, request.protocol === 'https')
+    return reply.send({ user: presentUser(user), token })
+  })
 
   app.post('/auth/logout', async (request, reply) => {
     if (request.auth) await services.auth.logout(request.auth.tokenHash)

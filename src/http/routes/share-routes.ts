@@ -56,7 +56,7 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
   })
 
   const anonymous = {
-    config: { public: true, rateLimit: { max: options.shareRateLimitPerMinute, timeWindow: 60_000 } },
+    config: { public: true, addressLimit: { bucket: 'share', perMinute: options.shareRateLimitPerMinute } },
   }
   // request.ip is the socket's address, or X-Forwarded-For's when TRUST_PROXY says to honour it.
   const visitor = (request: FastifyRequest): Visitor => {
