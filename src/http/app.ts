@@ -5,6 +5,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { AppError } from '../domain/errors.js'
 import type { AppServices } from './context.js'
 import { credentialsOf } from './credentials.js'
+import { refuseCrossSiteCookieRequests } from './cross-origin.js'
 import { sendError } from './error-response.js'
 import { installRateLimits } from './rate-limits.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
@@ -133,6 +134,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         const { token } = credentialsOf(request)
         request.auth = await limits.authenticate(request, () => services.auth.authenticate(token))
       })
+      api.addHook('onRequest', refuseCrossSiteCookieRequests({ publicUrl: options.publicUrl }))
       authRoutes(api, options)
       folderRoutes(api, options)
       fileRoutes(api, options)
