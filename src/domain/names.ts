@@ -3,6 +3,23 @@ import { AppError } from './errors.js'
 /** Contract: names are 1–255 bytes of UTF-8, with no `/`, no NUL, and not `.` or `..`. */
 export const MAX_NAME_BYTES = 255
 const LONE_SURROGATE = /\p{Cs}/u
+/** C0 controls (CR, LF, TAB, ESC...), DEL and the C1 controls U+0080–U+009F. */
+const CONTROL = /\p{Cc}/u
+/** Bidirectional controls: `invoice\u202efdp.exe` shows as `invoiceexe.pdf`. */
+const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+/** Zero-width characters that are never needed: two names that look the same, or a blank one. */
+const INVISIBLE = /[\u200b\u2060\ufeff]/u
+/**
+ * ZERO WIDTH NON-JOINER and JOINER are needed inside words of some scripts (Persian
+ * `می‌خواهم`, Indic conjuncts) and in emoji sequences (`👩‍💻`); elsewhere they only hide.
+ */
+const JOINERS = new Set(['\u200c', '\u200d'])
+const WORD_CHARACTER = /[\p{L}\p{M}]/u
+/** Scripts that never join with them, where a joiner would only make a look-alike name. */
+const LOOKALIKE_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Common}]/u
+const EMOJI_PART = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f]/u
+/** Windows devices (also with an extension, `nul.txt`): such a file cannot exist there. */
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/i
 
 /**
  * Validates a file or folder name and returns it in Unicode NFC, the form it is stored in,
@@ -21,7 +38,47 @@ export function normalizeName(raw: unknown): string {
   // With the u flag a surrogate pair is one code point, so \p{Cs} only matches lone halves,
   // which have no UTF-8 encoding.
   if (LONE_SURROGATE.test(name)) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
+  if (CONTROL.test(name)) {
+    throw new AppError(
+      'INVALID_NAME',
+      'name must not contain control characters (U+0000–U+001F, U+007F–U+009F)',
+    )
+  }
+  if (BIDI_CONTROL.test(name)) {
+    throw new AppError(
+      'INVALID_NAME',
+      'name must not contain bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)',
+    )
+  }
+  if (INVISIBLE.test(name) || hasStrayJoiner(name)) {
+    throw new AppError(
+      'INVALID_NAME',
+      'name must not contain zero-width characters (U+200B, U+2060, U+FEFF; U+200C and U+200D only inside a word of a script that joins with them, or an emoji)',
+    )
+  }
+  // Windows trims trailing spaces from the part before the extension when it looks for devices.
+  const stem = name.split('.')[0]?.trimEnd() ?? ''
+  if (WINDOWS_DEVICE.test(stem)) {
+    throw new AppError(
+      'INVALID_NAME',
+      `"${stem}" is a device name on Windows (CON, PRN, AUX, NUL, COM0–COM9, LPT0–LPT9, with any extension)`,
+    )
+  }
+  if (name.endsWith('.') || name.endsWith(' ')) {
+    throw new AppError('INVALID_NAME', 'name must not end with a dot or a space (Windows cannot hold it)')
+  }
   return name
+}
+
+function hasStrayJoiner(name: string): boolean {
+  const chars = [...name]
+  return chars.some((char, i) => JOINERS.has(char) && !(joinsWith(chars[i - 1]) && joinsWith(chars[i + 1])))
+}
+
+function joinsWith(neighbour: string | undefined): boolean {
+  if (neighbour === undefined) return false
+  if (EMOJI_PART.test(neighbour)) return true
+  return WORD_CHARACTER.test(neighbour) && !LOOKALIKE_SCRIPT.test(neighbour)
 }
 
 /**
