@@ -17,7 +17,7 @@ const JOINERS = new Set(['\u200c', '\u200d'])
 const WORD_CHARACTER = /[\p{L}\p{M}]/u
 /** Scripts that never join with them, where a joiner would only make a look-alike name. */
 const LOOKALIKE_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Common}]/u
-const EMOJI_PART = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f]/u
+const EMOJI_PART = /\p{Extended_Pictographic}|\p{Emoji_Modifier}|\ufe0f/u
 /** Windows devices (also with an extension, `nul.txt`): such a file cannot exist there. */
 const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/i
 
