@@ -51,7 +51,12 @@ export interface Config {
     loginRateLimitPerMinute: number
     passwordHashing: { memoryKiB: number; passes: number }
   }
-  uploads: { sessionTtlMs: number; sweepIntervalMs: number }
+  uploads: {
+    sessionTtlMs: number
+    sweepIntervalMs: number
+    /** Upload sessions one user may have open at once; one more is 429. */
+    maxOpenSessions: number
+  }
   /** Version history kept per file. */
   versions: RetentionPolicy
   trash: { retentionMs: number }
@@ -168,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     uploads: {
       sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,
       sweepIntervalMs: int('UPLOAD_SWEEP_INTERVAL_SECONDS', 600, 1) * 1000,
+      maxOpenSessions: int('UPLOAD_MAX_OPEN_SESSIONS', 100, 1),
     },
     versions: {
       maxVersions: int('VERSION_MAX_COUNT', DEFAULT_RETENTION.maxVersions, 1),

@@ -96,6 +96,7 @@ export function servicesFor(
     sessionCacheMs: config.auth.sessionCacheMs,
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
     uploadSessionTtlMs: config.uploads.sessionTtlMs,
+    uploadMaxOpenSessions: config.uploads.maxOpenSessions,
     passwordHashing: config.auth.passwordHashing,
     retention: config.versions,
     trashRetentionMs: config.trash.retentionMs,

@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'CONTENT_DAMAGED'
   | 'CURSOR_EXPIRED'
   | 'TOO_MANY_CONNECTIONS'
+  | 'TOO_MANY_UPLOADS'
   | 'INTERNAL'
 
 export class AppError extends Error {

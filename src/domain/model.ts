@@ -105,6 +105,14 @@ export interface UploadRecord {
   proofNonce: string
   createdAt: Millis
   expiresAt: Millis
+  /** What the session holds of a quota while it is open (absent: nothing). */
+  reservation?: QuotaReservation
+}
+
+/** Bytes of `ownerId`'s quota an open upload session holds for the growth its file will cause. */
+export interface QuotaReservation {
+  ownerId: string
+  bytes: number
 }
 
 /**

@@ -32,6 +32,8 @@ export const STATUS: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
   // More sync sockets of one user on this node than it allows.
   TOO_MANY_CONNECTIONS: 429,
+  // More open upload sessions of one user than it allows: complete or abort one first.
+  TOO_MANY_UPLOADS: 429,
   // nginx's code for "client closed the connection": aborted uploads are routine, not 500s.
   CLIENT_CLOSED_REQUEST: 499,
   INTERNAL: 500,

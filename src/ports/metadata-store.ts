@@ -367,6 +367,25 @@ export interface UploadRepository {
   chunk(uploadId: string, index: number): Promise<UploadChunkRecord | null>
   /** Sets the state of every chunk of the upload whose hash is one of `hashes`. */
   setStateByHash(uploadId: string, hashes: readonly ChunkHash[], state: UploadChunkState): Promise<void>
+  /**
+   * Makes inits that count against these accounts (the owner charged, the uploader capped) wait
+   * for one another until the transaction ends: each then counts the sessions the others
+   * recorded. Inside `transaction` only, before anything else is read. An UPDATE of each user
+   * row, in id order (an UPDATE, not FOR UPDATE: under REPEATABLE READ on PostgreSQL the second
+   * then fails and is retried instead of counting from a snapshot taken before the first committed).
+   */
+  lockAccounts(userIds: readonly string[]): Promise<void>
+  /** Bytes of `ownerId`'s quota held by sessions open (not completed) and unexpired at `now`. */
+  reservedBytes(ownerId: string, now: Millis): Promise<number>
+  /** The sessions `userId` opened that are open and unexpired at `now`: how many, and the first expiry. */
+  openSessions(userId: string, now: Millis): Promise<{ count: number; firstExpiry: Millis | null }>
+  /**
+   * The proof digests remembered for these chunks of the session (see `rememberProof`): what
+   * a proof of the chunk must hash to.
+   */
+  proofDigests(uploadId: string, hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>>
+  /** Remembers, for every chunk of the session with this hash, what a proof of it must hash to. */
+  rememberProof(uploadId: string, hash: ChunkHash, digest: string): Promise<void>
   /** Deletes an open session and its chunk list; answers whether there was one. */
   delete(id: string): Promise<boolean>
   /** Deletes sessions expired at `now`, open or completed, with their chunk lists; answers how many. */

@@ -27,6 +27,8 @@ import { VersionService } from './version-service.js'
 
 export interface ServiceOptions extends AuthOptions {
   uploadSessionTtlMs: number
+  /** Upload sessions one user may have open at once. */
+  uploadMaxOpenSessions?: number
   passwordHashing?: PasswordHashing
   retention?: RetentionPolicy
   trashRetentionMs?: number
@@ -69,8 +71,9 @@ export function buildServices(
     }),
     folders: new FolderService(meta, journal, clock),
     files: new FileService(meta, journal, clock, reader),
-    uploads: new UploadService(meta, journal, blobs, clock, history, integrity, {
+    uploads: new UploadService(meta, journal, blobs, clock, history, integrity, hashers, {
       sessionTtlMs: options.uploadSessionTtlMs,
+      maxOpenSessions: options.uploadMaxOpenSessions ?? 100,
     }),
     versions: new VersionService(meta, journal, clock, history),
     trash: new TrashService(meta, journal, clock, {

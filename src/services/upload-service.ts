@@ -1,9 +1,9 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { setImmediate } from 'node:timers/promises'
 import { type BlobKey, newGeneration } from '../domain/blob-key.js'
-import { type ChunkPlan, type PlannedChunk, planChunks } from '../domain/chunk-plan.js'
+import { type PlannedChunk, planChunks } from '../domain/chunk-plan.js'
 import type { Clock } from '../domain/clock.js'
 import { conflictedCopyName } from '../domain/conflicted-name.js'
 import { AppError, invalid } from '../domain/errors.js'
@@ -12,6 +12,7 @@ import { isId, newId } from '../domain/ids.js'
 import type {
   Millis,
   NodeRecord,
+  QuotaReservation,
   UploadChunkRecord,
   UploadChunkState,
   UploadRecord,
@@ -22,6 +23,7 @@ import type { BlobStore } from '../ports/blob-store.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
 import { pausePoint } from '../support/pause-points.js'
+import type { Sha256Pool } from '../support/sha256-pool.js'
 import { locateLocked, locateTarget } from './access.js'
 import { appendVersion, type VersionTarget, versionMadeBy } from './append-version.js'
 import type { ChangeJournal, ChangeLog } from './change-journal.js'
@@ -45,9 +47,16 @@ const DECLARE_BATCH = 1_000
 const COMPLETION_REMEMBERED_MS = 60 * 60_000
 /** How long a session whose declaration is still being recorded lives, should init die halfway. */
 const DECLARING_TTL_MS = 10 * 60_000
+/**
+ * Proofs one `prove` takes: each may make the server read a stored chunk (up to 16 MiB) for 64
+ * bytes of request, so a request's work is bounded; a client with more to prove sends several.
+ */
+export const MAX_PROOFS_PER_REQUEST = 1_024
 
 export interface UploadOptions {
   sessionTtlMs: number
+  /** Sessions one user may have open at once (UPLOAD_MAX_OPEN_SESSIONS); one more is 429. */
+  maxOpenSessions: number
 }
 
 export interface UploadInit {
@@ -98,6 +107,8 @@ export class UploadService {
     private readonly clock: Clock,
     private readonly history: VersionHistory,
     private readonly integrity: ChunkIntegrity,
+    /** Proofs hash stored chunks here, off the event loop. */
+    private readonly hashers: Sha256Pool,
     private readonly options: UploadOptions,
   ) {}
 
@@ -111,7 +122,6 @@ export class UploadService {
     const existing = await this.meta.nodes.findLiveChild(folder.id, filename)
     if (existing?.kind === 'folder')
       throw new AppError('NAME_TAKEN', `a folder named "${filename}" exists here`)
-    await this.checkQuota(folder.ownerId, plan, existing)
 
     const now = this.clock()
     const upload: UploadRecord = {
@@ -126,6 +136,7 @@ export class UploadService {
       proofNonce: randomBytes(PROOF_NONCE_BYTES).toString('hex'),
       createdAt: now,
       expiresAt: now + this.options.sessionTtlMs,
+      reservation: { ownerId: folder.ownerId, bytes: growthOf(plan.size, existing, baseVersion) },
     }
     const chunks = await this.#declare(user, upload, plan.chunks)
     return view(upload, chunks)
@@ -138,6 +149,7 @@ export class UploadService {
    * bounded batches, one short transaction each, so that no declaration holds the guard (or
    * SQLite's single writer) long enough to stall other requests; until the last batch is in,
    * the session would expire soon, so one whose init died halfway does not linger.
+   * The first transaction also takes the session's quota reservation (#reserve).
    */
   async #declare(user: User, upload: UploadRecord, planned: readonly PlannedChunk[]) {
     const batched = planned.length > DECLARE_BATCH
@@ -147,6 +159,8 @@ export class UploadService {
       for (let start = 0; start === 0 || start < planned.length; start += DECLARE_BATCH) {
         const batch = planned.slice(start, start + DECLARE_BATCH)
         const recorded = await this.meta.transaction(async (tx) => {
+          // The accounts first, the chunk guard second: the order complete takes them in.
+          if (start === 0) await this.#reserve(tx, upload)
           await tx.chunks.guard('use')
           const states = await classify(tx, user.id, batch)
           await pausePoint('upload.init.after-classify')
@@ -167,6 +181,37 @@ export class UploadService {
       throw error
     }
     return chunks
+  }
+
+  /**
+   * Checks, in the transaction that records the session, that its uploader may open one more
+   * and that its reservation fits in the owner's quota beside what the owner uses and what the
+   * owner's other open sessions hold. The accounts are locked first, so of two inits that would
+   * not fit together the second counts the first's session. The reservation is released by the
+   * session's end: complete (in the transaction that charges the file's real growth), abort, or
+   * expiry (an expired session counts for nothing, swept or not).
+   */
+  async #reserve(tx: Repositories, upload: UploadRecord): Promise<void> {
+    const reservation = upload.reservation as QuotaReservation
+    await tx.uploads.lockAccounts([upload.userId, reservation.ownerId])
+    const open = await tx.uploads.openSessions(upload.userId, upload.createdAt)
+    if (open.count >= this.options.maxOpenSessions) {
+      const freedAt = open.firstExpiry ?? upload.createdAt
+      throw new AppError(
+        'TOO_MANY_UPLOADS',
+        `${open.count} upload sessions are open already, the most one user may have: ` +
+          'complete or abort one (DELETE /upload/:id) before starting another',
+        { retryAfterSeconds: Math.max(1, Math.ceil((freedAt - upload.createdAt) / 1000)) },
+      )
+    }
+    const owner = await tx.users.findById(reservation.ownerId)
+    if (!owner) throw new AppError('UNAUTHORIZED', 'the account no longer exists')
+    if (reservation.bytes === 0) return
+    const reserved = await tx.uploads.reservedBytes(owner.id, upload.createdAt)
+    if (owner.usedBytes + reserved + reservation.bytes > owner.quotaBytes) {
+      const held = reserved > 0 ? ` (${reserved} bytes of it are held by open upload sessions)` : ''
+      throw new AppError('QUOTA_EXCEEDED', `${upload.size} bytes do not fit in the remaining quota${held}`)
+    }
   }
 
   /** The session as it stands now: chunks stored meanwhile by anyone are no longer needed. */
@@ -306,32 +351,49 @@ export class UploadService {
     await this.blobs.delete(copy).catch(() => {})
   }
 
-  /** Proof of possession: HMAC-SHA256 of the stored bytes keyed by the session's nonce. */
-  async prove(user: User, uploadId: string, proofs: unknown): Promise<UploadSessionView> {
+  /**
+   * Proof of possession: HMAC-SHA256 of the stored bytes keyed by the session's nonce. A chunk's
+   * stored bytes are read and hashed at most once per session, however many indexes name it and
+   * however often a proof is sent again: what its proof must hash to is remembered with the
+   * session, right or wrong as the proof sent was. The hashing runs on the worker pool.
+   */
+  async prove(user: User, uploadId: string, rawProofs: unknown): Promise<UploadSessionView> {
     const upload = await this.findUpload(user, uploadId)
-    if (typeof proofs !== 'object' || proofs === null || Array.isArray(proofs)) {
-      throw invalid('proofs must be an object of "<index>": "<hex HMAC-SHA256>"')
-    }
+    const proofs = parseProofs(rawProofs, upload.totalChunks)
     const chunks = await this.refresh(user, upload)
-    const key = Buffer.from(upload.proofNonce, 'hex')
-    const proven: number[] = []
-    for (const [rawIndex, proof] of Object.entries(proofs)) {
-      const index = parseIndex(rawIndex, upload.totalChunks)
+    // Entries by chunk: one look at the stored bytes answers every index that names them.
+    const claims = new Map<ChunkHash, { chunk: UploadChunkRecord; proofs: Map<string, number> }>()
+    for (const [index, proof] of proofs) {
       const chunk = chunks[index] as UploadChunkRecord
-      if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) {
-        throw invalid(`proofs["${rawIndex}"] must be a lowercase hex HMAC-SHA256`)
-      }
       if (chunk.state === 'ok') continue
       if (chunk.state === 'needed') throw invalid(`chunk ${index} is not stored yet: upload it instead`)
-      const expected = await this.hmacOfStored(chunk, key)
-      if (!timingSafeEqual(expected, Buffer.from(proof, 'hex'))) {
-        throw new AppError('PROOF_INVALID', `the proof for chunk ${index} does not match its bytes`)
-      }
-      proven.push(index)
+      const claim = claims.get(chunk.hash) ?? { chunk, proofs: new Map() }
+      if (!claim.proofs.has(proof)) claim.proofs.set(proof, index)
+      claims.set(chunk.hash, claim)
     }
-    const provenHashes = new Set(proven.map((index) => (chunks[index] as UploadChunkRecord).hash))
-    await this.meta.uploads.setStateByHash(upload.id, [...provenHashes], 'ok')
-    for (const chunk of chunks) if (provenHashes.has(chunk.hash)) chunk.state = 'ok'
+    const remembered = await this.meta.uploads.proofDigests(upload.id, [...claims.keys()])
+    const key = Buffer.from(upload.proofNonce, 'hex')
+    for (const [hash, { chunk, proofs }] of claims) {
+      let expected = remembered.get(hash)
+      if (expected === undefined) {
+        expected = proofDigest(await this.hmacOfStored(chunk, key))
+        await this.meta.uploads.rememberProof(upload.id, hash, expected)
+      }
+      for (const [proof, index] of proofs) {
+        if (
+          !timingSafeEqual(
+            Buffer.from(proofDigest(Buffer.from(proof, 'hex')), 'hex'),
+            Buffer.from(expected, 'hex'),
+          )
+        ) {
+          throw new AppError('PROOF_INVALID', `the proof for chunk ${index} does not match its bytes`)
+        }
+      }
+    }
+    const provenHashes = [...claims.keys()]
+    await this.meta.uploads.setStateByHash(upload.id, provenHashes, 'ok')
+    const proven = new Set(provenHashes)
+    for (const chunk of chunks) if (proven.has(chunk.hash)) chunk.state = 'ok'
     return view(upload, chunks)
   }
 
@@ -455,15 +517,6 @@ export class UploadService {
     return { file, conflict }
   }
 
-  private async checkQuota(userId: string, plan: ChunkPlan, existing: NodeRecord | null): Promise<void> {
-    const user = await this.meta.users.findById(userId)
-    if (!user) throw new AppError('UNAUTHORIZED', 'the account no longer exists')
-    const grows = plan.size - (existing?.kind === 'file' ? existing.size : 0)
-    if (grows > 0 && user.usedBytes + grows > user.quotaBytes) {
-      throw new AppError('QUOTA_EXCEEDED', `${plan.size} bytes do not fit in the remaining quota`)
-    }
-  }
-
   /**
    * Re-classifies the chunks not yet uploaded or proven in this session, since anyone may have
    * stored them meanwhile; and, should a chunk the session counted on be gone (it cannot be
@@ -510,18 +563,14 @@ export class UploadService {
         await this.integrity.damaged(stored, 'upload', 'missing')
       throw uploadInstead
     }
-    const hmac = createHmac('sha256', key)
-    const sha256 = createHash('sha256')
-    for await (const piece of bytes) {
-      hmac.update(piece as Buffer)
-      sha256.update(piece as Buffer)
-    }
-    const actual = sha256.digest('hex')
+    const hashing = this.hashers.stream({ hmacKey: key })
+    for await (const piece of bytes) hashing.update(piece as Buffer)
+    const { hex: actual, hmac } = await hashing.digest()
     if (actual !== chunk.hash) {
       await this.integrity.damaged(stored, 'upload', `reads as ${actual}`)
       throw uploadInstead
     }
-    return hmac.digest()
+    return Buffer.from(hmac as string, 'hex')
   }
 }
 
@@ -569,6 +618,46 @@ async function classify(
   }
   return states
 }
+
+/**
+ * What completing the session would add to its owner's quota were it completed now, as
+ * `appendVersion` charges it: the size less the current size of the file it replaces (nothing
+ * replaced when it would be kept as a conflicted copy, its base version being out of date).
+ */
+function growthOf(size: number, existing: NodeRecord | null, baseVersion: number | null): number {
+  const replaces =
+    existing?.kind === 'file' && (baseVersion === null || existing.currentVersion === baseVersion)
+  return Math.max(0, size - (replaces ? existing.size : 0))
+}
+
+/**
+ * The proofs of a `prove` body as [index, proof] pairs. Each index once, written plainly ("7",
+ * never "07"), so there are never more entries than the session has chunks; and at most
+ * MAX_PROOFS_PER_REQUEST of them.
+ */
+function parseProofs(proofs: unknown, totalChunks: number): [number, string][] {
+  if (typeof proofs !== 'object' || proofs === null || Array.isArray(proofs)) {
+    throw invalid('proofs must be an object of "<index>": "<hex HMAC-SHA256>"')
+  }
+  const entries = Object.entries(proofs)
+  if (entries.length > MAX_PROOFS_PER_REQUEST) {
+    throw new AppError(
+      'PAYLOAD_TOO_LARGE',
+      `at most ${MAX_PROOFS_PER_REQUEST} proofs per request (${entries.length} were sent): send the rest in another`,
+    )
+  }
+  return entries.map(([rawIndex, proof]) => {
+    const index = parseIndex(rawIndex, totalChunks)
+    if (String(index) !== rawIndex) throw invalid(`proofs["${rawIndex}"]: write the index as ${index}`)
+    if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) {
+      throw invalid(`proofs["${rawIndex}"] must be a lowercase hex HMAC-SHA256`)
+    }
+    return [index, proof]
+  })
+}
+
+/** What a proof is compared by: its SHA-256, which is also what a session remembers. */
+const proofDigest = (hmac: Buffer): string => createHash('sha256').update(hmac).digest('hex')
 
 /** The session was completed, aborted or expired by another request while this complete ran. */
 class SessionClosed extends Error {}

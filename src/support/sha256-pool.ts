@@ -7,35 +7,47 @@ import { Worker } from 'node:worker_threads'
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads')
-const { createHash } = require('node:crypto')
+const { createHash, createHmac } = require('node:crypto')
 // Streams being hashed piece by piece, by id.
 const streams = new Map()
-parentPort.on('message', ({ id, op, pieces }) => {
+parentPort.on('message', ({ id, op, pieces, hmacKey }) => {
   let entry = streams.get(id)
   if (!entry) {
-    entry = { hash: createHash('sha256'), size: 0 }
+    const hmac = hmacKey ? createHmac('sha256', Buffer.from(hmacKey, 'hex')) : null
+    entry = { hash: createHash('sha256'), hmac, size: 0 }
     streams.set(id, entry)
   }
   for (const piece of pieces) {
-    entry.hash.update(new Uint8Array(piece))
+    const bytes = new Uint8Array(piece)
+    entry.hash.update(bytes)
+    if (entry.hmac) entry.hmac.update(bytes)
     entry.size += piece.byteLength
   }
   if (op === 'update') return
   streams.delete(id)
-  parentPort.postMessage({ id, hex: entry.hash.digest('hex'), size: entry.size })
+  const hmac = entry.hmac ? entry.hmac.digest('hex') : undefined
+  parentPort.postMessage({ id, hex: entry.hash.digest('hex'), size: entry.size, hmac })
 })
 `
+
+/** What a worker computed: the SHA-256 and length, and the HMAC-SHA256 when a key was given. */
+export interface Digest {
+  hex: string
+  size: number
+  /** Hex; only for a stream opened with `hmacKey`. */
+  hmac?: string
+}
 
 /** One SHA-256 computed on a worker as its pieces arrive (Sha256Pool.stream). */
 export interface Sha256Stream {
   /** Hands a copy of `piece` to the worker: the caller may go on using it (send it, say). */
   update(piece: Buffer): void
   /** The digest and length of everything given to `update`. */
-  digest(): Promise<{ hex: string; size: number }>
+  digest(): Promise<Digest>
 }
 
 interface Pending {
-  resolve(result: { hex: string; size: number }): void
+  resolve(result: Digest): void
   reject(error: Error): void
 }
 
@@ -70,10 +82,14 @@ export class Sha256Pool {
 
   /**
    * A SHA-256 fed piece by piece, hashed on a worker while the caller goes on: a download
-   * hashes what it sends on another core, paying only a copy of each piece here.
+   * hashes what it sends on another core, paying only a copy of each piece here. With
+   * `hmacKey`, the same bytes also go through an HMAC-SHA256 under that key (a proof of
+   * possession checked against stored bytes).
    */
-  stream(): Sha256Stream {
+  stream(options: { hmacKey?: Buffer } = {}): Sha256Stream {
     const id = this.#next++
+    // Sent with every message: the worker starts the stream on whichever reaches it first.
+    const hmacKey = options.hmacKey?.toString('hex')
     // Every piece goes to one worker; should it die midway, the digest fails (a half-fed
     // replacement would answer a wrong hash, which would read as damaged bytes).
     const worker = this.#closed ? undefined : this.#worker(id % this.size)
@@ -82,22 +98,22 @@ export class Sha256Pool {
         if (this.#closed) return
         // One copy into a buffer of its own, which then moves to the worker without another.
         const copy = new Uint8Array(piece).buffer
-        worker?.postMessage({ id, op: 'update', pieces: [copy] }, [copy])
+        worker?.postMessage({ id, op: 'update', pieces: [copy], hmacKey }, [copy])
       },
       digest: () => {
         if (this.#closed || !worker || this.#workers[id % this.size] !== worker) {
           return Promise.reject(new Error('the hash worker went away'))
         }
-        return this.#finish(id, [])
+        return this.#finish(id, [], hmacKey)
       },
     }
   }
 
-  #finish(id: number, buffers: ArrayBuffer[]): Promise<{ hex: string; size: number }> {
+  #finish(id: number, buffers: ArrayBuffer[], hmacKey?: string): Promise<Digest> {
     const worker = this.#worker(id % this.size)
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
-      worker.postMessage({ id, op: 'digest', pieces: buffers }, buffers)
+      worker.postMessage({ id, op: 'digest', pieces: buffers, hmacKey }, buffers)
     })
   }
 
@@ -113,8 +129,8 @@ export class Sha256Pool {
     const worker = new Worker(WORKER_SOURCE, { eval: true })
     // Idle workers must not keep the process alive.
     worker.unref()
-    worker.on('message', ({ id, hex, size }: { id: number; hex: string; size: number }) => {
-      this.#pending.get(id)?.resolve({ hex, size })
+    worker.on('message', ({ id, hex, size, hmac }: Digest & { id: number }) => {
+      this.#pending.get(id)?.resolve(hmac === undefined ? { hex, size } : { hex, size, hmac })
       this.#pending.delete(id)
     })
     // A dead worker fails what it was given; the next digest starts a new one in its slot.

@@ -120,6 +120,9 @@ export interface UploadsTable {
   content_hash: string | null
   /** 1 when the completion made a conflicted copy. */
   conflict: Defaulted<number>
+  /** The account charged, and the bytes of its quota held while the session is open (0011). */
+  owner_id: string | null
+  reserved_bytes: Defaulted<number>
 }
 
 export interface UploadChunksTable {
@@ -129,6 +132,8 @@ export interface UploadChunksTable {
   size: number
   byte_offset: number
   state: UploadChunkState
+  /** SHA-256 of the HMAC a proof of this chunk must equal, once computed (migration 0011). */
+  proof_digest: string | null
 }
 
 /** See migration 0004: per user, the last position handed out and the last compacted away. */

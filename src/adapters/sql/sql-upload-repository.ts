@@ -26,6 +26,8 @@ export class SqlUploadRepository implements UploadRepository {
           proof_nonce: upload.proofNonce,
           created_at: upload.createdAt,
           expires_at: upload.expiresAt,
+          owner_id: upload.reservation?.ownerId ?? null,
+          reserved_bytes: upload.reservation?.bytes ?? 0,
         })
         .execute()
       await new SqlUploadRepository(db).addChunks(upload.id, chunks)
@@ -164,6 +166,65 @@ export class SqlUploadRepository implements UploadRepository {
           .execute()
       }
     })
+  }
+
+  async lockAccounts(userIds: readonly string[]): Promise<void> {
+    // On SQLite writers are serialised already; the UPDATE costs next to nothing there.
+    for (const id of [...new Set(userIds)].sort()) {
+      await this.db
+        .updateTable('users')
+        .set((eb) => ({ used_bytes: eb.ref('used_bytes') }))
+        .where('id', '=', id)
+        .execute()
+    }
+  }
+
+  async reservedBytes(ownerId: string, now: Millis): Promise<number> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('reserved_bytes'), eb.lit(0)).as('bytes'))
+      .where('owner_id', '=', ownerId)
+      .where('completed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow()
+    // PostgreSQL's sum of a bigint is a numeric, which its driver hands over as a string.
+    return Number(row.bytes)
+  }
+
+  async openSessions(userId: string, now: Millis): Promise<{ count: number; firstExpiry: Millis | null }> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select((eb) => [eb.fn.countAll<number | string>().as('count'), eb.fn.min('expires_at').as('first')])
+      .where('user_id', '=', userId)
+      .where('completed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirstOrThrow()
+    return { count: Number(row.count), firstExpiry: row.first === null ? null : Number(row.first) }
+  }
+
+  async proofDigests(uploadId: string, hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>> {
+    const digests = new Map<ChunkHash, string>()
+    for (const batch of batches([...new Set(hashes)], VALUES_PER_STATEMENT)) {
+      const rows = await this.db
+        .selectFrom('upload_chunks')
+        .select(['chunk_hash', 'proof_digest'])
+        .distinct()
+        .where('upload_id', '=', uploadId)
+        .where('chunk_hash', 'in', batch)
+        .where('proof_digest', 'is not', null)
+        .execute()
+      for (const row of rows) if (row.proof_digest) digests.set(row.chunk_hash as ChunkHash, row.proof_digest)
+    }
+    return digests
+  }
+
+  async rememberProof(uploadId: string, hash: ChunkHash, digest: string): Promise<void> {
+    await this.db
+      .updateTable('upload_chunks')
+      .set({ proof_digest: digest })
+      .where('upload_id', '=', uploadId)
+      .where('chunk_hash', '=', hash)
+      .execute()
   }
 
   async delete(id: string): Promise<boolean> {

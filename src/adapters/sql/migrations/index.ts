@@ -10,6 +10,7 @@ import { chunkGenerationsMigration } from './0007_chunk_generations.js'
 import { uploadCompletionMigration } from './0008_upload_completion.js'
 import { historyDueAndLeasesMigration } from './0009_history_due_and_leases.js'
 import { sharePasswordAttemptsMigration } from './0010_share_password_attempts.js'
+import { uploadReservationsMigration } from './0011_upload_reservations.js'
 import { runMigrations } from './runner.js'
 
 /**
@@ -30,6 +31,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0008_upload_completion': uploadCompletionMigration,
     '0009_history_due_and_leases': historyDueAndLeasesMigration,
     '0010_share_password_attempts': sharePasswordAttemptsMigration,
+    '0011_upload_reservations': uploadReservationsMigration,
   }
 }
 

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiClient, chunksOf, MiB } from '../helpers/api-client.js'
+import { BACKENDS } from '../helpers/backends.js'
+import { plainRequest, randomHashes } from '../helpers/plain-requests.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+/**
+ * Open upload sessions hold quota (issue: hostile clients): an init reserves the growth its file
+ * would cause against the owner's quota, beside what is used and what other open sessions hold,
+ * until the session is completed, aborted or expires; and a user may have only so many open.
+ */
+
+const QUOTA = 10 * MiB
+const MAX_OPEN = 4
+const DAY = 24 * 3_600_000
+
+describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend, available) => {
+  let server: TestServer
+  beforeAll(async () => {
+    if (!available) return
+    server = await startTestServer(backend, {
+      DEFAULT_QUOTA_BYTES: String(QUOTA),
+      UPLOAD_MAX_OPEN_SESSIONS: String(MAX_OPEN),
+      GC_INTERVAL_SECONDS: '0',
+    })
+  })
+  afterAll(async () => server?.stop())
+
+  const someone = () => new ApiClient(server.api).register()
+  /** An init of `size` bytes of chunks nobody stores (4 MiB chunks), with plain fetch. */
+  const declare = (client: ApiClient, size: number, filename = `f-${randomBytes(4).toString('hex')}.bin`) =>
+    plainRequest(server.api, 'POST', '/upload/init', client.token, {
+      filename,
+      size,
+      chunkHashes: randomHashes(Math.ceil(size / (4 * MiB))),
+    })
+  const usedBytes = async (client: ApiClient) => (await client.get('/auth/me')).body.user.usedBytes
+
+  it.skipIf(!available)(
+    'four 8 MiB sessions into a 10 MiB quota: the first is taken, the others are 507 at init',
+    async () => {
+      const ann = await someone()
+      const first = await declare(ann, 8 * MiB)
+      expect(first.status).toBe(201)
+      for (let i = 0; i < 3; i++) {
+        const more = await declare(ann, 8 * MiB)
+        expect(more.status).toBe(507)
+        expect(more.body.error.code).toBe('QUOTA_EXCEEDED')
+        expect(more.body.error.message).toMatch(/held by open upload sessions/)
+      }
+      // What is left beside the reservation still fits, to the byte; one more byte does not.
+      expect((await declare(ann, 2 * MiB + 1)).status).toBe(507)
+      expect((await declare(ann, 2 * MiB)).status).toBe(201)
+      // usedBytes keeps its meaning: the files kept, not the sessions open.
+      expect(await usedBytes(ann)).toBe(0)
+    },
+  )
+
+  it.skipIf(!available)(
+    'concurrent inits with plain fetch: exactly the ones that fit together succeed',
+    async () => {
+      const ann = await someone()
+      // Eight 3 MiB inits at once into 10 MiB: three fit, never four.
+      const replies = await Promise.all(Array.from({ length: 8 }, () => declare(ann, 3 * MiB)))
+      const statuses = replies.map((reply) => reply.status).sort()
+      expect(statuses.filter((status) => status === 201)).toHaveLength(3)
+      expect(statuses.filter((status) => status === 507)).toHaveLength(5)
+    },
+  )
+
+  it.skipIf(!available)('abort releases the reservation', async () => {
+    const ann = await someone()
+    const held = await declare(ann, 8 * MiB)
+    expect(held.status).toBe(201)
+    expect((await declare(ann, 8 * MiB)).status).toBe(507)
+    expect((await ann.delete(`/upload/${held.body.uploadId}`)).status).toBe(204)
+    expect((await declare(ann, 8 * MiB)).status).toBe(201)
+  })
+
+  it.skipIf(!available)(
+    'complete hands the reservation over to the file; a new version reserves only its growth',
+    async () => {
+      const ann = await someone()
+      const bytes = randomBytes(6 * MiB)
+      const init = await ann.init('six.bin', bytes)
+      expect(init.status).toBe(201)
+      expect((await declare(ann, 6 * MiB)).status).toBe(507)
+      const chunks = chunksOf(bytes)
+      for (const index of init.body.chunksNeeded as number[]) {
+        expect((await ann.putChunk(init.body.uploadId, index, chunks[index] as Buffer)).status).toBe(200)
+      }
+      expect((await ann.post(`/upload/${init.body.uploadId}/complete`)).status).toBe(201)
+      expect(await usedBytes(ann)).toBe(6 * MiB)
+      // 6 MiB used and nothing held: 4 MiB fit, and are held now.
+      const four = await declare(ann, 4 * MiB)
+      expect(four.status).toBe(201)
+      expect((await declare(ann, 1)).status).toBe(507)
+      // A new version of six.bin, the same size or smaller, grows nothing, so reserves nothing.
+      expect((await declare(ann, 6 * MiB, 'six.bin')).status).toBe(201)
+      // One of 7 MiB grows it by 1 MiB, which does not fit.
+      expect((await declare(ann, 7 * MiB, 'six.bin')).status).toBe(507)
+    },
+  )
+
+  it.skipIf(!available)('an editor’s sessions hold the folder owner’s quota', async () => {
+    const ann = await someone()
+    const bob = await someone()
+    const shared = (await ann.post('/folders', { name: 'Shared' })).body
+    const invited = await ann.post(`/folders/${shared.id}/members`, { email: bob.user.email, role: 'editor' })
+    expect(invited.status).toBe(201)
+    const intoAnns = (size: number) =>
+      plainRequest(server.api, 'POST', '/upload/init', bob.token, {
+        filename: `b-${randomBytes(4).toString('hex')}.bin`,
+        size,
+        folderId: shared.id,
+        chunkHashes: randomHashes(Math.ceil(size / (4 * MiB))),
+      })
+    expect((await intoAnns(8 * MiB)).status).toBe(201)
+    // Ann's quota is what the session holds, not Bob's: her own 8 MiB no longer fit...
+    expect((await declare(ann, 8 * MiB)).status).toBe(507)
+    // ... while Bob's own quota is untouched.
+    expect((await declare(bob, 8 * MiB)).status).toBe(201)
+  })
+
+  it.skipIf(!available)('one user may have only so many sessions open: one more is 429', async () => {
+    const ann = await someone()
+    const open = []
+    for (let i = 0; i < MAX_OPEN; i++) {
+      const reply = await declare(ann, 0)
+      expect(reply.status).toBe(201)
+      open.push(reply.body.uploadId as string)
+    }
+    const refused = await fetch(`${server.api}/upload/init`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ filename: 'one-more.bin', size: 0, chunkHashes: [] }),
+    })
+    expect(refused.status).toBe(429)
+    const body = (await refused.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('TOO_MANY_UPLOADS')
+    expect(body.error.message).toMatch(/complete or abort one/)
+    // The oldest session expires within a day: that is when a place frees up at the latest.
+    const retryAfter = Number(refused.headers.get('retry-after'))
+    expect(retryAfter).toBeGreaterThan(0)
+    expect(retryAfter).toBeLessThanOrEqual(DAY / 1000)
+    // Another user is not affected, and an abort makes room.
+    expect((await declare(await someone(), 0)).status).toBe(201)
+    expect((await ann.delete(`/upload/${open[0]}`)).status).toBe(204)
+    expect((await declare(ann, 0)).status).toBe(201)
+  })
+
+  // Last: it moves the server's clock a day on.
+  it.skipIf(!available)('expiry releases the reservation, and the sweep removes the session', async () => {
+    const ann = await someone()
+    const held = await declare(ann, 8 * MiB)
+    expect(held.status).toBe(201)
+    expect((await declare(ann, 8 * MiB)).status).toBe(507)
+    server.advance(DAY + 1000)
+    expect(await server.services.uploads.sweepExpired()).toBeGreaterThanOrEqual(1)
+    expect((await ann.post(`/upload/${held.body.uploadId}/check`)).status).toBe(404)
+    expect((await declare(ann, 8 * MiB)).status).toBe(201)
+  })
+})
