@@ -15,6 +15,8 @@ describe('addressKey', () => {
     expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
     expect(addressKey('64:ff9b::192.0.2.1')).toBe('64:ff9b:0:0::/64')
     expect(addressKey('::1')).toBe('0:0:0:0::/64')
+    expect(addressKey('2001:db8:0:1:1:2::3%eth0')).toBe(key)
+    expect(addressKey('2001:db8::')).toBe('2001:db8:0:0::/64')
     expect(addressKey('2001:db8:0:2::1')).not.toBe(key)
   })
 

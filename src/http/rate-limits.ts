@@ -1,5 +1,5 @@
-import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { addressKey } from '../domain/client-address.js'
 import { AppError } from '../domain/errors.js'
 import type { Authenticated } from '../services/auth-service.js'
 
@@ -111,27 +111,4 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       return auth
     },
   }
-}
-
-/**
- * The address a limit counts against: an IPv4 address (also when IPv4-mapped), or an IPv6
- * address's /64 network, which one subscriber usually holds whole and could otherwise walk
- * through for a fresh budget per request.
- */
-export function addressKey(ip: string): string {
-  const address = ip.replace(/%.*$/, '')
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (mapped?.[1]) return mapped[1]
-  if (isIPv4(address) || !isIPv6(address)) return address
-  const [head = '', tail] = address.split('::')
-  const groups = (part: string) => (part === '' ? [] : part.split(':'))
-  const left = groups(head)
-  const right = tail === undefined ? [] : groups(tail)
-  // An IPv4 tail (`::1.2.3.4`) stands for two groups.
-  const rightCount = right.reduce((n, group) => n + (group.includes('.') ? 2 : 1), 0)
-  const full = [...left, ...Array<string>(Math.max(0, 8 - left.length - rightCount)).fill('0'), ...right]
-  return `${full
-    .slice(0, 4)
-    .map((group) => Number.parseInt(group, 16).toString(16))
-    .join(':')}::/64`
 }
