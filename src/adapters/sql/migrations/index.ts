@@ -11,6 +11,7 @@ import { uploadCompletionMigration } from './0008_upload_completion.js'
 import { historyDueAndLeasesMigration } from './0009_history_due_and_leases.js'
 import { sharePasswordAttemptsMigration } from './0010_share_password_attempts.js'
 import { uploadReservationsMigration } from './0011_upload_reservations.js'
+import { repairLinkExpiriesMigration } from './0012_repair_link_expiries.js'
 import { runMigrations } from './runner.js'
 
 /**
@@ -32,6 +33,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0009_history_due_and_leases': historyDueAndLeasesMigration,
     '0010_share_password_attempts': sharePasswordAttemptsMigration,
     '0011_upload_reservations': uploadReservationsMigration,
+    '0012_repair_link_expiries': repairLinkExpiriesMigration,
   }
 }
 
