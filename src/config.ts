@@ -6,6 +6,8 @@ export interface Config {
     port: number
     host: string
     bodyLimitBytes: number
+    /** A request body that sends nothing for this long while it is read is answered 408. */
+    bodyIdleTimeoutMs: number
     trustProxy: boolean
     /** Requests per minute per signed-in user; 0: no limit. */
     requestRateLimitPerMinute: number
@@ -38,6 +40,8 @@ export interface Config {
     /** How long a sync socket may take to read what is queued for it before it is dropped. */
     slowClientMs: number
     maxSocketsPerUser: number
+    /** Long polls one user may hold open on this node; one more answers 429. */
+    maxLongPollsPerUser: number
     /**
      * How often every watcher reads its journal even without news: bounds how late a change
      * arrives whose event was lost (its node died between commit and publish).
@@ -131,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: int('PORT', 8080, 0),
       host: env.HOST || '0.0.0.0',
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
+      bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS', 30, 1) * SECOND,
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
       anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE', 600, 0),
@@ -155,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 256, 16) * 1024,
       slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS', 30, 1) * SECOND,
       maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER', 20, 1),
+      maxLongPollsPerUser: int('SYNC_MAX_LONGPOLLS_PER_USER', 20, 1),
       resyncIntervalMs: int('SYNC_RESYNC_SECONDS', 60, 1) * SECOND,
     },
     auth: {

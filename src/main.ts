@@ -128,6 +128,8 @@ export async function startServer(
     services,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
+    bodyIdleTimeoutMs: config.http.bodyIdleTimeoutMs,
+    maxLongPollsPerUser: config.sync.maxLongPollsPerUser,
     sessionTtlMs: config.auth.sessionTtlMs,
     loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
     requestRateLimitPerMinute: config.http.requestRateLimitPerMinute,

@@ -2,12 +2,16 @@ import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { MAX_CHUNK_SIZE } from '../domain/chunk-plan.js'
 import { AppError } from '../domain/errors.js'
 import type { AppServices } from './context.js'
 import { credentialsOf } from './credentials.js'
 import { refuseCrossSiteCookieRequests } from './cross-origin.js'
 import { sendError } from './error-response.js'
+import { clientErrorHandler } from './framework-errors.js'
+import { loggableUrl } from './loggable-url.js'
 import { installRateLimits } from './rate-limits.js'
+import { guardRequestBodies } from './request-bodies.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
 import { fileRoutes } from './routes/file-routes.js'
 import { folderRoutes } from './routes/folder-routes.js'
@@ -26,6 +30,10 @@ export interface AppOptions {
   services: AppServices
   /** Largest JSON body accepted (chunk uploads are raw and bounded by their declared size). */
   bodyLimitBytes: number
+  /** A request body that sends nothing for this long while it is read is answered 408. */
+  bodyIdleTimeoutMs: number
+  /** Long polls one user may hold open on this node; one more answers 429. */
+  maxLongPollsPerUser: number
   sessionTtlMs: number
   loginRateLimitPerMinute: number
   /** Requests per minute per signed-in user, over all routes; 0 turns the limit off. */
@@ -59,6 +67,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One line per request is logged in onResponse, with what operators need.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
+    // What Fastify and Node would answer in shapes of their own (a bad URL encoding, an id
+    // longer than maxParamLength, a request Node cannot parse) is answered in the contract's.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply),
+    clientErrorHandler,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
@@ -84,6 +96,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     sendError(new AppError('NOT_FOUND', 'no such route'), request, reply),
   )
+  guardRequestBodies(app, { idleTimeoutMs: options.bodyIdleTimeoutMs, drainLimitBytes: MAX_CHUNK_SIZE })
 
   // JSON bodies: an empty body is no body (body-less POSTs such as complete may still carry
   // a JSON Content-Type), malformed JSON is a clear 400.
@@ -111,7 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: loggableUrl(request.url),
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
       },

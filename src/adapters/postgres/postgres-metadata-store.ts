@@ -42,7 +42,12 @@ export async function openPostgresMetadataStore(
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
     types,
   })
-  pool.on('error', options.onIdleConnectionError ?? (() => {}))
+  const onConnectionError = options.onIdleConnectionError ?? (() => {})
+  pool.on('error', onConnectionError)
+  // A connection lost while checked out (mid-query, the database went away) fails its query,
+  // and pg also emits 'error' on the client, where the pool listens only while it is idle:
+  // unheard, that would crash the process instead of the request answering 503.
+  pool.on('connect', (client) => client.on('error', onConnectionError))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   return openMigrated(db, 'postgres')
 }

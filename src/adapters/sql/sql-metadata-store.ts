@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { MetadataStore, Repositories } from '../../ports/metadata-store.js'
 import type { SqlDialect } from './dialect.js'
-import { migrateToLatest } from './migrations/index.js'
+import { migrateToLatest, migrations } from './migrations/index.js'
 import type { Database } from './schema.js'
 import { SqlAuditRepository } from './sql-audit-repository.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
@@ -97,8 +97,20 @@ export class SqlMetadataStore implements MetadataStore {
     }
   }
 
+  /**
+   * Ready to serve requests: the database answers, its schema is at this code's latest
+   * migration, and the tables requests read are there (a database restored from an old dump,
+   * or whose schema was dropped, answers `select 1` and fails every request).
+   */
   async ping(): Promise<void> {
-    await sql`select 1`.execute(this.db)
+    const latest = Object.keys(migrations(this.dialect)).sort().at(-1) as string
+    const { rows } = await sql<{
+      name: string
+    }>`select name from ${sql.table(MIGRATION_TABLE)} where name = ${latest}`.execute(this.db)
+    if (rows.length === 0) throw new Error(`the schema is not at migration ${latest}`)
+    // Reads no row (the planner sees `1 = 0`), but fails if any table is missing.
+    const tables = sql.join(REQUEST_TABLES.map((table) => sql.table(table)))
+    await sql`select 1 from ${tables} where 1 = 0`.execute(this.db)
   }
 
   #closed: Promise<void> | undefined
@@ -109,6 +121,27 @@ export class SqlMetadataStore implements MetadataStore {
     return this.#closed
   }
 }
+
+/** Where the migration runner records what ran (runner.ts). */
+const MIGRATION_TABLE = 'kysely_migration'
+
+/** The tables requests read: readiness checks they are all there. */
+const REQUEST_TABLES = [
+  'users',
+  'auth_sessions',
+  'nodes',
+  'versions',
+  'version_chunks',
+  'chunks',
+  'uploads',
+  'upload_chunks',
+  'journal_heads',
+  'changes',
+  'folder_members',
+  'share_links',
+  'settings',
+  'leases',
+] satisfies Array<keyof Database>
 
 /** Runs of a transaction that PostgreSQL aborted as a deadlock or serialization failure. */
 const TRANSACTION_ATTEMPTS = 5

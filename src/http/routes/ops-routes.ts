@@ -1,26 +1,58 @@
 import type { FastifyInstance } from 'fastify'
-import type { Registry } from 'prom-client'
+import { Gauge, type Registry } from 'prom-client'
 import type { AppServices } from '../context.js'
 
 const READY_TIMEOUT_MS = 2_000
 
-/** /healthz: the process answers. /readyz: every store and the event bus answer too. /metrics: Prometheus. */
+type CheckName = 'metadata' | 'blobs' | 'bus'
+
+/**
+ * /healthz: the process answers. /readyz: every store and the event bus answer too. /metrics:
+ * Prometheus. /readyz is anonymous, so it names the failing check and nothing else: a probe's
+ * message can hold internal hosts and ports. The message goes to the log, and each check's
+ * state to the `tessera_ready{check}` gauge.
+ */
 export function opsRoutes(
   app: FastifyInstance,
   { services, metrics }: { services: AppServices; metrics: Registry },
 ) {
+  const checks: Record<CheckName, () => Promise<void>> = {
+    metadata: () => services.meta.ping(),
+    blobs: () => services.blobs.ping(),
+    // Without the bus this node still serves and its clients still catch up from the journal,
+    // but changes made on other nodes reach its sockets late: not ready, so operators see it.
+    bus: () => services.bus.ping(),
+  }
+  const runChecks = async (): Promise<Record<CheckName, Error | null>> => ({
+    metadata: await probe(checks.metadata),
+    blobs: await probe(checks.blobs),
+    bus: await probe(checks.bus),
+  })
+
+  new Gauge({
+    name: 'tessera_ready',
+    help: 'Whether each readiness check (metadata, blobs, bus) passes: 1, or 0 (its error is logged)',
+    labelNames: ['check'],
+    registers: [metrics],
+    async collect() {
+      for (const [check, error] of Object.entries(await runChecks())) {
+        this.set({ check }, error ? 0 : 1)
+        if (error) app.log.warn({ check, err: error }, 'readiness check failed')
+      }
+    },
+  })
+
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
-    const checks = {
-      metadata: await probe(() => services.meta.ping()),
-      blobs: await probe(() => services.blobs.ping()),
-      // Without the bus this node still serves and its clients still catch up from the journal,
-      // but changes made on other nodes reach its sockets late: not ready, so operators see it.
-      bus: await probe(() => services.bus.ping()),
+  app.get('/readyz', { config: { public: true } }, async (request, reply) => {
+    const results = await runChecks()
+    const answer: Record<string, 'ok' | 'error'> = {}
+    for (const [check, error] of Object.entries(results)) {
+      answer[check] = error ? 'error' : 'ok'
+      if (error) request.log.warn({ check, err: error }, 'readiness check failed')
     }
-    const ready = Object.values(checks).every((check) => check === 'ok')
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
+    const ready = Object.values(answer).every((state) => state === 'ok')
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: answer })
   })
 
   app.get('/metrics', { config: { public: true } }, async (_request, reply) =>
@@ -28,16 +60,17 @@ export function opsRoutes(
   )
 }
 
-async function probe(check: () => Promise<void>): Promise<string> {
+/** Runs a check with a deadline; answers its error, or null when it passed. */
+async function probe(check: () => Promise<void>): Promise<Error | null> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
   })
   try {
     await Promise.race([check(), timeout])
-    return 'ok'
+    return null
   } catch (error) {
-    return `error: ${(error as Error).message}`
+    return error instanceof Error ? error : new Error(String(error))
   } finally {
     clearTimeout(timer)
   }

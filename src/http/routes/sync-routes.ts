@@ -1,9 +1,16 @@
 import type { FastifyInstance } from 'fastify'
+import { AppError } from '../../domain/errors.js'
 import { changeMessage, encodeJournalCursor } from '../../domain/journal.js'
 import { type AppServices, userOf } from '../context.js'
 
 /** The change journal over HTTP (API.md, Sync); the WebSocket is in sync-socket.ts. */
-export function syncRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
+export function syncRoutes(
+  app: FastifyInstance,
+  { services, maxLongPollsPerUser }: { services: AppServices; maxLongPollsPerUser: number },
+) {
+  // Long polls held open on this node, per user: each holds a socket and a watcher, so one
+  // user may not hold more than a bound of them (as with sync sockets).
+  const polling = new Map<string, number>()
   app.get('/sync/changes', async (request) => {
     const page = await services.sync.changes(userOf(request), request.query as Record<string, unknown>)
     return {
@@ -21,15 +28,27 @@ export function syncRoutes(app: FastifyInstance, { services }: { services: AppSe
   }))
 
   app.get('/sync/longpoll', async (request, reply) => {
+    const user = userOf(request)
+    const held = polling.get(user.id) ?? 0
+    if (held >= maxLongPollsPerUser) {
+      throw new AppError('TOO_MANY_CONNECTIONS', `at most ${maxLongPollsPerUser} long polls per user`)
+    }
+    polling.set(user.id, held + 1)
     // The client hanging up ends the wait (and its watcher) at once. (The response's 'close',
     // not the request's: that one fires as soon as the request has been read.)
     const gone = new AbortController()
     reply.raw.once('close', () => gone.abort())
-    const changes = await services.sync.waitForChange(
-      userOf(request),
-      request.query as Record<string, unknown>,
-      gone.signal,
-    )
-    return { changes }
+    try {
+      const changes = await services.sync.waitForChange(
+        user,
+        request.query as Record<string, unknown>,
+        gone.signal,
+      )
+      return { changes }
+    } finally {
+      const left = (polling.get(user.id) ?? 1) - 1
+      if (left > 0) polling.set(user.id, left)
+      else polling.delete(user.id)
+    }
   })
 }

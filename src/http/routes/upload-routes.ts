@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MAX_DECLARATION_BYTES } from '../../domain/chunk-plan.js'
 import type { UploadSessionView } from '../../services/upload-service.js'
@@ -47,10 +48,11 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
   })
 
   // The chunk body is raw bytes streamed straight to the blob store, whatever its
-  // Content-Type: this scope replaces every body parser with one that reads nothing.
+  // Content-Type: this scope replaces every body parser with one that reads nothing and hands
+  // the handler the body stream (watched for idleness: request-bodies.ts).
   app.register(async (raw) => {
     raw.removeAllContentTypeParsers()
-    raw.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined))
+    raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
     raw.put('/upload/:id/chunk/:index', async (request) => {
       return uploads.putChunk(
         userOf(request),
@@ -58,7 +60,8 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
         param(request, 'index'),
         headerValue(request, 'x-chunk-hash'),
         contentLength(request),
-        request.raw,
+        // No parser runs for an empty body without a Content-Type: then the request is the body.
+        request.body instanceof Readable ? request.body : request.raw,
       )
     })
   })

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ApiClient } from '../helpers/api-client.js'
+import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/databases.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+/**
+ * PostgreSQL going away mid-run (issue 10): requests answer 503 with Retry-After, which clients
+ * retry, not 500; once it is back, requests work again without a restart.
+ */
+describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
+  let database: TestDatabase
+  let proxy: TcpProxy
+  let server: TestServer
+  let ann: ApiClient
+  beforeAll(async () => {
+    database = await createTestDatabase()
+    const target = new URL(database.url)
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+    // The 'sqlite' helper path makes no database of its own; DATABASE_URL puts the server on
+    // PostgreSQL, through the proxy.
+    server = await startTestServer('sqlite', { DATABASE_URL: proxy.url(database.url) })
+    ann = await new ApiClient(server.api).register()
+  })
+  afterAll(async () => {
+    await server?.stop()
+    await proxy?.close()
+    await database?.drop()
+  })
+
+  it('answers 503 with Retry-After while it is down, and serves again once it is back', async () => {
+    expect((await ann.get('/sync/latest')).status).toBe(200)
+
+    proxy.cut()
+    const signedIn = await ann.get('/sync/latest')
+    const login = await fetch(`${server.api}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: ann.user.email, password: 'correct horse battery' }),
+    })
+    for (const reply of [
+      { status: signedIn.status, headers: signedIn.headers, body: signedIn.body },
+      { status: login.status, headers: login.headers, body: await login.json() },
+    ]) {
+      expect(reply.status).toBe(503)
+      expect(reply.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect(reply.body).toMatchObject({
+        error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String) },
+      })
+    }
+
+    proxy.restore()
+    expect((await ann.get('/sync/latest')).status).toBe(200)
+    expect((await ann.post('/folders', { name: 'after the outage' })).status).toBe(201)
+  })
+})

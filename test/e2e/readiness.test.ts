@@ -1,0 +1,58 @@
+import { sql } from 'kysely'
+import { afterEach, describe, expect, it } from 'vitest'
+import { BACKENDS } from '../helpers/backends.js'
+import { databaseOf } from '../helpers/plain-requests.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+/**
+ * /readyz checks what requests need, and tells anonymous callers only which check failed: the
+ * probe's message (internal hosts and ports) goes to the log and /metrics has a gauge (issue 10).
+ */
+describe.each(BACKENDS)('readiness on %s', (backend, available) => {
+  let server: TestServer | undefined
+  afterEach(async () => {
+    await server?.stop()
+    server = undefined
+  })
+
+  it.skipIf(!available)('names a failing check without its message; /metrics has the gauge', async () => {
+    server = await startTestServer(backend)
+    const ok = await fetch(`${server.url}/metrics`)
+    expect(await ok.text()).toMatch(/^tessera_ready\{check="metadata"\} 1$/m)
+
+    server.services.meta.ping = async () => {
+      throw new Error('connect ECONNREFUSED 10.20.30.40:6432')
+    }
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    const text = await ready.text()
+    expect(text).not.toContain('10.20.30.40')
+    expect(text).not.toContain('6432')
+    expect(JSON.parse(text)).toEqual({
+      status: 'not ready',
+      checks: { metadata: 'error', blobs: 'ok', bus: 'ok' },
+    })
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/^tessera_ready\{check="metadata"\} 0$/m)
+    expect(metrics).toMatch(/^tessera_ready\{check="blobs"\} 1$/m)
+  })
+
+  it.skipIf(!available)('is not ready when a table requests use is gone', async () => {
+    server = await startTestServer(backend)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    // (CASCADE on PostgreSQL drops what refers to it; SQLite has no such clause and needs none.)
+    const cascade = backend === 'postgres' ? sql` cascade` : sql``
+    await sql`drop table share_links${cascade}`.execute(databaseOf(server))
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.metadata).toBe('error')
+  })
+
+  it.skipIf(!available || backend !== 'postgres')('is not ready when the whole schema is gone', async () => {
+    server = await startTestServer(backend)
+    await sql`drop schema public cascade`.execute(databaseOf(server))
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.metadata).toBe('error')
+  })
+})
