@@ -25,7 +25,14 @@ export interface Config {
     passwordAttemptsPerAddress: number
     passwordWindowMs: number
   }
-  db: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string }
+  db:
+    | { kind: 'sqlite'; file: string }
+    | {
+        kind: 'postgres'
+        url: string
+        /** How long a request waits for a database connection before it answers 503. */
+        connectTimeoutMs: number
+      }
   blobs: { kind: 'disk'; root: string }
   /** How change events reach the other API nodes. */
   bus: { kind: 'local' } | { kind: 'amqp'; url: string }
@@ -148,7 +155,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES', 15, 1) * 60_000,
     },
     db: databaseUrl
-      ? { kind: 'postgres', url: databaseUrl }
+      ? {
+          kind: 'postgres',
+          url: databaseUrl,
+          connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS', 10, 1) * SECOND,
+        }
       : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
     bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },

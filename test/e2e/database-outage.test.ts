@@ -19,7 +19,10 @@ describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
     proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
     // The 'sqlite' helper path makes no database of its own; DATABASE_URL puts the server on
     // PostgreSQL, through the proxy.
-    server = await startTestServer('sqlite', { DATABASE_URL: proxy.url(database.url) })
+    server = await startTestServer('sqlite', {
+      DATABASE_URL: proxy.url(database.url),
+      DATABASE_CONNECT_TIMEOUT_SECONDS: '1',
+    })
     ann = await new ApiClient(server.api).register()
   })
   afterAll(async () => {
@@ -52,5 +55,21 @@ describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
     proxy.restore()
     expect((await ann.get('/sync/latest')).status).toBe(200)
     expect((await ann.post('/folders', { name: 'after the outage' })).status).toBe(201)
+  })
+
+  it('answers 503 when the database stops answering (packets dropped), not a request that hangs', async () => {
+    expect((await ann.get('/sync/latest')).status).toBe(200)
+    proxy.blackhole()
+    // Let the pool see its connections end, so that the request must open a new one.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    try {
+      const reply = await ann.get('/sync/latest')
+      expect(reply.status).toBe(503)
+      expect(reply.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect(reply.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } })
+    } finally {
+      proxy.restore()
+    }
+    expect((await ann.get('/sync/latest')).status).toBe(200)
   })
 })

@@ -11,6 +11,11 @@ export interface TcpProxy {
   url(base: string): string
   /** Destroys every open connection, both ends, and refuses new ones until `restore`. */
   cut(): void
+  /**
+   * Destroys every open connection and from then on accepts new ones but passes nothing on and
+   * answers nothing: a host that drops packets, where clients wait rather than fail. Until `restore`.
+   */
+  blackhole(): void
   /** Accepts connections again. */
   restore(): void
   /** Cuts everything and stops listening. */
@@ -27,6 +32,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const sockets = new Set<net.Socket>()
   const clients = new Set<net.Socket>()
   let accepting = true
+  let swallowing = false
   let connections = 0
 
   const track = (socket: net.Socket) => {
@@ -37,6 +43,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const server = net.createServer((client) => {
     if (!accepting) {
       client.destroy()
+      return
+    }
+    if (swallowing) {
+      // Held open, read and ignored; destroyed at the next cut or close.
+      track(client)
+      client.on('error', () => {}).resume()
       return
     }
     connections += 1
@@ -84,8 +96,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       return url.toString()
     },
     cut,
+    blackhole() {
+      for (const socket of sockets) socket.destroy()
+      swallowing = true
+    },
     restore() {
       accepting = true
+      swallowing = false
     },
     close() {
       cut()

@@ -10,6 +10,11 @@ export interface PostgresMetadataStoreOptions {
   /** Connections in the pool; 10 unless given. */
   poolSize?: number
   /**
+   * How long a query waits for a connection (a new one, or a free one of the pool) before it
+   * fails as the database being unavailable; 10 s unless given.
+   */
+  connectTimeoutMs?: number
+  /**
    * Told about an error on an idle pooled connection (the server restarted, or closed it).
    * The pool drops that connection and the next query opens a new one; without a listener
    * pg would crash the process on it.
@@ -17,6 +22,7 @@ export interface PostgresMetadataStoreOptions {
   onIdleConnectionError?: (error: Error) => void
 }
 
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 const DEFAULT_POOL_SIZE = 10
 /** pg's type id of BIGINT (int8); COUNT(*) is one too. */
 const INT8_OID = 20
@@ -40,6 +46,9 @@ export async function openPostgresMetadataStore(
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? DEFAULT_POOL_SIZE,
+    // A database host that drops packets instead of refusing them would otherwise leave every
+    // request waiting for a connection forever; this way they answer 503 and /readyz says why.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     types,
   })
   const onConnectionError = options.onIdleConnectionError ?? (() => {})
