@@ -78,11 +78,16 @@ export interface ServerWithUsers {
  * the suite's tests and stopped after them (nothing is started when `available` is false).
  * Read the fields inside tests, not at collection time.
  */
-export function serverWithUsers(backend: Backend, available: boolean, count: number): ServerWithUsers {
+export function serverWithUsers(
+  backend: Backend,
+  available: boolean,
+  count: number,
+  env: Record<string, string> = {},
+): ServerWithUsers {
   const context = { users: [] } as unknown as ServerWithUsers
   beforeAll(async () => {
     if (!available) return
-    context.server = await startTestServer(backend)
+    context.server = await startTestServer(backend, env)
     for (let i = 0; i < count; i++) context.users.push(await new ApiClient(context.server.api).register())
   })
   afterAll(async () => context.server?.stop())
