@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { symlink } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, readFile, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { onCleanup, REPO_ROOT } from './processes.js'
 
 /**
  * The commit a benchmark compares this checkout with (before the change it measures), checked
- * out in a worktree under `work` and built there with this checkout's dependencies. Answers the
- * worktree; its `dist/cli/main.js` is its `tessera`. The worktree goes at cleanup.
+ * out in a worktree under `work` and built there with this checkout's dependencies, plus any
+ * it had that this checkout has since dropped (installed beside it). Answers the worktree; its
+ * `dist/cli/main.js` is its `tessera`. The worktree goes at cleanup.
  */
 export async function buildBaseline(ref: string, work: string): Promise<string> {
   const tree = path.join(work, `baseline-${ref}`)
@@ -16,13 +18,55 @@ export async function buildBaseline(ref: string, work: string): Promise<string> 
   onCleanup(() => {
     run('git', ['worktree', 'remove', '--force', tree], REPO_ROOT)
   })
-  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(tree, 'node_modules'))
+  await linkDependencies(tree, work)
   run(
     process.execPath,
-    [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    // Emitted without a type check: it was checked when committed, and a package installed
+    // beside this checkout's may not see this checkout's types.
+    [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--noCheck'],
     tree,
   )
   return tree
+}
+
+/**
+ * `tree/node_modules` as links to this checkout's packages, and to packages `tree` depends on
+ * that this checkout no longer has, installed once under `work`.
+ */
+async function linkDependencies(tree: string, work: string): Promise<void> {
+  const own = path.join(REPO_ROOT, 'node_modules')
+  const modules = path.join(tree, 'node_modules')
+  await mkdir(modules)
+  for (const entry of await readdir(own)) {
+    if (!entry.startsWith('@')) {
+      await symlink(path.join(own, entry), path.join(modules, entry))
+      continue
+    }
+    await mkdir(path.join(modules, entry))
+    for (const scoped of await readdir(path.join(own, entry))) {
+      await symlink(path.join(own, entry, scoped), path.join(modules, entry, scoped))
+    }
+  }
+  const manifest = JSON.parse(await readFile(path.join(tree, 'package.json'), 'utf8'))
+  const wanted = Object.entries({ ...manifest.dependencies, ...manifest.devDependencies }) as [
+    string,
+    string,
+  ][]
+  const missing = wanted.filter(([name]) => !existsSync(path.join(own, name)))
+  if (missing.length === 0) return
+  const extra = path.join(work, 'baseline-extra')
+  await mkdir(extra, { recursive: true })
+  execFileSync(
+    'npm',
+    ['install', '--no-save', '--no-package-lock', '--prefix', extra, ...missing.map(([n, v]) => `${n}@${v}`)],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  )
+  for (const [name] of missing) {
+    await mkdir(path.dirname(path.join(modules, name)), { recursive: true })
+    await symlink(path.join(extra, 'node_modules', name), path.join(modules, name))
+  }
 }
 
 /** The commit before the integrity work (issue 9): downloads unverified, declarations in one transaction. */

@@ -9,6 +9,7 @@ import { credentialsOf } from './credentials.js'
 import { refuseCrossSiteCookieRequests } from './cross-origin.js'
 import { sendError } from './error-response.js'
 import { clientErrorHandler } from './framework-errors.js'
+import { parseJsonBody } from './json-body.js'
 import { loggableUrl } from './loggable-url.js'
 import { installRateLimits } from './rate-limits.js'
 import { guardRequestBodies } from './request-bodies.js'
@@ -98,16 +99,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   )
   guardRequestBodies(app, { idleTimeoutMs: options.bodyIdleTimeoutMs, drainLimitBytes: MAX_CHUNK_SIZE })
 
-  // JSON bodies: an empty body is no body (body-less POSTs such as complete may still carry
-  // a JSON Content-Type), malformed JSON is a clear 400.
+  // JSON bodies: parsed whole (they are small: bodyLimitBytes, 8 MiB for an init), empty is none.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body)
-    if (text.trim() === '') return done(null, undefined)
     try {
-      done(null, JSON.parse(text))
-    } catch {
-      done(new AppError('INVALID_JSON', 'the body is not valid JSON'), undefined)
+      done(null, parseJsonBody(String(body)))
+    } catch (error) {
+      done(error as Error, undefined)
     }
   })
 

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_JSON_DEPTH } from '../../src/http/json-body.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -51,6 +52,22 @@ describe.each(BACKENDS)('error answers from every layer on %s', (backend, availa
       413,
     ],
   ]
+  it.skipIf(!available)(
+    'refuses JSON nested deeper than any contract body before parsing it (a stall of the whole server)',
+    async () => {
+      const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`
+      for (const body of [`{"email":${nested(MAX_JSON_DEPTH)},"password":"x"}`, nested(500_000)]) {
+        const response = await fetch(`${server.api}/auth/login`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        })
+        expect(response.status).toBe(400)
+        expect(await response.json()).toMatchObject({ error: { code: 'INVALID_JSON' } })
+      }
+    },
+  )
+
   for (const [name, path, init, status] of viaFetch) {
     it.skipIf(!available)(`answers ${name} in the contract's shape`, async () => {
       const response = await fetch(server.url + path, init)
