@@ -73,6 +73,24 @@ describe.each(BACKENDS)('request logs on %s', (backend, available) => {
     expect(JSON.stringify(lines)).not.toContain(token)
   })
 
+  it.skipIf(!available)('never writes a share link token, however the link path is written', async () => {
+    const ann = await new ApiClient(api).register()
+    const file = await ann.upload('shared too.txt', Buffer.from('shared bytes'))
+    const { token } = (await ann.post(`/files/${file.id}/share`, {})).body as { token: string }
+    // The review's variants (finding 13a): the first two reach the link, the rest are 404s.
+    const variants = [
+      `/%73hare/${token}`,
+      `/shar%65/${token}/download`,
+      `/share//${token}`,
+      `/Share/${token}`,
+      `/share/${token};x`,
+    ]
+    const statuses = []
+    for (const variant of variants) statuses.push((await fetch(`${api}${variant}`)).status)
+    expect(statuses).toEqual([200, 200, 404, 404, 404])
+    expect(JSON.stringify(lines)).not.toContain(token)
+  })
+
   it.skipIf(!available)('logs a 507 for a full quota at info, not as an error', async () => {
     const bob = await new ApiClient(api).register()
     const before = lines.length
