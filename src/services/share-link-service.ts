@@ -4,6 +4,7 @@ import type { Clock } from '../domain/clock.js'
 import { AppError, invalid, notFound } from '../domain/errors.js'
 import { newId } from '../domain/ids.js'
 import type { Millis, NodeKind, NodeRecord, ShareLink, User } from '../domain/model.js'
+import { parseRfc3339 } from '../domain/rfc3339.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { locate } from './access.js'
 import { hashToken } from './auth-service.js'
@@ -231,12 +232,15 @@ export class ShareLinkService {
 
   #parseExpiry(raw: unknown): Millis | null {
     if (raw === undefined || raw === null) return null
-    const at = typeof raw === 'string' ? Date.parse(raw) : typeof raw === 'number' ? raw : Number.NaN
+    // Only RFC 3339 text: Date.parse would take `2027` or an RFC 2822 date, and roll
+    // `2027-02-30` over to 2 March, an expiry nobody asked for.
+    const at =
+      typeof raw === 'string' ? (parseRfc3339(raw) ?? Number.NaN) : typeof raw === 'number' ? raw : Number.NaN
     // Whole milliseconds within what a Date can hold: the database keeps a bigint, and the
     // link is presented as an ISO date-time (a larger number would be saved, then fail to list).
     if (!Number.isSafeInteger(at) || Math.abs(at) > MAX_DATE_MS) {
       throw invalid(
-        'expiresAt must be an ISO 8601 date-time, or whole milliseconds since 1970 up to year 275760',
+        'expiresAt must be an RFC 3339 date-time (2027-01-31T12:00:00Z, a day and time that exist), or whole milliseconds since 1970 up to year 275760',
       )
     }
     if (at <= this.clock()) throw invalid('expiresAt must be in the future')

@@ -59,6 +59,53 @@ describe.each(BACKENDS)('share link values on %s', (backend, available) => {
     },
   )
 
+  it.skipIf(!available)(
+    'takes only RFC 3339 date-times that exist as an expiry; other text is 400 and saves nothing',
+    async () => {
+      const file = await ann.upload(`dated ${randomBytes(4).toString('hex')}`, Buffer.from('x'))
+      const before = await listedTokens()
+      for (const expiresAt of [
+        '2027-02-30T00:00:00Z', // Date.parse makes it 2 March
+        '2027-04-31T00:00:00Z',
+        '2027-13-01T00:00:00Z',
+        '2027-01-01T24:00:00Z', // Date.parse makes it the next midnight
+        '2027-01-01T12:60:00Z',
+        '2027-01-01T00:00:00+24:00',
+        'Fri, 01 Jan 2027 00:00:00 GMT',
+        '2027',
+        '2027-01-01',
+        '2027-01-01T00:00:00', // no offset: whose midnight?
+        '2027-01-01 00:00:00Z',
+        'January 1, 2027',
+      ]) {
+        const reply = await fetch(`${server.api}/files/${file.id}/share`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ expiresAt }),
+        })
+        const body = (await reply.json()) as { error?: { code: string; message: string } }
+        expect({ expiresAt, status: reply.status, code: body.error?.code }).toEqual({
+          expiresAt,
+          status: 400,
+          code: 'INVALID_REQUEST',
+        })
+        expect(body.error?.message).toMatch(/RFC 3339/)
+      }
+      expect(await listedTokens()).toEqual(before)
+
+      for (const [expiresAt, saved] of [
+        ['2028-02-29T23:59:59Z', '2028-02-29T23:59:59.000Z'],
+        ['2027-06-30T12:00:00.25+02:00', '2027-06-30T10:00:00.250Z'],
+        ['2027-01-01t00:00:00z', '2027-01-01T00:00:00.000Z'],
+      ]) {
+        const reply = await ann.post(`/files/${file.id}/share`, { expiresAt })
+        expect({ expiresAt, status: reply.status }).toEqual({ expiresAt, status: 201 })
+        expect(reply.body.expiresAt).toBe(saved)
+      }
+      expect(await listedTokens()).toHaveLength(before.length + 3)
+    },
+  )
+
   it.skipIf(!available)('counts a link download only when the whole file went out', async () => {
     const bytes = randomBytes(LARGE)
     const file = await ann.upload(`whole ${randomBytes(4).toString('hex')}`, bytes)
