@@ -1,29 +1,36 @@
+import { MAX_CHUNKS } from '../domain/chunk-plan.js'
 import { AppError } from '../domain/errors.js'
 
 /**
- * The deepest nesting of arrays and objects a request body may have. The contract's bodies
- * nest three deep at most (`{proofs: {"0": "…"}}`); V8 parses deep nesting recursively and
- * slowly (a million levels held the event loop for a third of a second), so deeper bodies are
- * refused before they are parsed.
+ * Bounds on a request body's JSON, checked in one pass before it is parsed: JSON.parse runs on
+ * the event loop, and what it costs depends on the shape more than the size (a million nested
+ * arrays took a third of a second, two million empty objects half a second, 400,000 keys of one
+ * object 0.4 s), so a body within the size limit could still stall every other request.
+ *
+ * The contract's bodies nest three deep at most (`{proofs: {"0": "…"}}`), the largest holds two
+ * lists of MAX_CHUNKS values (an init's hashes and sizes), and the widest object is a prove of
+ * 1,024 proofs. At these bounds the worst body parses in about 30 ms here.
  */
 export const MAX_JSON_DEPTH = 32
+export const MAX_JSON_VALUES = 2 * MAX_CHUNKS + 1024
+export const MAX_JSON_OBJECT_KEYS = 4096
 
 const OPEN_ARRAY = 0x5b // [
 const OPEN_OBJECT = 0x7b // {
 const CLOSE_ARRAY = 0x5d // ]
 const CLOSE_OBJECT = 0x7d // }
+const COMMA = 0x2c // ,
 const QUOTE = 0x22 // "
 const BACKSLASH = 0x5c // \
 
 /**
  * A request body as JSON: undefined when empty (body-less POSTs such as complete may still
- * carry a JSON Content-Type); INVALID_JSON (400) when malformed or nested too deep.
+ * carry a JSON Content-Type); INVALID_JSON (400) when malformed or past a bound above.
  */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return undefined
-  if (nestingDepth(text) > MAX_JSON_DEPTH) {
-    throw new AppError('INVALID_JSON', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`)
-  }
+  const tooComplex = complexityProblem(text)
+  if (tooComplex) throw new AppError('INVALID_JSON', tooComplex)
   try {
     return JSON.parse(text)
   } catch {
@@ -32,29 +39,42 @@ export function parseJsonBody(text: string): unknown {
 }
 
 /**
- * How deep the brackets of `text` nest, outside strings: one pass over the characters, which
- * stops as soon as the limit is passed. Malformed text is left to JSON.parse to refuse.
+ * What makes `text` too costly to parse, or null: a walk over its characters outside strings,
+ * counting brackets and commas, that stops at the first bound passed. Malformed text is left to
+ * JSON.parse to refuse.
  */
-function nestingDepth(text: string): number {
-  let depth = 0
-  let deepest = 0
+function complexityProblem(text: string): string | null {
+  // Keys so far of each open container (-1 for arrays, whose items are counted in `values`).
+  const keys: number[] = []
+  let values = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
     if (inString) {
       if (code === BACKSLASH) i++
       else if (code === QUOTE) inString = false
-    } else if (code === QUOTE) {
+      continue
+    }
+    if (code === QUOTE) {
       inString = true
     } else if (code === OPEN_ARRAY || code === OPEN_OBJECT) {
-      depth++
-      if (depth > deepest) {
-        deepest = depth
-        if (deepest > MAX_JSON_DEPTH) return deepest
-      }
+      keys.push(code === OPEN_OBJECT ? 1 : -1)
+      if (keys.length > MAX_JSON_DEPTH)
+        return `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`
+      values++
     } else if (code === CLOSE_ARRAY || code === CLOSE_OBJECT) {
-      depth--
+      keys.pop()
+    } else if (code === COMMA) {
+      values++
+      const open = keys.length - 1
+      if (open >= 0 && keys[open]! > 0) {
+        keys[open] = keys[open]! + 1
+        if (keys[open]! > MAX_JSON_OBJECT_KEYS) {
+          return `an object in the body has more than ${MAX_JSON_OBJECT_KEYS} keys`
+        }
+      }
     }
+    if (values > MAX_JSON_VALUES) return `the body holds more than ${MAX_JSON_VALUES} values`
   }
-  return deepest
+  return null
 }

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_JSON_DEPTH } from '../../src/http/json-body.js'
+import { MAX_JSON_DEPTH, MAX_JSON_VALUES } from '../../src/http/json-body.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -53,10 +53,11 @@ describe.each(BACKENDS)('error answers from every layer on %s', (backend, availa
     ],
   ]
   it.skipIf(!available)(
-    'refuses JSON nested deeper than any contract body before parsing it (a stall of the whole server)',
+    'refuses JSON nested deeper or holding more values than any contract body, before parsing it (a stall of the whole server)',
     async () => {
       const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`
-      for (const body of [`{"email":${nested(MAX_JSON_DEPTH)},"password":"x"}`, nested(500_000)]) {
+      const wide = `{"email":[${Array(MAX_JSON_VALUES).fill('{}').join(',')}],"password":"x"}`
+      for (const body of [`{"email":${nested(MAX_JSON_DEPTH)},"password":"x"}`, nested(500_000), wide]) {
         const response = await fetch(`${server.api}/auth/login`, {
           method: 'POST',
           body,
