@@ -118,8 +118,8 @@ const CASES: Case[] = [
   {
     name: 'prove, one 4 MiB chunk at 1,000 indexes',
     async run(base, { owner, prover }) {
-      // The owner stores the chunk; the prover declares a file of it repeated 1,000 times and
-      // is asked to prove it holds it at every index, which it answers with 1,000 proofs.
+      // The owner stores the chunk; the prover declares a file of it repeated 1,000 times, is
+      // asked to prove it holds it at every index, and answers with 1,000 proofs.
       const bytes = randomBytes(CHUNK_SIZE)
       const hash = createHash('sha256').update(bytes).digest('hex')
       const initOf = async (token: string, filename: string, times: number) =>
@@ -133,13 +133,14 @@ const CASES: Case[] = [
               JSON.stringify({ filename, size: times * bytes.length, chunkHashes: Array(times).fill(hash) }),
             )
           ).text,
-        ) as { uploadId: string }
+        ) as { uploadId: string; proofNonce: string }
       const stored = await initOf(owner, 'stored.bin', 1)
       await send(base, owner, 'PUT', `/upload/${stored.uploadId}/chunk/0`, bytes, { 'x-chunk-hash': hash })
       await send(base, owner, 'POST', `/upload/${stored.uploadId}/complete`, '')
       const claimed = await initOf(prover, 'claimed.bin', PROOFS)
-      const wrong = createHmac('sha256', 'not the nonce').update(bytes).digest('hex')
-      const proofs = Object.fromEntries(Array.from({ length: PROOFS }, (_, index) => [String(index), wrong]))
+      // Right proofs: each one is checked (a wrong one ends the request at the first).
+      const right = createHmac('sha256', Buffer.from(claimed.proofNonce, 'hex')).update(bytes).digest('hex')
+      const proofs = Object.fromEntries(Array.from({ length: PROOFS }, (_, index) => [String(index), right]))
       return send(base, prover, 'POST', `/upload/${claimed.uploadId}/prove`, JSON.stringify({ proofs }))
     },
   },
