@@ -11,6 +11,7 @@ import { sendError } from './error-response.js'
 import { clientErrorHandler } from './framework-errors.js'
 import { parseJsonBody } from './json-body.js'
 import { loggableUrl } from './loggable-url.js'
+import { refuseRepeatedQueryParameters } from './query-strings.js'
 import { installRateLimits } from './rate-limits.js'
 import { guardRequestBodies } from './request-bodies.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
@@ -112,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id)
   })
+  app.addHook('onRequest', refuseRepeatedQueryParameters)
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     requestDuration.observe(

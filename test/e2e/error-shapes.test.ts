@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_JSON_DEPTH, MAX_JSON_VALUES } from '../../src/http/json-body.js'
+import { ApiClient } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -52,6 +53,20 @@ describe.each(BACKENDS)('error answers from every layer on %s', (backend, availa
       413,
     ],
   ]
+  it.skipIf(!available)(
+    'refuses a query parameter given twice instead of guessing which was meant',
+    async () => {
+      const ann = await new ApiClient(server.api).register()
+      const folder = (await ann.post('/folders', { name: 'docs' })).body.id as string
+      const listing = await ann.get(`/files?folderId=${folder}&folderId=${folder}`)
+      expect(listing.status).toBe(400)
+      expect(listing.body).toMatchObject({
+        error: { code: 'INVALID_REQUEST', message: expect.stringContaining('folderId') },
+      })
+      expect((await ann.get(`/files?folderId=${folder}`)).status).toBe(200)
+    },
+  )
+
   it.skipIf(!available)(
     'refuses JSON nested deeper or holding more values than any contract body, before parsing it (a stall of the whole server)',
     async () => {
