@@ -168,6 +168,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     path: `${API_PREFIX}/sync/ws`,
     parseCookie: (header) => app.parseCookie(header),
     sessionCookie: SESSION_COOKIE,
+    limits,
+    trustProxy: options.trustProxy,
   })
   // Before the server stops listening: open sockets and long polls would keep it waiting.
   app.addHook('preClose', async () => {

@@ -67,6 +67,13 @@ export interface RateLimits {
    * failed, answering 429 instead of 401 once that is spent.
    */
   authenticate(request: FastifyRequest, authenticate: () => Promise<Authenticated>): Promise<Authenticated>
+  /**
+   * The same for a request Fastify never sees (the sync socket's upgrade), from the client
+   * address `ip` (as `request.ip` would be).
+   */
+  authenticateFrom<T extends Authenticated>(ip: string, authenticate: () => Promise<T>): Promise<T>
+  /** Counts a request for no route from `ip` against its unauthenticated budget (429 once spent). */
+  countUnknownRoute(ip: string): Promise<void>
 }
 
 /**
@@ -86,29 +93,32 @@ export function installRateLimits(app: FastifyInstance, options: RateLimitOption
       })
     }
   }
-  const takeUnauthenticated = (request: FastifyRequest) =>
-    take(`address:${addressKey(request.ip)}`, options.unauthenticatedPerAddressPerMinute)
+  const takeUnauthenticated = (ip: string) =>
+    take(`address:${addressKey(ip)}`, options.unauthenticatedPerAddressPerMinute)
+  const authenticateFrom = async <T extends Authenticated>(ip: string, authenticate: () => Promise<T>) => {
+    let auth: T
+    try {
+      auth = await authenticate()
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'UNAUTHORIZED') await takeUnauthenticated(ip)
+      throw error
+    }
+    await take(`user:${auth.user.id}`, options.perUserPerMinute)
+    return auth
+  }
 
   app.addHook('onRequest', async (request) => {
     const { addressLimit, public: isPublic } = request.routeOptions.config
     if (addressLimit) {
       await take(`${addressLimit.bucket}:${addressKey(request.ip)}`, addressLimit.perMinute)
     } else if (isPublic || request.is404) {
-      await takeUnauthenticated(request)
+      await takeUnauthenticated(request.ip)
     }
   })
 
   return {
-    async authenticate(request, authenticate) {
-      let auth: Authenticated
-      try {
-        auth = await authenticate()
-      } catch (error) {
-        if (error instanceof AppError && error.code === 'UNAUTHORIZED') await takeUnauthenticated(request)
-        throw error
-      }
-      await take(`user:${auth.user.id}`, options.perUserPerMinute)
-      return auth
-    },
+    authenticate: (request, authenticate) => authenticateFrom(request.ip, authenticate),
+    authenticateFrom,
+    countUnknownRoute: takeUnauthenticated,
   }
 }

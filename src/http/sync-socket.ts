@@ -3,9 +3,11 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { AppError } from '../domain/errors.js'
-import type { User } from '../domain/model.js'
+import type { Authenticated } from '../services/auth-service.js'
+import { clientIpOf } from './client-ip.js'
 import type { AppServices } from './context.js'
 import { STATUS, toAppError } from './error-response.js'
+import type { RateLimits } from './rate-limits.js'
 import { SyncConnection, type SyncConnectionOptions } from './sync-connection.js'
 
 export interface SyncSocketOptions extends SyncConnectionOptions {
@@ -16,6 +18,10 @@ export interface SyncSocketOptions extends SyncConnectionOptions {
   /** Reads the session cookie from a Cookie header (the app's cookie parser). */
   parseCookie(header: string): Record<string, string | undefined>
   sessionCookie: string
+  /** The app's rate limits: upgrades count against the same budgets as requests. */
+  limits: RateLimits
+  /** Whether X-Forwarded-For names the client (TRUST_PROXY), as for every other request. */
+  trustProxy: boolean
 }
 
 /** Largest message a client may send: it only ever sends `{"type":"ping"}`. */
@@ -38,39 +44,48 @@ export function attachSyncSocket(
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(request.url ?? '/', 'http://localhost')
+    const ip = clientIpOf(request, options.trustProxy)
+    socket.on('error', () => socket.destroy())
     if (url.pathname !== options.path) {
-      refuse(socket, new AppError('NOT_FOUND', 'no such route'))
+      // Counted like a request for no route: a 404 costs the address its budget, then 429s.
+      options.limits.countUnknownRoute(ip).then(
+        () => refuse(socket, new AppError('NOT_FOUND', 'no such route')),
+        (error: unknown) => refuse(socket, toAppError(error)),
+      )
       return
     }
-    socket.on('error', () => socket.destroy())
-    authenticateUpgrade(request, url, services, options).then(
-      ({ user, token }) => {
-        const held = perUser.get(user.id) ?? 0
-        if (held >= options.maxSocketsPerUser) {
-          refuse(
-            socket,
-            new AppError(
-              'TOO_MANY_CONNECTIONS',
-              `at most ${options.maxSocketsPerUser} sync sockets per user`,
-            ),
-          )
-          return
-        }
-        perUser.set(user.id, held + 1)
-        wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-          const connection = new SyncConnection(ws, user, token, services, options, app.log)
-          connections.add(connection)
-          ws.once('close', () => {
-            connections.delete(connection)
-            const left = (perUser.get(user.id) ?? 1) - 1
-            if (left > 0) perUser.set(user.id, left)
-            else perUser.delete(user.id)
+    // A failed handshake counts against the address's unauthenticated budget (429 once spent),
+    // a valid one against its user's, like any request.
+    options.limits
+      .authenticateFrom(ip, () => authenticateUpgrade(request, url, services, options))
+      .then(
+        ({ user, token }) => {
+          const held = perUser.get(user.id) ?? 0
+          if (held >= options.maxSocketsPerUser) {
+            refuse(
+              socket,
+              new AppError(
+                'TOO_MANY_CONNECTIONS',
+                `at most ${options.maxSocketsPerUser} sync sockets per user`,
+              ),
+            )
+            return
+          }
+          perUser.set(user.id, held + 1)
+          wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+            const connection = new SyncConnection(ws, user, token, services, options, app.log)
+            connections.add(connection)
+            ws.once('close', () => {
+              connections.delete(connection)
+              const left = (perUser.get(user.id) ?? 1) - 1
+              if (left > 0) perUser.set(user.id, left)
+              else perUser.delete(user.id)
+            })
+            void connection.start(url.searchParams.get('cursor'))
           })
-          void connection.start(url.searchParams.get('cursor'))
-        })
-      },
-      (error: unknown) => refuse(socket, toAppError(error)),
-    )
+        },
+        (error: unknown) => refuse(socket, toAppError(error)),
+      )
   }
   app.server.on('upgrade', onUpgrade)
 
@@ -99,7 +114,7 @@ async function authenticateUpgrade(
   url: URL,
   services: AppServices,
   options: SyncSocketOptions,
-): Promise<{ user: User; token: string }> {
+): Promise<Authenticated & { token: string }> {
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
   const explicit = url.searchParams.get('token') ?? bearer
   const cookie = options.parseCookie(request.headers.cookie ?? '')[options.sessionCookie]
@@ -109,8 +124,8 @@ async function authenticateUpgrade(
   if (explicit === undefined && cookie !== undefined && !sameOrigin(request)) {
     throw new AppError('UNAUTHORIZED', 'a cookie-authenticated socket must come from this origin')
   }
-  const { user } = await services.auth.authenticate(token)
-  return { user, token: token as string }
+  const auth = await services.auth.authenticate(token)
+  return { ...auth, token: token as string }
 }
 
 function sameOrigin(request: IncomingMessage): boolean {
@@ -123,14 +138,21 @@ function sameOrigin(request: IncomingMessage): boolean {
   }
 }
 
-/** Answers a refused handshake as plain HTTP with the contract's error body, then hangs up. */
+/**
+ * Answers a refused handshake as plain HTTP with the contract's error body, then hangs up;
+ * with Retry-After when the error says when to come back (a 429, or the database down: 503).
+ */
 function refuse(socket: Duplex, error: AppError): void {
   const status = STATUS[error.code]
-  const body = JSON.stringify({ error: { code: error.code, message: error.message } })
+  const message = error.code === 'INTERNAL' ? 'internal error' : error.message
+  const body = JSON.stringify({ error: { code: error.code, message } })
+  const { retryAfterSeconds } = error.details
+  const retryAfter = typeof retryAfterSeconds === 'number' ? `Retry-After: ${retryAfterSeconds}\r\n` : ''
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      retryAfter +
       'Connection: close\r\n\r\n' +
       body,
   )
