@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
+import { REQUEST_TABLES } from '../../src/adapters/sql/request-schema.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { databaseOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -46,6 +47,59 @@ describe.each(BACKENDS)('readiness on %s', (backend, available) => {
     const ready = await fetch(`${server.url}/readyz`)
     expect(ready.status).toBe(503)
     expect(((await ready.json()) as { checks: Record<string, string> }).checks.metadata).toBe('error')
+  })
+
+  it.skipIf(!available)('is not ready when a table added by a later migration is renamed', async () => {
+    server = await startTestServer(backend)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    await sql`alter table share_link_attempts rename to share_link_attempts_old`.execute(databaseOf(server))
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.metadata).toBe('error')
+  })
+
+  it.skipIf(!available)('is not ready when a column requests use is renamed', async () => {
+    server = await startTestServer(backend)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    await sql`alter table nodes rename column name to old_name`.execute(databaseOf(server))
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { checks: Record<string, string> }).checks.metadata).toBe('error')
+  })
+
+  it.skipIf(!available)('checks every table and column the migrations make', async () => {
+    server = await startTestServer(backend)
+    const db = databaseOf(server)
+    const found =
+      backend === 'postgres'
+        ? (
+            await sql<{ table: string; column: string }>`
+              select table_name as "table", column_name as "column" from information_schema.columns
+              where table_schema = current_schema()`.execute(db)
+          ).rows
+        : (
+            await sql<{ table: string; column: string }>`
+              select m.name as "table", p.name as "column"
+              from sqlite_master m, pragma_table_info(m.name) p
+              where m.type = 'table' and m.name not like 'sqlite_%'`.execute(db)
+          ).rows
+    const columnsOf = (rows: Array<{ table: string; column: string }>) =>
+      Object.fromEntries(
+        [...new Set(rows.map((row) => row.table))]
+          .filter((table) => !table.startsWith('kysely_migration'))
+          .sort()
+          .map((table) => [
+            table,
+            rows
+              .filter((row) => row.table === table)
+              .map((row) => row.column)
+              .sort(),
+          ]),
+      )
+    const checked = REQUEST_TABLES.flatMap(({ table, columns }) =>
+      columns.map((column) => ({ table, column })),
+    )
+    expect(columnsOf(checked)).toEqual(columnsOf(found))
   })
 
   it.skipIf(!available || backend !== 'postgres')('is not ready when the whole schema is gone', async () => {

@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely'
 import type { MetadataStore, Repositories } from '../../ports/metadata-store.js'
 import type { SqlDialect } from './dialect.js'
 import { migrateToLatest, migrations } from './migrations/index.js'
+import { checkRequestSchema } from './request-schema.js'
 import type { Database } from './schema.js'
 import { SqlAuditRepository } from './sql-audit-repository.js'
 import { SqlChunkRepository } from './sql-chunk-repository.js'
@@ -99,8 +100,8 @@ export class SqlMetadataStore implements MetadataStore {
 
   /**
    * Ready to serve requests: the database answers, its schema is at this code's latest
-   * migration, and the tables requests read are there (a database restored from an old dump,
-   * or whose schema was dropped, answers `select 1` and fails every request).
+   * migration, and every table and column requests use is there (a database restored from an
+   * old dump, or whose schema was dropped, answers `select 1` and fails every request).
    */
   async ping(): Promise<void> {
     const latest = Object.keys(migrations(this.dialect)).sort().at(-1) as string
@@ -108,9 +109,7 @@ export class SqlMetadataStore implements MetadataStore {
       name: string
     }>`select name from ${sql.table(MIGRATION_TABLE)} where name = ${latest}`.execute(this.db)
     if (rows.length === 0) throw new Error(`the schema is not at migration ${latest}`)
-    // Reads no row (the planner sees `1 = 0`), but fails if any table is missing.
-    const tables = sql.join(REQUEST_TABLES.map((table) => sql.table(table)))
-    await sql`select 1 from ${tables} where 1 = 0`.execute(this.db)
+    await checkRequestSchema(this.db)
   }
 
   #closed: Promise<void> | undefined
@@ -124,24 +123,6 @@ export class SqlMetadataStore implements MetadataStore {
 
 /** Where the migration runner records what ran (runner.ts). */
 const MIGRATION_TABLE = 'kysely_migration'
-
-/** The tables requests read: readiness checks they are all there. */
-const REQUEST_TABLES = [
-  'users',
-  'auth_sessions',
-  'nodes',
-  'versions',
-  'version_chunks',
-  'chunks',
-  'uploads',
-  'upload_chunks',
-  'journal_heads',
-  'changes',
-  'folder_members',
-  'share_links',
-  'settings',
-  'leases',
-] satisfies Array<keyof Database>
 
 /** Runs of a transaction that PostgreSQL aborted as a deadlock or serialization failure. */
 const TRANSACTION_ATTEMPTS = 5
