@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/databases.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { upgrade } from '../helpers/upgrades.js'
 
 /**
  * PostgreSQL going away mid-run (issue 10): requests answer 503 with Retry-After, which clients
@@ -51,6 +53,16 @@ describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
         error: { code: 'SERVICE_UNAVAILABLE', message: expect.any(String) },
       })
     }
+
+    // /metrics still answers (tessera_ready is what operators look at now), and a sync
+    // socket's handshake is refused 503 with Retry-After like a request.
+    const metrics = await fetch(`${server.url}/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(await metrics.text()).toMatch(/^tessera_ready\{check="metadata"\} 0$/m)
+    const handshake = await upgrade(`${server.api}/sync/ws?token=${randomBytes(32).toString('base64url')}`)
+    expect(handshake.status).toBe(503)
+    expect(handshake.retryAfter).toMatch(/^\d+$/)
+    expect(handshake.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } })
 
     proxy.restore()
     expect((await ann.get('/sync/latest')).status).toBe(200)

@@ -38,6 +38,24 @@ describe.each(BACKENDS)('readiness on %s', (backend, available) => {
     expect(metrics).toMatch(/^tessera_ready\{check="blobs"\} 1$/m)
   })
 
+  it.skipIf(!available)(
+    'answers /metrics while the database fails, with the rest of the figures',
+    async () => {
+      server = await startTestServer(backend)
+      const failing = async (): Promise<never> => {
+        throw new Error('Connection terminated unexpectedly')
+      }
+      server.services.meta.ping = failing
+      server.services.meta.audit.countDamaged = failing
+      const metrics = await fetch(`${server.url}/metrics`)
+      expect(metrics.status).toBe(200)
+      const text = await metrics.text()
+      expect(text).toMatch(/^tessera_ready\{check="metadata"\} 0$/m)
+      expect(text).toMatch(/^tessera_ready\{check="blobs"\} 1$/m)
+      expect(text).toContain('tessera_chunk_damage_detected_total')
+    },
+  )
+
   it.skipIf(!available)('is not ready when a table requests use is gone', async () => {
     server = await startTestServer(backend)
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
