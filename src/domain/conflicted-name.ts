@@ -27,24 +27,49 @@ export function caseConflictName(name: string, attempt = 1): string {
 }
 
 /**
- * `stem (marker).ext`. The stem is shortened (never the extension) to stay within 255 bytes.
+ * `stem (marker).ext`, always within MAX_NAME_BYTES: the stem is shortened, never the marker
+ * (it is what tells the copies apart) nor the extension (it says what opens the file). An
+ * "extension" that leaves no room for the marker beside it (`a.` + 253 × `x`) is no extension
+ * a program looks at: then the whole name is shortened instead.
  */
-function markedName(name: string, marker: string, keepExtension = true): string {
-  const dot = name.lastIndexOf('.')
-  const hasExtension = keepExtension && dot > 0 && dot < name.length - 1
-  const stem = hasExtension ? name.slice(0, dot) : name
-  const extension = hasExtension ? name.slice(dot) : ''
+function markedName(raw: string, marker: string, keepExtension = true): string {
+  // Names stored before they were normalised may be NFD; the name made here is NFC, like any new one.
+  const name = raw.normalize('NFC')
   const suffix = ` (${marker})`
-  const budget = MAX_NAME_BYTES - Buffer.byteLength(suffix + extension, 'utf8')
-  return truncateToBytes(stem, Math.max(1, budget)) + suffix + extension
+  const dot = name.lastIndexOf('.')
+  let extension = keepExtension && dot > 0 && dot < name.length - 1 ? name.slice(dot) : ''
+  if (Buffer.byteLength(suffix + extension, 'utf8') >= MAX_NAME_BYTES) extension = ''
+  const stem = name.slice(0, name.length - extension.length)
+  return shortened(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix + extension, 'utf8')) + suffix + extension
 }
 
-function truncateToBytes(text: string, maxBytes: number): string {
+const graphemes = new Intl.Segmenter('und', { granularity: 'grapheme' })
+/** A joiner left at the end of a cut has nothing to join: the name rules would refuse it. */
+const TRAILING_JOINERS = /[\u200c\u200d]+$/u
+
+/**
+ * The longest start of `text` within `maxBytes` of UTF-8 that ends between two graphemes (so
+ * an accent, an emoji's skin tone or a flag's tags are never cut from their base), or, when
+ * not even the first grapheme fits, between two code points: never inside a surrogate pair
+ * or a UTF-8 sequence. A start of an NFC string cut there is NFC too.
+ */
+export function shortened(text: string, maxBytes: number): string {
   if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text
   let result = ''
-  for (const char of text) {
-    if (Buffer.byteLength(result + char, 'utf8') > maxBytes) break
-    result += char
+  let bytes = 0
+  for (const { segment } of graphemes.segment(text)) {
+    const size = Buffer.byteLength(segment, 'utf8')
+    if (bytes + size > maxBytes) break
+    result += segment
+    bytes += size
   }
-  return result
+  if (result === '') {
+    for (const char of text) {
+      const size = Buffer.byteLength(char, 'utf8')
+      if (bytes + size > maxBytes) break
+      result += char
+      bytes += size
+    }
+  }
+  return result.replace(TRAILING_JOINERS, '')
 }

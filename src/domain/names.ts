@@ -1,14 +1,27 @@
 import { AppError } from './errors.js'
+import { CONTROL, INVISIBLE, LINE_SEPARATOR, LONE_SURROGATE } from './hidden-characters.js'
 
 /** Contract: names are 1–255 bytes of UTF-8, with no `/`, no NUL, and not `.` or `..`. */
 export const MAX_NAME_BYTES = 255
-const LONE_SURROGATE = /\p{Cs}/u
-/** C0 controls (CR, LF, TAB, ESC...), DEL and the C1 controls U+0080–U+009F. */
-const CONTROL = /\p{Cc}/u
-/** Bidirectional controls: `invoice\u202efdp.exe` shows as `invoiceexe.pdf`. */
-const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+/**
+ * Bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069):
+ * `invoice\u202efdp.exe` shows as `invoiceexe.pdf`. Named apart from other invisibles for
+ * the message.
+ */
+const BIDI_CONTROL = /\p{Bidi_Control}/u
 /** Zero-width characters that are never needed: two names that look the same, or a blank one. */
-const INVISIBLE = /[\u200b\u2060\ufeff]/u
+const ZERO_WIDTH = /[\u200b\u2060\ufeff]/u
+/**
+ * Variation selectors pick a glyph for the character before them: emoji need U+FE0F (`❤️`),
+ * Japanese names U+E0100–U+E01EF (ideographic variation sequences), Mongolian U+180B–U+180F.
+ */
+const VARIATION_SELECTOR = /\p{Variation_Selector}/u
+/**
+ * A subdivision flag (`🏴󠁧󠁢󠁳󠁣󠁴󠁿`, Scotland): U+1F3F4 WAVING BLACK FLAG, then a subdivision id
+ * (`gbsct`: lower-case letters and digits, 3–7 of them) spelled in tag characters, then
+ * U+E007F CANCEL TAG (UTS #51). Tag characters anywhere else only hide text.
+ */
+const EMOJI_FLAG_TAGS = /\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{3,7}\u{E007F}/gu
 /**
  * ZERO WIDTH NON-JOINER and JOINER are needed inside words of some scripts (Persian
  * `می‌خواهم`, Indic conjuncts) and in emoji sequences (`👩‍💻`); elsewhere they only hide.
@@ -19,7 +32,7 @@ const WORD_CHARACTER = /[\p{L}\p{M}]/u
 const LOOKALIKE_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Common}]/u
 const EMOJI_PART = /\p{Extended_Pictographic}|\p{Emoji_Modifier}|\ufe0f/u
 /** Windows devices (also with an extension, `nul.txt`): such a file cannot exist there. */
-const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/i
+const WINDOWS_DEVICE = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)$/i
 
 /**
  * Validates a file or folder name and returns it in Unicode NFC, the form it is stored in,
@@ -35,8 +48,6 @@ export function normalizeName(raw: unknown): string {
   if (name.includes('/')) throw new AppError('INVALID_NAME', 'name must not contain "/"')
   if (name.includes('\0')) throw new AppError('INVALID_NAME', 'name must not contain NUL')
   if (name === '.' || name === '..') throw new AppError('INVALID_NAME', 'name must not be "." or ".."')
-  // With the u flag a surrogate pair is one code point, so \p{Cs} only matches lone halves,
-  // which have no UTF-8 encoding.
   if (LONE_SURROGATE.test(name)) throw new AppError('INVALID_NAME', 'name is not valid UTF-8')
   if (CONTROL.test(name)) {
     throw new AppError(
@@ -44,16 +55,27 @@ export function normalizeName(raw: unknown): string {
       'name must not contain control characters (U+0000–U+001F, U+007F–U+009F)',
     )
   }
+  if (LINE_SEPARATOR.test(name)) {
+    throw new AppError('INVALID_NAME', 'name must not contain line or paragraph separators (U+2028, U+2029)')
+  }
   if (BIDI_CONTROL.test(name)) {
     throw new AppError(
       'INVALID_NAME',
       'name must not contain bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)',
     )
   }
-  if (INVISIBLE.test(name) || hasStrayJoiner(name)) {
+  // A flag's tags are read as the flag itself, so that a joiner after it is judged by the flag.
+  const shown = name.replace(EMOJI_FLAG_TAGS, '\u{1F3F4}')
+  if (ZERO_WIDTH.test(name) || hasStrayJoiner(shown)) {
     throw new AppError(
       'INVALID_NAME',
       'name must not contain zero-width characters (U+200B, U+2060, U+FEFF; U+200C and U+200D only inside a word of a script that joins with them, or an emoji)',
+    )
+  }
+  if ([...shown].some(isHiddenFormatting)) {
+    throw new AppError(
+      'INVALID_NAME',
+      'name must not contain invisible or formatting characters (Unicode format characters and default-ignorables, such as U+00AD, U+034F, U+180E, U+2061–U+2064, U+206A–U+206F, U+3164, U+FFF9–U+FFFB, tag characters outside an emoji flag; and U+2800); variation selectors are allowed',
     )
   }
   // Windows trims trailing spaces from the part before the extension when it looks for devices.
@@ -61,13 +83,18 @@ export function normalizeName(raw: unknown): string {
   if (WINDOWS_DEVICE.test(stem)) {
     throw new AppError(
       'INVALID_NAME',
-      `"${stem}" is a device name on Windows (CON, PRN, AUX, NUL, COM0–COM9, LPT0–LPT9, with any extension)`,
+      `"${stem}" is a device name on Windows (CON, PRN, AUX, NUL, COM0–COM9, LPT0–LPT9, CONIN$, CONOUT$, CLOCK$, with any extension)`,
     )
   }
   if (name.endsWith('.') || name.endsWith(' ')) {
     throw new AppError('INVALID_NAME', 'name must not end with a dot or a space (Windows cannot hold it)')
   }
   return name
+}
+
+/** Joiners are judged by their neighbours (`hasStrayJoiner`), variation selectors allowed. */
+function isHiddenFormatting(char: string): boolean {
+  return INVISIBLE.test(char) && !JOINERS.has(char) && !VARIATION_SELECTOR.test(char)
 }
 
 function hasStrayJoiner(name: string): boolean {

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Clock } from '../domain/clock.js'
 import { AppError, invalid } from '../domain/errors.js'
+import { hasHiddenCharacter } from '../domain/hidden-characters.js'
 import { newId } from '../domain/ids.js'
 import type { Millis, User } from '../domain/model.js'
 import { newFolder } from '../domain/nodes.js'
@@ -13,13 +14,6 @@ const MIN_PASSWORD_LENGTH = 8
 /** argon2 hashes whatever it is given; an unbounded password is a cheap CPU attack. */
 const MAX_PASSWORD_LENGTH = 1024
 const EMAIL = /^[^\s@]+@[^\s@]+$/
-/**
- * Control (C0, C1), format (bidi overrides, zero-width joiners, U+FEFF, U+2060…), other
- * invisible characters, and lone surrogates: nothing a real address holds, but enough to make
- * two accounts look alike, to reorder what a member list shows, or (NUL) to be refused by
- * PostgreSQL.
- */
-const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}\p{Cs}\p{Default_Ignorable_Code_Point}]/u
 const MAX_EMAIL_LENGTH = 254
 
 /** Bound on the session cache; cleared whole when reached (at most a refill of queries). */
@@ -43,7 +37,11 @@ export const hashToken = (token: string): string => createHash('sha256').update(
 export function normalizeEmail(raw: unknown): string {
   if (typeof raw !== 'string') throw invalid('email must be a string')
   const email = raw.trim().normalize('NFC').toLowerCase()
-  if (HIDDEN_CHARACTER.test(email)) {
+  // Control, format and other invisible characters, and lone surrogates (domain/hidden-characters):
+  // nothing a real address holds, not even the joiners and variation selectors a file name may
+  // need, but enough to make two accounts look alike, to reorder what a member list shows, or
+  // (NUL) to be refused by PostgreSQL.
+  if (hasHiddenCharacter(email)) {
     throw invalid('email must not contain control, formatting or invisible characters')
   }
   if (email.length > MAX_EMAIL_LENGTH || !EMAIL.test(email)) throw invalid('email is not a valid address')

@@ -16,6 +16,13 @@ const REFUSED: Array<[string, RegExp]> = [
   ['zero\u200bwidth', /zero-width/],
   ['\ufeffbom', /zero-width/],
   ['rep\u200cort.pdf', /zero-width/],
+  ['rep\u2028ort.pdf', /line or paragraph separators/],
+  ['soft\u00adhyphen', /invisible or formatting characters/],
+  ['\u3164', /invisible or formatting characters/],
+  ['\u2800', /invisible or formatting characters/],
+  ['hidden\u{E0041}\u{E0042}tags', /invisible or formatting characters/],
+  ['CONIN$', /device name on Windows/],
+  ['clock$.txt', /device name on Windows/],
   ['CON', /device name on Windows/],
   ['nul.txt', /device name on Windows/],
   ['com1', /device name on Windows/],
@@ -86,10 +93,50 @@ describe.each(BACKENDS)('name rules on %s', (backend, available) => {
         'back\\slash',
         'می\u200cخواهم',
         '👩\u200d💻',
+        '❤\ufe0f',
+        '🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}',
       ]) {
         const reply = await send('POST', '/folders', { name, parentId: other.id })
         expect({ name, status: reply.status }).toEqual({ name, status: 201 })
         expect(reply.body.name).toBe(name)
+      }
+    },
+  )
+
+  it.skipIf(!available)(
+    'a conflicted copy and a trash restore of a 255-byte name get names within 255 bytes, renamable to themselves',
+    async () => {
+      for (const name of [`a.${'x'.repeat(253)}`, `${'漢'.repeat(84)}.md`, `${'😀'.repeat(63)}.gz`]) {
+        expect(Buffer.byteLength(name)).toBe(255)
+        const box = (
+          await ann.post('/folders', { name: `long ${Buffer.byteLength(name)} ${name.slice(-2)}` })
+        ).body
+        const renameToItself = async (what: string, id: string, made: string) => {
+          expect({ what, name, bytes: Buffer.byteLength(made) <= 255 }).toEqual({ what, name, bytes: true })
+          expect(made).not.toBe(name)
+          const renamed = await send('PATCH', `/files/${id}`, { name: made })
+          expect({ what, status: renamed.status, name: renamed.body.name }).toEqual({
+            what,
+            status: 200,
+            name: made,
+          })
+        }
+
+        const first = await ann.upload(name, Buffer.from(`first ${name}`), { folderId: box.id })
+        await ann.upload(name, Buffer.from(`laptop ${name}`), { folderId: box.id, baseVersion: 1 })
+        const copy = await ann.upload(name, Buffer.from(`phone ${name}`), {
+          folderId: box.id,
+          baseVersion: 1,
+        })
+        expect(copy.id).not.toBe(first.id)
+        await renameToItself('conflicted copy', copy.id, copy.name)
+
+        expect((await send('DELETE', `/files/${first.id}`, undefined)).status).toBe(204)
+        await ann.upload(name, Buffer.from(`in its place ${name}`), { folderId: box.id })
+        const restored = await send('POST', `/trash/${first.id}/restore`, undefined)
+        expect(restored.status).toBe(200)
+        await renameToItself('trash restore', first.id, restored.body.name)
+        expect(await namesIn(box.id)).toEqual([name, copy.name, restored.body.name].sort())
       }
     },
   )
