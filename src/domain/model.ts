@@ -109,10 +109,15 @@ export interface UploadRecord {
   reservation?: QuotaReservation
 }
 
-/** Bytes of `ownerId`'s quota an open upload session holds for the growth its file will cause. */
+/**
+ * What an open upload session holds of `ownerId`'s quota: the `bytes` it may bring in (its
+ * declared size), less the current size of `creditFileId`, the file it replaces, while that file
+ * exists. A file covers at most one open session (UploadService.#reserve).
+ */
 export interface QuotaReservation {
   ownerId: string
   bytes: number
+  creditFileId: string | null
 }
 
 /**

@@ -375,8 +375,14 @@ export interface UploadRepository {
    * then fails and is retried instead of counting from a snapshot taken before the first committed).
    */
   lockAccounts(userIds: readonly string[]): Promise<void>
-  /** Bytes of `ownerId`'s quota held by sessions open (not completed) and unexpired at `now`. */
+  /**
+   * Bytes of `ownerId`'s quota held by sessions open (not completed) and unexpired at `now`:
+   * what each reserved, less the current size of its credit file while that exists (never
+   * below nothing).
+   */
   reservedBytes(ownerId: string, now: Millis): Promise<number>
+  /** Whether an open, unexpired session of `ownerId` counts on the size of file `fileId`. */
+  creditTaken(ownerId: string, fileId: string, now: Millis): Promise<boolean>
   /** The sessions `userId` opened that are open and unexpired at `now`: how many, and the first expiry. */
   openSessions(userId: string, now: Millis): Promise<{ count: number; firstExpiry: Millis | null }>
   /**
@@ -386,9 +392,16 @@ export interface UploadRepository {
   proofDigests(uploadId: string, hashes: readonly ChunkHash[]): Promise<Map<ChunkHash, string>>
   /** Remembers, for every chunk of the session with this hash, what a proof of it must hash to. */
   rememberProof(uploadId: string, hash: ChunkHash, digest: string): Promise<void>
-  /** Deletes an open session and its chunk list; answers whether there was one. */
+  /**
+   * Deletes an open session and its chunk list; answers whether there was one. Chunks of the
+   * list that no version has ever named become collectable at the collector's next run, unless
+   * another session names them then.
+   */
   delete(id: string): Promise<boolean>
-  /** Deletes sessions expired at `now`, open or completed, with their chunk lists; answers how many. */
+  /**
+   * Deletes sessions expired at `now`, open or completed, with their chunk lists; answers how
+   * many. Their chunks become collectable as `delete` makes them.
+   */
   deleteExpired(now: Millis): Promise<number>
 }
 

@@ -136,9 +136,11 @@ export class UploadService {
       proofNonce: randomBytes(PROOF_NONCE_BYTES).toString('hex'),
       createdAt: now,
       expiresAt: now + this.options.sessionTtlMs,
-      reservation: { ownerId: folder.ownerId, bytes: growthOf(plan.size, existing, baseVersion) },
+      // The credit is settled in #reserve, under the owner's lock.
+      reservation: { ownerId: folder.ownerId, bytes: plan.size, creditFileId: null },
     }
-    const chunks = await this.#declare(user, upload, plan.chunks)
+    const replaced = replacedFile(existing, baseVersion)
+    const chunks = await this.#declare(user, upload, plan.chunks, replaced)
     return view(upload, chunks)
   }
 
@@ -151,7 +153,12 @@ export class UploadService {
    * the session would expire soon, so one whose init died halfway does not linger.
    * The first transaction also takes the session's quota reservation (#reserve).
    */
-  async #declare(user: User, upload: UploadRecord, planned: readonly PlannedChunk[]) {
+  async #declare(
+    user: User,
+    upload: UploadRecord,
+    planned: readonly PlannedChunk[],
+    replaced: NodeRecord | null,
+  ) {
     const batched = planned.length > DECLARE_BATCH
     const declaring = batched ? { ...upload, expiresAt: upload.createdAt + DECLARING_TTL_MS } : upload
     const chunks: UploadChunkRecord[] = []
@@ -160,7 +167,7 @@ export class UploadService {
         const batch = planned.slice(start, start + DECLARE_BATCH)
         const recorded = await this.meta.transaction(async (tx) => {
           // The accounts first, the chunk guard second: the order complete takes them in.
-          if (start === 0) await this.#reserve(tx, upload)
+          if (start === 0) await this.#reserve(tx, upload, replaced)
           await tx.chunks.guard('use')
           const states = await classify(tx, user.id, batch)
           await pausePoint('upload.init.after-classify')
@@ -190,8 +197,15 @@ export class UploadService {
    * not fit together the second counts the first's session. The reservation is released by the
    * session's end: complete (in the transaction that charges the file's real growth), abort, or
    * expiry (an expired session counts for nothing, swept or not).
+   *
+   * A session reserves every byte it declares, so that what all open sessions may bring in stays
+   * within the quota; but one that replaces a file is credited that file's current size (it
+   * replaces bytes the owner is charged for already), provided no other open session of the
+   * owner counts on that file: a file covers one session at a time, or a user with one 8 MiB file
+   * could open any number of 8 MiB sessions replacing it for nothing. Settled under the lock, so
+   * of two inits replacing one file only one gets the credit.
    */
-  async #reserve(tx: Repositories, upload: UploadRecord): Promise<void> {
+  async #reserve(tx: Repositories, upload: UploadRecord, replaced: NodeRecord | null): Promise<void> {
     const reservation = upload.reservation as QuotaReservation
     await tx.uploads.lockAccounts([upload.userId, reservation.ownerId])
     const open = await tx.uploads.openSessions(upload.userId, upload.createdAt)
@@ -206,11 +220,29 @@ export class UploadService {
     }
     const owner = await tx.users.findById(reservation.ownerId)
     if (!owner) throw new AppError('UNAUTHORIZED', 'the account no longer exists')
-    if (reservation.bytes === 0) return
+    let credit = 0
+    let creditTaken = false
+    if (replaced) {
+      creditTaken = await tx.uploads.creditTaken(owner.id, replaced.id, upload.createdAt)
+      // Its size as of now, under the lock: a version completed since the lookup counts.
+      const file = creditTaken ? null : await tx.nodes.findAnyState(replaced.id)
+      if (file?.kind === 'file' && file.ownerId === owner.id) {
+        reservation.creditFileId = file.id
+        credit = Math.min(reservation.bytes, file.size)
+      }
+    }
+    const holds = reservation.bytes - credit
+    if (holds === 0) return
     const reserved = await tx.uploads.reservedBytes(owner.id, upload.createdAt)
-    if (owner.usedBytes + reserved + reservation.bytes > owner.quotaBytes) {
+    if (owner.usedBytes + reserved + holds > owner.quotaBytes) {
       const held = reserved > 0 ? ` (${reserved} bytes of it are held by open upload sessions)` : ''
-      throw new AppError('QUOTA_EXCEEDED', `${upload.size} bytes do not fit in the remaining quota${held}`)
+      const replacing = creditTaken
+        ? '; another open upload session replacing this file counts on its current size already'
+        : ''
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `${upload.size} bytes do not fit in the remaining quota${held}${replacing}`,
+      )
     }
   }
 
@@ -620,14 +652,14 @@ async function classify(
 }
 
 /**
- * What completing the session would add to its owner's quota were it completed now, as
- * `appendVersion` charges it: the size less the current size of the file it replaces (nothing
- * replaced when it would be kept as a conflicted copy, its base version being out of date).
+ * The file a session would replace were it completed now, as `commitVersion` decides it: the
+ * live file of its name, unless its base version is out of date (then it would be kept as a
+ * conflicted copy, and replaces nothing).
  */
-function growthOf(size: number, existing: NodeRecord | null, baseVersion: number | null): number {
+function replacedFile(existing: NodeRecord | null, baseVersion: number | null): NodeRecord | null {
   const replaces =
     existing?.kind === 'file' && (baseVersion === null || existing.currentVersion === baseVersion)
-  return Math.max(0, size - (replaces ? existing.size : 0))
+  return replaces ? existing : null
 }
 
 /**

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ApiClient, chunksOf, MiB } from '../helpers/api-client.js'
+import { ApiClient, chunksOf, MiB, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { plainRequest, randomHashes } from '../helpers/plain-requests.js'
+import { databaseOf, plainRequest, randomHashes } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /**
- * Open upload sessions hold quota (issue: hostile clients): an init reserves the growth its file
- * would cause against the owner's quota, beside what is used and what other open sessions hold,
- * until the session is completed, aborted or expires; and a user may have only so many open.
+ * Open upload sessions hold quota (issue: hostile clients): an init reserves what its session may
+ * bring in against the owner's quota, beside what is used and what other open sessions hold,
+ * until the session is completed, aborted or expires; a file it replaces covers that file's size,
+ * for one open session at a time; and a user may have only so many open.
  */
 
 const QUOTA = 10 * MiB
@@ -36,6 +38,139 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
       chunkHashes: randomHashes(Math.ceil(size / (4 * MiB))),
     })
   const usedBytes = async (client: ApiClient) => (await client.get('/auth/me')).body.user.usedBytes
+  /** Every chunk of `bytes` sent for the session `init` answered (201). */
+  const sendChunks = async (client: ApiClient, init: { body: { uploadId: string } }, bytes: Buffer) => {
+    for (const [index, chunk] of chunksOf(bytes).entries()) {
+      expect((await client.putChunk(init.body.uploadId, index, chunk)).status).toBe(200)
+    }
+  }
+
+  it.skipIf(!available)(
+    'sessions replacing one file: its size covers one of them; a second into a full quota is 507',
+    async () => {
+      const ann = await someone()
+      await ann.upload('X.bin', randomBytes(8 * MiB))
+      // The first replacement of X counts on X's 8 MiB and holds nothing...
+      const first = await declare(ann, 8 * MiB, 'X.bin')
+      expect(first.status).toBe(201)
+      // ... every other one brings in 8 MiB of its own, which 2 MiB left cannot hold.
+      const second = await declare(ann, 8 * MiB, 'x.BIN')
+      expect(second.status).toBe(507)
+      expect(second.body.error.code).toBe('QUOTA_EXCEEDED')
+      expect(second.body.error.message).toMatch(/another open upload session replacing this file/)
+      // What is left is 2 MiB, to the byte.
+      const rest = await declare(ann, 2 * MiB)
+      expect(rest.status).toBe(201)
+      // A version that would be a conflicted copy (a stale base) replaces nothing: 1 byte is over.
+      const stale = await plainRequest(server.api, 'POST', '/upload/init', ann.token, {
+        filename: 'X.bin',
+        size: 1,
+        baseVersion: 7,
+        chunkHashes: randomHashes(1),
+      })
+      expect(stale.status).toBe(507)
+      expect((await declare(ann, 1, 'X.bin')).status).toBe(507)
+      // The first one's end hands the credit on.
+      expect((await ann.delete(`/upload/${first.body.uploadId}`)).status).toBe(204)
+      expect((await declare(ann, 8 * MiB, 'X.bin')).status).toBe(201)
+      expect(await usedBytes(ann)).toBe(8 * MiB)
+    },
+  )
+
+  it.skipIf(!available)(
+    'a user at exactly full quota replaces a file with a same-size version, one session at a time',
+    async () => {
+      const ann = await someone()
+      await ann.upload('full.bin', randomBytes(QUOTA))
+      expect(await usedBytes(ann)).toBe(QUOTA)
+      const next = randomBytes(QUOTA)
+      const init = await ann.init('full.bin', next, { baseVersion: 1 })
+      expect(init.status).toBe(201)
+      expect((await declare(ann, QUOTA, 'full.bin')).status).toBe(507)
+      await sendChunks(ann, init, next)
+      const done = await ann.post(`/upload/${init.body.uploadId}/complete`)
+      expect(done.status).toBe(201)
+      expect(done.body.file.version).toBe(2)
+      expect(await usedBytes(ann)).toBe(QUOTA)
+      // Once completed, the file covers the next replacement again, a smaller one too.
+      const smaller = randomBytes(QUOTA - MiB)
+      const again = await ann.init('full.bin', smaller, { baseVersion: 2 })
+      expect(again.status).toBe(201)
+      await sendChunks(ann, again, smaller)
+      expect((await ann.post(`/upload/${again.body.uploadId}/complete`)).status).toBe(201)
+      expect(await usedBytes(ann)).toBe(QUOTA - MiB)
+    },
+  )
+
+  it.skipIf(!available)(
+    'concurrent inits replacing one file with plain fetch: exactly one gets its credit',
+    async () => {
+      const ann = await someone()
+      await ann.upload('X.bin', randomBytes(8 * MiB))
+      const replies = await Promise.all(
+        Array.from({ length: MAX_OPEN }, () => declare(ann, 8 * MiB, 'X.bin')),
+      )
+      const statuses = replies.map((reply) => reply.status)
+      expect(statuses.filter((status) => status === 201)).toHaveLength(1)
+      expect(statuses.filter((status) => status === 507)).toHaveLength(MAX_OPEN - 1)
+    },
+  )
+
+  it.skipIf(!available)('a purged file covers its replacing session no longer', async () => {
+    const ann = await someone()
+    const file = await ann.upload('X.bin', randomBytes(8 * MiB))
+    expect((await declare(ann, 8 * MiB, 'X.bin')).status).toBe(201)
+    // In the trash, X still counts in usedBytes, and still covers the session.
+    expect((await ann.delete(`/files/${file.id}`)).status).toBe(204)
+    expect((await declare(ann, 8 * MiB)).status).toBe(507)
+    // Purged, it neither counts nor covers: the session now holds its 8 MiB itself.
+    expect((await ann.delete(`/trash/${file.id}`)).status).toBe(204)
+    expect(await usedBytes(ann)).toBe(0)
+    expect((await declare(ann, 8 * MiB)).status).toBe(507)
+    expect((await declare(ann, 2 * MiB)).status).toBe(201)
+  })
+
+  it.skipIf(!available)(
+    'chunks only an aborted session brought in go at the next collector run; others wait their grace',
+    async () => {
+      const copiesOf = async (hashes: string[]) => {
+        const names = await readdir(`${server.dataDir}/chunks`, { recursive: true })
+        return names.filter((name) => hashes.some((hash) => name.endsWith(hash) || name.includes(`${hash}.`)))
+      }
+      const rows = async (hashes: string[]) =>
+        (await databaseOf(server).selectFrom('chunks').select('hash').where('hash', 'in', hashes).execute())
+          .length
+      const ann = await someone()
+      const bob = await someone()
+      // Ann's own bytes, which no version ever named.
+      const own = randomBytes(8 * MiB)
+      const ownHashes = chunksOf(own).map(sha256)
+      // Bytes a file named once (uploaded, then purged): a download may still be reading them.
+      const once = randomBytes(4 * MiB)
+      const onceHashes = chunksOf(once).map(sha256)
+      const file = await ann.upload('once.bin', once)
+      expect((await ann.delete(`/files/${file.id}`)).status).toBe(204)
+      expect((await ann.delete(`/trash/${file.id}`)).status).toBe(204)
+      // Bytes Bob's open session declares too.
+      const shared = randomBytes(MiB)
+      const sharedHashes = [sha256(shared)]
+      expect((await bob.init('shared.bin', shared)).status).toBe(201)
+
+      for (const bytes of [own, once, shared]) {
+        const init = await ann.init(`a-${randomBytes(4).toString('hex')}.bin`, bytes)
+        expect(init.status).toBe(201)
+        await sendChunks(ann, init, bytes)
+        expect((await ann.delete(`/upload/${init.body.uploadId}`)).status).toBe(204)
+      }
+      await server.services.gc.run()
+      expect(await rows(ownHashes)).toBe(0)
+      expect(await copiesOf(ownHashes)).toEqual([])
+      expect(await rows(onceHashes)).toBe(1)
+      expect(await copiesOf(onceHashes)).toHaveLength(1)
+      expect(await rows(sharedHashes)).toBe(1)
+      expect(await copiesOf(sharedHashes)).toHaveLength(1)
+    },
+  )
 
   it.skipIf(!available)(
     'four 8 MiB sessions into a 10 MiB quota: the first is taken, the others are 507 at init',

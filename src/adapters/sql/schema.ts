@@ -99,6 +99,8 @@ export interface ChunksTable {
   generation: Defaulted<string>
   /** When the copy was found wrong or gone (migration 0007); null while sound. */
   damaged_at: number | null
+  /** 1 while no version has named the chunk since its copy was stored (migration 0013). */
+  never_referenced: Defaulted<number>
 }
 
 export interface UploadsTable {
@@ -123,6 +125,8 @@ export interface UploadsTable {
   /** The account charged, and the bytes of its quota held while the session is open (0011). */
   owner_id: string | null
   reserved_bytes: Defaulted<number>
+  /** The file whose current size covers part of `reserved_bytes` (migration 0013). */
+  credit_file_id: string | null
 }
 
 export interface UploadChunksTable {

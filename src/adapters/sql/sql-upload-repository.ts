@@ -1,14 +1,27 @@
-import type { Kysely, Selectable } from 'kysely'
+import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { Millis, UploadChunkRecord, UploadChunkState, UploadRecord } from '../../domain/model.js'
 import type { UploadCompletion, UploadRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
+import type { SqlDialect } from './dialect.js'
 import type { Database, UploadChunksTable, UploadsTable } from './schema.js'
+
+/**
+ * A collector mark this old is past every grace period: the chunk goes at the next run, if
+ * nothing names it by then (see `#releaseChunks`).
+ */
+const COLLECTABLE_AT_ONCE = 0
+
+/** A subquery of the chunk hashes of some sessions. */
+type ChunkHashes = SelectQueryBuilder<Database, 'upload_chunks' | 'uploads', { chunk_hash: string }>
 
 /** upload_chunks rows go with their upload through ON DELETE CASCADE (SQLite: foreign_keys=ON). */
 export class SqlUploadRepository implements UploadRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+  ) {}
 
   async insert(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Promise<void> {
     await atomically(this.db, async (db) => {
@@ -28,9 +41,10 @@ export class SqlUploadRepository implements UploadRepository {
           expires_at: upload.expiresAt,
           owner_id: upload.reservation?.ownerId ?? null,
           reserved_bytes: upload.reservation?.bytes ?? 0,
+          credit_file_id: upload.reservation?.creditFileId ?? null,
         })
         .execute()
-      await new SqlUploadRepository(db).addChunks(upload.id, chunks)
+      await new SqlUploadRepository(db, this.dialect).addChunks(upload.id, chunks)
     })
   }
 
@@ -180,15 +194,41 @@ export class SqlUploadRepository implements UploadRepository {
   }
 
   async reservedBytes(ownerId: string, now: Millis): Promise<number> {
+    // A session's credit is its file's size now, at most what the session reserved; nothing once
+    // the file is purged (a trashed file still counts in usedBytes, so it still covers).
     const row = await this.db
       .selectFrom('uploads')
-      .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('reserved_bytes'), eb.lit(0)).as('bytes'))
-      .where('owner_id', '=', ownerId)
-      .where('completed_at', 'is', null)
-      .where('expires_at', '>', now)
+      .leftJoin('nodes', (join) =>
+        join
+          .onRef('nodes.id', '=', 'uploads.credit_file_id')
+          .onRef('nodes.owner_id', '=', 'uploads.owner_id')
+          .on('nodes.kind', '=', 'file'),
+      )
+      .select(
+        sql<number | string>`coalesce(sum(uploads.reserved_bytes - case
+          when nodes.size is null then 0
+          when nodes.size < uploads.reserved_bytes then nodes.size
+          else uploads.reserved_bytes end), 0)`.as('bytes'),
+      )
+      .where('uploads.owner_id', '=', ownerId)
+      .where('uploads.completed_at', 'is', null)
+      .where('uploads.expires_at', '>', now)
       .executeTakeFirstOrThrow()
     // PostgreSQL's sum of a bigint is a numeric, which its driver hands over as a string.
     return Number(row.bytes)
+  }
+
+  async creditTaken(ownerId: string, fileId: string, now: Millis): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select('id')
+      .where('owner_id', '=', ownerId)
+      .where('credit_file_id', '=', fileId)
+      .where('completed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .limit(1)
+      .executeTakeFirst()
+    return row !== undefined
   }
 
   async openSessions(userId: string, now: Millis): Promise<{ count: number; firstExpiry: Millis | null }> {
@@ -228,6 +268,14 @@ export class SqlUploadRepository implements UploadRepository {
   }
 
   async delete(id: string): Promise<boolean> {
+    await this.#releaseChunks(
+      this.db
+        .selectFrom('upload_chunks')
+        .innerJoin('uploads', 'uploads.id', 'upload_chunks.upload_id')
+        .select('upload_chunks.chunk_hash')
+        .where('uploads.id', '=', id)
+        .where('uploads.completed_at', 'is', null),
+    )
     const result = await this.db
       .deleteFrom('uploads')
       .where('id', '=', id)
@@ -237,8 +285,45 @@ export class SqlUploadRepository implements UploadRepository {
   }
 
   async deleteExpired(now: Millis): Promise<number> {
+    await this.#releaseChunks(
+      this.db
+        .selectFrom('upload_chunks')
+        .innerJoin('uploads', 'uploads.id', 'upload_chunks.upload_id')
+        .select('upload_chunks.chunk_hash')
+        .where('uploads.expires_at', '<=', now),
+    )
     const result = await this.db.deleteFrom('uploads').where('expires_at', '<=', now).executeTakeFirst()
     return Number(result.numDeletedRows)
+  }
+
+  /**
+   * Makes the chunks of sessions about to be deleted collectable at the collector's next run,
+   * without a grace period from now, when no version has ever named them: the grace is for
+   * readers that learnt of a chunk from a version before it became garbage, and such a chunk
+   * has had none. A session that still names one (another upload of the same bytes) keeps it
+   * as before: the claim skips chunks any session names, under the chunk guard. Runs before the
+   * sessions are deleted, while their chunk lists can still be read; should the deletion not
+   * follow, the marks wait harmlessly behind the sessions that still protect the chunks. The
+   * rows are locked in hash order, as every lock on chunk rows is taken.
+   */
+  async #releaseChunks(hashesOf: ChunkHashes): Promise<void> {
+    const releasable = this.db
+      .selectFrom('chunks')
+      .select('hash')
+      .where('hash', 'in', hashesOf)
+      .where('ref_count', '=', 0)
+      .where('never_referenced', '=', 1)
+      .where('state', '=', 'live')
+      .orderBy('hash')
+      .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
+    await this.db
+      .updateTable('chunks')
+      .set({ marked_at: COLLECTABLE_AT_ONCE })
+      .where('hash', 'in', releasable)
+      .where('ref_count', '=', 0)
+      .where('never_referenced', '=', 1)
+      .where('state', '=', 'live')
+      .execute()
   }
 }
 

@@ -12,6 +12,7 @@ import { historyDueAndLeasesMigration } from './0009_history_due_and_leases.js'
 import { sharePasswordAttemptsMigration } from './0010_share_password_attempts.js'
 import { uploadReservationsMigration } from './0011_upload_reservations.js'
 import { repairLinkExpiriesMigration } from './0012_repair_link_expiries.js'
+import { replacementCreditsMigration } from './0013_replacement_credits.js'
 import { runMigrations } from './runner.js'
 
 /**
@@ -34,6 +35,7 @@ export function migrations(dialect: SqlDialect): Record<string, Migration> {
     '0010_share_password_attempts': sharePasswordAttemptsMigration,
     '0011_upload_reservations': uploadReservationsMigration,
     '0012_repair_link_expiries': repairLinkExpiriesMigration,
+    '0013_replacement_credits': replacementCreditsMigration,
   }
 }
 
