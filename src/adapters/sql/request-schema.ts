@@ -56,6 +56,7 @@ const REQUEST_SCHEMA: EveryColumn = {
     verified_at: true,
     generation: true,
     damaged_at: true,
+    never_referenced: true,
   },
   uploads: {
     id: true,
@@ -76,6 +77,7 @@ const REQUEST_SCHEMA: EveryColumn = {
     conflict: true,
     owner_id: true,
     reserved_bytes: true,
+    credit_file_id: true,
   },
   upload_chunks: {
     upload_id: true,
