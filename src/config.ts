@@ -32,6 +32,11 @@ export interface Config {
         url: string
         /** How long a request waits for a database connection before it answers 503. */
         connectTimeoutMs: number
+        /**
+         * How long one query may wait for its answer on an open connection before it fails
+         * (503) and the connection is dropped: a host that silently drops packets.
+         */
+        queryTimeoutMs: number
       }
   blobs: { kind: 'disk'; root: string }
   /** How change events reach the other API nodes. */
@@ -159,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           kind: 'postgres',
           url: databaseUrl,
           connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS', 10, 1) * SECOND,
+          queryTimeoutMs: int('DATABASE_QUERY_TIMEOUT_SECONDS', 60, 1) * SECOND,
         }
       : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
     blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },

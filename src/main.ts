@@ -53,7 +53,11 @@ async function closeGracefully(app: FastifyInstance): Promise<void> {
 export async function openStores(config: Config): Promise<{ meta: MetadataStore; blobs: BlobStore }> {
   const meta =
     config.db.kind === 'postgres'
-      ? await openPostgresMetadataStore({ url: config.db.url, connectTimeoutMs: config.db.connectTimeoutMs })
+      ? await openPostgresMetadataStore({
+          url: config.db.url,
+          connectTimeoutMs: config.db.connectTimeoutMs,
+          queryTimeoutMs: config.db.queryTimeoutMs,
+        })
       : await openSqliteMetadataStore({ file: config.db.file })
   const blobs = new DiskBlobStore({ root: config.blobs.root })
   await blobs.init()

@@ -19,6 +19,8 @@ const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EH
 const MESSAGES = [
   /^Connection terminated/, // pg: the server or the network closed the connection
   /^timeout exceeded when trying to connect/, // pg Pool: connectionTimeoutMillis
+  /^Query read timeout/, // pg: query_timeout, no answer on an open connection
+  /^Client was closed and is not queryable/,
   /^Client has encountered a connection error and is not queryable/,
   /^Cannot use a pool after calling end on the pool/,
   /^the database system is (shutting down|starting up|in recovery mode)/,

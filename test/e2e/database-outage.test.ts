@@ -24,6 +24,7 @@ describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
     server = await startTestServer('sqlite', {
       DATABASE_URL: proxy.url(database.url),
       DATABASE_CONNECT_TIMEOUT_SECONDS: '1',
+      DATABASE_QUERY_TIMEOUT_SECONDS: '1',
     })
     ann = await new ApiClient(server.api).register()
   })
@@ -83,5 +84,24 @@ describe.skipIf(!postgresAvailable())('PostgreSQL down mid-run', () => {
       proxy.restore()
     }
     expect((await ann.get('/sync/latest')).status).toBe(200)
+  })
+  it('answers 503 when the database stops answering on a connection the pool already holds', async () => {
+    expect((await ann.get('/sync/latest')).status).toBe(200)
+    // The pool keeps that connection; frozen, it stays open and carries nothing more.
+    const open = proxy.active
+    proxy.freeze()
+    try {
+      const reply = await ann.get('/sync/latest')
+      expect(reply.status).toBe(503)
+      expect(reply.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect(reply.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } })
+      // The connection that timed out is closed, not handed out again with a query in flight.
+      for (let i = 0; i < 100 && proxy.active >= open; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(proxy.active).toBe(open - 1)
+    } finally {
+      proxy.restore()
+    }
+    expect((await ann.get('/sync/latest')).status).toBe(200)
+    expect((await ann.post('/folders', { name: 'after the freeze' })).status).toBe(201)
   })
 })

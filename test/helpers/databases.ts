@@ -93,7 +93,7 @@ export async function openTestMetadataStore(kind: DatabaseKind): Promise<TestMet
     const store = await openPostgresMetadataStore({ url: database.url, poolSize: 4 })
     return {
       store,
-      config: { kind: 'postgres', url: database.url, connectTimeoutMs: 10_000 },
+      config: { kind: 'postgres', url: database.url, connectTimeoutMs: 10_000, queryTimeoutMs: 60_000 },
       async cleanup() {
         await store.close()
         await database.drop()

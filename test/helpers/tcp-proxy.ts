@@ -16,10 +16,23 @@ export interface TcpProxy {
    * answers nothing: a host that drops packets, where clients wait rather than fail. Until `restore`.
    */
   blackhole(): void
+  /**
+   * Like `blackhole`, but the open connections stay open, both ends, and simply stop carrying
+   * bytes (a host that drops packets under connections already made, as a pool holds them).
+   * `restore` lets them carry again what was held back.
+   */
+  freeze(): void
   /** Accepts connections again. */
   restore(): void
   /** Cuts everything and stops listening. */
   close(): Promise<void>
+}
+
+/** A client's connection and the one it was passed on to, with what `freeze` held back of each. */
+interface Pair {
+  client: net.Socket
+  upstream: net.Socket
+  held: { toUpstream: Buffer[]; toClient: Buffer[] }
 }
 
 /**
@@ -31,6 +44,10 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>()
   const clients = new Set<net.Socket>()
+  const pairs = new Set<Pair>()
+  const hold = (into: Buffer[]) => (bytes: Buffer) => {
+    into.push(bytes)
+  }
   let accepting = true
   let swallowing = false
   let connections = 0
@@ -64,9 +81,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     client.on('error', end).on('close', end)
     upstream.on('error', end).on('close', end)
+    const pair: Pair = { client, upstream, held: { toUpstream: [], toClient: [] } }
+    pairs.add(pair)
+    client.on('close', () => pairs.delete(pair))
+    forward(pair)
+  })
+
+  const forward = ({ client, upstream }: Pair) => {
     client.pipe(upstream)
     upstream.pipe(client)
-  })
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -100,8 +124,26 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const socket of sockets) socket.destroy()
       swallowing = true
     },
+    freeze() {
+      swallowing = true
+      for (const pair of pairs) {
+        // Still read (so that either end closing is seen, as the kernel would), but held back.
+        pair.client.unpipe(pair.upstream).on('data', hold(pair.held.toUpstream)).resume()
+        pair.upstream.unpipe(pair.client).on('data', hold(pair.held.toClient)).resume()
+      }
+    },
     restore() {
       accepting = true
+      if (swallowing) {
+        for (const pair of pairs) {
+          pair.client.removeAllListeners('data')
+          pair.upstream.removeAllListeners('data')
+          if (pair.client.destroyed || pair.upstream.destroyed) continue
+          for (const bytes of pair.held.toUpstream.splice(0)) pair.upstream.write(bytes)
+          for (const bytes of pair.held.toClient.splice(0)) pair.client.write(bytes)
+          forward(pair)
+        }
+      }
       swallowing = false
     },
     close() {
