@@ -137,7 +137,15 @@ function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
   for (const key of Object.keys(env)) {
     if (/^(DATABASE_URL|S3_|AMQP_URL|REDIS_URL|PORT$|HOST$|DATA_DIR$)/.test(key)) delete env[key]
   }
-  return { ...env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0', ...values }
+  // Every client of a bench comes from 127.0.0.1: no per-address connection cap either.
+  return {
+    ...env,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '0',
+    MAX_CONNECTIONS_PER_ADDRESS: '0',
+    ...values,
+  }
 }
 
 async function startTessera(

@@ -9,6 +9,10 @@ export interface Config {
     /** A request body that sends nothing for this long while it is read is answered 408. */
     bodyIdleTimeoutMs: number
     trustProxy: boolean
+    /** Connections open at once over all clients; 0: no limit. */
+    maxConnections: number
+    /** Connections one client address may hold open (not applied with TRUST_PROXY); 0: no limit. */
+    maxConnectionsPerAddress: number
     /** Requests per minute per signed-in user; 0: no limit. */
     requestRateLimitPerMinute: number
     /** Requests per minute per address without a valid session (401s, health checks); 0: no limit. */
@@ -149,6 +153,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
       bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS', 30, 1) * SECOND,
       trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+      maxConnections: int('MAX_CONNECTIONS', 10_000, 0),
+      maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0),
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
       anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE', 600, 0),
       publicUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : undefined,

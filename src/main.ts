@@ -139,6 +139,10 @@ export async function startServer(
     requestRateLimitPerMinute: config.http.requestRateLimitPerMinute,
     anonymousRateLimitPerMinute: config.http.anonymousRateLimitPerMinute,
     trustProxy: config.http.trustProxy,
+    connections: {
+      maxConnections: config.http.maxConnections,
+      maxConnectionsPerAddress: config.http.maxConnectionsPerAddress,
+    },
     logger: options.logger ?? { level: config.logLevel },
   })
   log = app.log

@@ -8,6 +8,7 @@ import type { AppServices } from './context.js'
 import { credentialsOf } from './credentials.js'
 import { refuseCrossSiteCookieRequests } from './cross-origin.js'
 import { sendError } from './error-response.js'
+import { limitConnections } from './connection-limits.js'
 import { clientErrorHandler } from './framework-errors.js'
 import { parseJsonBody } from './json-body.js'
 import { loggableUrl } from './loggable-url.js'
@@ -43,6 +44,8 @@ export interface AppOptions {
   /** Requests per minute per address without a valid session (rate-limits.ts); 0 turns it off. */
   anonymousRateLimitPerMinute: number
   trustProxy: boolean
+  /** Connections open at once, overall and per client address (connection-limits.ts); 0: none. */
+  connections: { maxConnections: number; maxConnectionsPerAddress: number }
   logger: FastifyServerOptions['logger']
   /** Where /metrics reads from; the server adds its background jobs' figures to it. */
   metrics?: Registry
@@ -98,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     sendError(new AppError('NOT_FOUND', 'no such route'), request, reply),
   )
+  limitConnections(app.server, { ...options.connections, trustProxy: options.trustProxy })
   guardRequestBodies(app, { idleTimeoutMs: options.bodyIdleTimeoutMs, drainLimitBytes: MAX_CHUNK_SIZE })
 
   // JSON bodies: parsed whole (they are small: bodyLimitBytes, 8 MiB for an init), empty is none.

@@ -8,7 +8,8 @@ export interface RequestBodyOptions {
   idleTimeoutMs: number
   /**
    * A body left unread by an early answer (a rejected chunk) is read and dropped up to this
-   * declared size, so that the client hears the answer; a larger one has its connection closed.
+   * declared size, so that the client hears the answer; a larger one has its connection closed,
+   * as has one whose rest does not arrive within `idleTimeoutMs` in all.
    */
   drainLimitBytes: number
 }
@@ -21,7 +22,7 @@ export interface RequestBodyOptions {
  * - A body that makes no progress for `idleTimeoutMs` while it is read fails with
  *   REQUEST_TIMEOUT (408); the reader (a chunk upload) removes what it wrote.
  * - A request answered before its body was read keeps its connection and has the rest of its
- *   body read and dropped (bounded in size and idle time). Closing at once would leave bytes
+ *   body read and dropped (bounded in size, and in time: `idleTimeoutMs` for the whole rest). Closing at once would leave bytes
  *   unread in the socket, and the kernel then resets the connection, often before the client
  *   has read the answer: it would see EPIPE or ECONNRESET instead of its 401 or 400.
  *
@@ -71,16 +72,13 @@ function settleUnreadBody(
   // the connection in step instead.
   reply.removeHeader('connection')
   raw.unpipe()
-  let timer: NodeJS.Timeout | undefined
-  const arm = () => {
-    clearTimeout(timer)
-    timer = setTimeout(() => raw.destroy(), options.idleTimeoutMs)
-  }
+  // One deadline for the whole drain, never pushed back by the bytes that arrive: a client
+  // trickling the rest of a refused body (a byte now and then) would otherwise hold the
+  // connection forever. The answer is out; past the deadline the connection is cut.
+  const timer = setTimeout(() => raw.destroy(), options.idleTimeoutMs)
   const stop = () => clearTimeout(timer)
-  raw.on('data', arm)
   raw.once('end', stop)
   raw.once('close', stop)
-  arm()
   raw.resume()
 }
 

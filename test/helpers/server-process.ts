@@ -39,6 +39,8 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       RATE_LIMIT_PER_MINUTE: '0',
       LOGIN_RATE_LIMIT_PER_MINUTE: '1000',
       ANON_RATE_LIMIT_PER_MINUTE: '1000000',
+      // Likewise for connections (MAX_CONNECTIONS_PER_ADDRESS): suites open many at once.
+      MAX_CONNECTIONS_PER_ADDRESS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

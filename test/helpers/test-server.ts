@@ -45,6 +45,8 @@ export async function startTestServer(
     SHARE_RATE_LIMIT_PER_MINUTE: '100000',
     // Every suite's requests come from 127.0.0.1, and many test refusals (401s) on purpose.
     ANON_RATE_LIMIT_PER_MINUTE: '1000000',
+    // Likewise for connections (MAX_CONNECTIONS_PER_ADDRESS): suites open many at once.
+    MAX_CONNECTIONS_PER_ADDRESS: '0',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   })
