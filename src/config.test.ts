@@ -8,4 +8,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ GC_GRACE_SECONDS: '60' }).gc.graceMs).toBe(60_000)
     expect(loadConfig({}).gc.graceMs).toBe(3_600_000)
   })
+
+  it('reads the least chunk size (64 KiB unset), from 1 byte up to the fixed 4 MiB chunk size', () => {
+    expect(loadConfig({}).uploads.minChunkBytes).toBe(65_536)
+    expect(loadConfig({ UPLOAD_MIN_CHUNK_BYTES: '1' }).uploads.minChunkBytes).toBe(1)
+    expect(loadConfig({ UPLOAD_MIN_CHUNK_BYTES: '4194304' }).uploads.minChunkBytes).toBe(4 * 1024 * 1024)
+    expect(() => loadConfig({ UPLOAD_MIN_CHUNK_BYTES: '0' })).toThrow(
+      /UPLOAD_MIN_CHUNK_BYTES must be an integer >= 1/,
+    )
+    expect(() => loadConfig({ UPLOAD_MIN_CHUNK_BYTES: '4194305' })).toThrow(
+      /UPLOAD_MIN_CHUNK_BYTES must be at most/,
+    )
+  })
 })

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { DEFAULT_CHUNK_SIZE, DEFAULT_MIN_CHUNK_SIZE } from './domain/chunk-plan.js'
 import { DEFAULT_RETENTION, type RetentionPolicy } from './domain/retention.js'
 
 export interface Config {
@@ -76,6 +77,8 @@ export interface Config {
     sweepIntervalMs: number
     /** Upload sessions one user may have open at once; one more is 429. */
     maxOpenSessions: number
+    /** Every declared chunk but a file's last is at least this large (UPLOAD_MIN_CHUNK_BYTES). */
+    minChunkBytes: number
   }
   /** Version history kept per file. */
   versions: RetentionPolicy
@@ -146,6 +149,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
   }
 
+  // At most the fixed chunk size: a declaration without chunkSizes is cut into chunks of that size.
+  const uploadMinChunkBytes = int('UPLOAD_MIN_CHUNK_BYTES', DEFAULT_MIN_CHUNK_SIZE, 1)
+  if (uploadMinChunkBytes > DEFAULT_CHUNK_SIZE) {
+    problems.push(`UPLOAD_MIN_CHUNK_BYTES must be at most ${DEFAULT_CHUNK_SIZE} (the fixed chunk size)`)
+  }
+
   const config: Config = {
     http: {
       port: int('PORT', 8080, 0),
@@ -203,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,
       sweepIntervalMs: int('UPLOAD_SWEEP_INTERVAL_SECONDS', 600, 1) * 1000,
       maxOpenSessions: int('UPLOAD_MAX_OPEN_SESSIONS', 100, 1),
+      minChunkBytes: uploadMinChunkBytes,
     },
     versions: {
       maxVersions: int('VERSION_MAX_COUNT', DEFAULT_RETENTION.maxVersions, 1),

@@ -101,6 +101,7 @@ export function servicesFor(
     defaultQuotaBytes: config.auth.defaultQuotaBytes,
     uploadSessionTtlMs: config.uploads.sessionTtlMs,
     uploadMaxOpenSessions: config.uploads.maxOpenSessions,
+    uploadMinChunkBytes: config.uploads.minChunkBytes,
     passwordHashing: config.auth.passwordHashing,
     retention: config.versions,
     trashRetentionMs: config.trash.retentionMs,

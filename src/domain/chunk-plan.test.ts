@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, planChunks } from './chunk-plan.js'
+import {
+  type ChunkPlanInput,
+  DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  planChunks as planWith,
+} from './chunk-plan.js'
 import { AppError } from './errors.js'
 
 const h = 'a'.repeat(64)
+const KiB = 1024
+/** Most cases here declare chunks of a few bytes: no least chunk size. */
+const planChunks = (input: ChunkPlanInput) => planWith(input, { minChunkSize: 1 })
 
 describe('planChunks', () => {
   it('lays out fixed 4 MiB chunks with a short last one', () => {
@@ -46,5 +54,31 @@ describe('planChunks', () => {
     [{ size: 0, chunkHashes: [h], chunkSizes: [0] }],
   ])('rejects %j', (input) => {
     expect(() => planChunks(input)).toThrow(AppError)
+  })
+
+  describe('with a least chunk size of 64 KiB', () => {
+    const plan = (chunkSizes: number[]) =>
+      planWith(
+        { size: chunkSizes.reduce((a, b) => a + b, 0), chunkHashes: chunkSizes.map(() => h), chunkSizes },
+        { minChunkSize: 64 * KiB },
+      )
+
+    it('refuses a chunk below it but the last, naming its index', () => {
+      expect(() => plan([64 * KiB, 64 * KiB - 1, 10])).toThrow(
+        expect.objectContaining({ code: 'INVALID_REQUEST', details: { index: 1 } }),
+      )
+      expect(() => plan(Array(65_536).fill(1))).toThrow(/chunkSizes\[0\] is 1 bytes/)
+    })
+
+    it('takes chunks of exactly that size, any last chunk, and a file of one small chunk', () => {
+      expect(plan([64 * KiB, 64 * KiB, 1]).chunks).toHaveLength(3)
+      expect(plan([5]).chunks).toHaveLength(1)
+      expect(planWith({ size: 5, chunkHashes: [h] }, { minChunkSize: 64 * KiB }).chunks).toHaveLength(1)
+      const fixed = planWith(
+        { size: 2 * DEFAULT_CHUNK_SIZE + 1, chunkHashes: [h, h, h] },
+        { minChunkSize: DEFAULT_CHUNK_SIZE },
+      )
+      expect(fixed.chunks.map((c) => c.size)).toEqual([DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE, 1])
+    })
   })
 })

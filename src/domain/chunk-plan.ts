@@ -6,6 +6,14 @@ export const MiB = 1024 * 1024
 export const DEFAULT_CHUNK_SIZE = 4 * MiB
 /** Contract: a declared variable chunk is at most 16 MiB. */
 export const MAX_CHUNK_SIZE = 16 * MiB
+/**
+ * The least size of every declared chunk but the last (UPLOAD_MIN_CHUNK_BYTES, by default). The
+ * work of a download, a complete and a declaration grows with a file's chunks, not its bytes:
+ * without a floor, 65,536 one-byte chunks of one hash (one 1-byte PUT, 64 KiB of quota) made a
+ * file whose downloads took over a minute and held up every other request. With it, a file's
+ * chunk count is bounded by what it charges to the quota.
+ */
+export const DEFAULT_MIN_CHUNK_SIZE = 64 * 1024
 /** Far beyond any real file, but small enough that sizes stay exact in a JS number and in SQL bigint. */
 export const MAX_FILE_SIZE = 16 * 1024 ** 4
 /**
@@ -36,6 +44,17 @@ export interface ChunkPlan {
   chunks: PlannedChunk[]
 }
 
+/** The server's chunking rules (from its configuration). */
+export interface ChunkRules {
+  /**
+   * Every declared chunk but the last is at least this large (UPLOAD_MIN_CHUNK_BYTES). Fixed-size
+   * chunks meet it: the configuration keeps it at most DEFAULT_CHUNK_SIZE.
+   */
+  minChunkSize: number
+  /** The size of each chunk but the last when a declaration gives no `chunkSizes`. */
+  fixedChunkSize?: number
+}
+
 export interface ChunkPlanInput {
   size: unknown
   chunkHashes: unknown
@@ -47,8 +66,9 @@ export interface ChunkPlanInput {
  * the declaration can be inconsistent (sizes, counts, hash format) is a 400 here, before
  * anything is stored.
  */
-export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK_SIZE): ChunkPlan {
+export function planChunks(input: ChunkPlanInput, rules: ChunkRules): ChunkPlan {
   const { size, chunkHashes, chunkSizes } = input
+  const { minChunkSize, fixedChunkSize = DEFAULT_CHUNK_SIZE } = rules
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     throw invalid('size must be a non-negative integer')
   }
@@ -65,7 +85,7 @@ export function planChunks(input: ChunkPlanInput, fixedChunkSize = DEFAULT_CHUNK
   const sizes =
     chunkSizes === undefined || chunkSizes === null
       ? fixedSizes(size, fixedChunkSize)
-      : declaredSizes(chunkSizes, size)
+      : declaredSizes(chunkSizes, size, minChunkSize)
   if (sizes.length !== chunkHashes.length) {
     throw invalid(
       `a file of ${size} bytes has ${sizes.length} chunks, but ${chunkHashes.length} hashes were given`,
@@ -90,7 +110,7 @@ function fixedSizes(size: number, chunkSize: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.min(chunkSize, size - i * chunkSize))
 }
 
-function declaredSizes(chunkSizes: unknown, size: number): number[] {
+function declaredSizes(chunkSizes: unknown, size: number, minChunkSize: number): number[] {
   if (!Array.isArray(chunkSizes)) throw invalid('chunkSizes must be an array of integers')
   if (chunkSizes.length > MAX_CHUNKS) throw invalid(`a file has at most ${MAX_CHUNKS} chunks`)
   let total = 0
@@ -100,6 +120,13 @@ function declaredSizes(chunkSizes: unknown, size: number): number[] {
     }
     if (chunkSize > MAX_CHUNK_SIZE)
       throw invalid(`chunkSizes[${index}] is larger than ${MAX_CHUNK_SIZE} bytes`)
+    // The last chunk is whatever the file has left; every other one carries its share of bytes.
+    if (chunkSize < minChunkSize && index < chunkSizes.length - 1) {
+      throw invalid(
+        `chunkSizes[${index}] is ${chunkSize} bytes: every chunk but the last must be at least ${minChunkSize} bytes`,
+        { index },
+      )
+    }
     total += chunkSize
   })
   if (total !== size) throw invalid(`chunkSizes add up to ${total}, not to size ${size}`)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { LocalEventBus } from '../adapters/local-bus/local-event-bus.js'
+import { DEFAULT_MIN_CHUNK_SIZE } from '../domain/chunk-plan.js'
 import type { Clock } from '../domain/clock.js'
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../domain/retention.js'
 import type { AppServices } from '../http/context.js'
@@ -29,6 +30,8 @@ export interface ServiceOptions extends AuthOptions {
   uploadSessionTtlMs: number
   /** Upload sessions one user may have open at once. */
   uploadMaxOpenSessions?: number
+  /** Every declared chunk but a file's last is at least this large (UPLOAD_MIN_CHUNK_BYTES). */
+  uploadMinChunkBytes?: number
   passwordHashing?: PasswordHashing
   retention?: RetentionPolicy
   trashRetentionMs?: number
@@ -74,6 +77,7 @@ export function buildServices(
     uploads: new UploadService(meta, journal, blobs, clock, history, integrity, hashers, {
       sessionTtlMs: options.uploadSessionTtlMs,
       maxOpenSessions: options.uploadMaxOpenSessions ?? 100,
+      minChunkBytes: options.uploadMinChunkBytes ?? DEFAULT_MIN_CHUNK_SIZE,
     }),
     versions: new VersionService(meta, journal, clock, history),
     trash: new TrashService(meta, journal, clock, {

@@ -57,6 +57,8 @@ export interface UploadOptions {
   sessionTtlMs: number
   /** Sessions one user may have open at once (UPLOAD_MAX_OPEN_SESSIONS); one more is 429. */
   maxOpenSessions: number
+  /** Every declared chunk but a file's last is at least this large (UPLOAD_MIN_CHUNK_BYTES). */
+  minChunkBytes: number
 }
 
 export interface UploadInit {
@@ -114,7 +116,7 @@ export class UploadService {
 
   async init(user: User, input: UploadInit): Promise<UploadSessionView> {
     const filename = normalizeName(input.filename)
-    const plan = planChunks(input)
+    const plan = planChunks(input, { minChunkSize: this.options.minChunkBytes })
     const baseVersion = parseBaseVersion(input.baseVersion)
     // The caller's folder, or one shared with them as an editor: the file is the folder owner's,
     // and counts against the owner's quota.

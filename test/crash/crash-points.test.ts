@@ -66,6 +66,8 @@ async function newDeployment(db: DatabaseKind): Promise<Deployment> {
     DATA_DIR: dataDir,
     GC_GRACE_SECONDS: String(GRACE_MS / 1000),
     UPLOAD_TTL_HOURS: String(UPLOAD_TTL_MS / 3600_000),
+    // Files here are made of chunks of a few tens of KiB (declared with chunkSizes).
+    UPLOAD_MIN_CHUNK_BYTES: '1',
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_PASSES: '1',
   }

@@ -47,6 +47,9 @@ export async function startTestServer(
     ANON_RATE_LIMIT_PER_MINUTE: '1000000',
     // Likewise for connections (MAX_CONNECTIONS_PER_ADDRESS): suites open many at once.
     MAX_CONNECTIONS_PER_ADDRESS: '0',
+    // Suites build files from chunks of a few bytes (chunkSizes); production's 64 KiB least chunk
+    // size is tested where it is set explicitly (test/e2e/chunk-minimum.test.ts).
+    UPLOAD_MIN_CHUNK_BYTES: '1',
     ...(database ? { DATABASE_URL: database.url } : {}),
     ...env,
   })

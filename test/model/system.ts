@@ -73,6 +73,8 @@ export async function openSystem(
       sessionCacheMs: 0,
       defaultQuotaBytes: 1024 ** 3,
       uploadSessionTtlMs: UPLOAD_TTL_MS,
+      // The model's files are made of chunks of a few bytes (declared with chunkSizes).
+      uploadMinChunkBytes: 1,
       passwordHashing: CHEAP_ARGON2,
       retention,
       gcGraceMs: GC_GRACE_MS,
