@@ -6,6 +6,7 @@ import type {
   ChunkRecord,
   ChunkRef,
   FolderMember,
+  MemberRole,
   Millis,
   NodeKind,
   NodeRecord,
@@ -90,6 +91,12 @@ export interface ChildrenPage {
   limit: number
 }
 
+/** A node of a lineage, with the role a given user has as a member of it (null: none). */
+export interface LineageStep {
+  node: NodeRecord
+  memberRole: MemberRole | null
+}
+
 export interface NodeRepository {
   /** Throws AppError NAME_TAKEN when a live sibling has the same name, or one that differs only in case. */
   insert(node: NodeRecord): Promise<void>
@@ -109,6 +116,11 @@ export interface NodeRepository {
   listLiveChildren(parentId: string, page: ChildrenPage): Promise<NodeRecord[]>
   /** The node and its ancestors up to the root, nearest first (the node itself is [0]). */
   lineage(id: string): Promise<NodeRecord[]>
+  /**
+   * `lineage`, each node with `userId`'s membership role of it (null when none), in one query:
+   * for access checks on a hot path (services/access.ts, `mayWriteFolder`).
+   */
+  lineageWithRoles(userId: string, id: string): Promise<LineageStep[]>
   /** Renames and/or moves; throws AppError NAME_TAKEN on a live sibling name clash. */
   update(id: string, patch: { name?: string; parentId?: string; updatedAt: Millis }): Promise<void>
   /** Sets a file's current version fields (after a new version is inserted). */
@@ -376,11 +388,17 @@ export interface UploadRepository {
    */
   lockAccounts(userIds: readonly string[]): Promise<void>
   /**
-   * Bytes of `ownerId`'s quota held by sessions open (not completed) and unexpired at `now`:
-   * what each reserved, less the current size of its credit file while that exists (never
-   * below nothing).
+   * Bytes of `ownerId`'s quota held by sessions open (not completed) and unexpired at `now`
+   * whose target folder still exists (live or in the trash; a purged one's sessions can never
+   * complete): what each reserved, less the current size of its credit file while that exists
+   * (never below nothing).
    */
   reservedBytes(ownerId: string, now: Millis): Promise<number>
+  /**
+   * The open, unexpired sessions `userId` opened into `ownerId`'s files (at most
+   * UPLOAD_MAX_OPEN_SESSIONS): which may end when the user loses access to a folder of the owner.
+   */
+  openInto(userId: string, ownerId: string, now: Millis): Promise<{ id: string; folderId: string }[]>
   /** Whether an open, unexpired session of `ownerId` counts on the size of file `fileId`. */
   creditTaken(ownerId: string, fileId: string, now: Millis): Promise<boolean>
   /** The sessions `userId` opened that are open and unexpired at `now`: how many, and the first expiry. */

@@ -98,6 +98,28 @@ export async function locateFolderWithPath(
 }
 
 /**
+ * Whether `userId` may put files into this folder now, by the rules of `locate` (the owner's live
+ * folder, or one under a folder shared with them as an editor, none of it in the trash), in one
+ * query: what an upload session checks on every request, each chunk PUT included.
+ */
+export async function mayWriteFolder(
+  repos: Repositories,
+  userId: string,
+  folderId: string,
+): Promise<boolean> {
+  const lineage = await repos.nodes.lineageWithRoles(userId, folderId)
+  const folder = lineage[0]?.node
+  if (folder?.kind !== 'folder' || !lineage.every(({ node }) => node.deletedAt === null)) return false
+  if (folder.ownerId === userId) return true
+  const role = lineage.reduce<Role | null>(
+    (best, { memberRole }) =>
+      memberRole === null ? best : best === null ? memberRole : stronger(best, memberRole),
+    null,
+  )
+  return role !== null && allows(role, 'write')
+}
+
+/**
  * Renaming, moving or deleting a shared folder itself changes what its members see: that is
  * for its owner only, though editors may do all of it inside.
  */

@@ -1,8 +1,8 @@
 import type { Clock } from '../domain/clock.js'
 import { invalid, notFound } from '../domain/errors.js'
 import type { FolderMember, MemberRole, User } from '../domain/model.js'
-import type { MetadataStore, SharedFolder } from '../ports/metadata-store.js'
-import { locate, locateLocked } from './access.js'
+import type { MetadataStore, Repositories, SharedFolder } from '../ports/metadata-store.js'
+import { locate, locateLocked, mayWriteFolder } from './access.js'
 import { normalizeEmail } from './auth-service.js'
 import type { ChangeJournal } from './change-journal.js'
 
@@ -54,6 +54,8 @@ export class MemberService {
         createdAt: this.clock(),
       }
       const created = await tx.sharing.putMember(member)
+      // An editor made a viewer can no longer upload here: their sessions end with the change.
+      if (!created && member.role === 'viewer') await this.endLostSessions(tx, invitee.id, folder.ownerId)
       // The folder appears in the new member's journal, at the top of their view.
       if (created) log.recordFor(invitee.id, folder, 'create')
       const stored = (await tx.sharing.members(folder.id)).find((m) => m.userId === invitee.id) ?? member
@@ -82,9 +84,30 @@ export class MemberService {
       const leaving = memberId === user.id
       const { node: folder } = await locateLocked(tx, user, folderId, leaving ? 'read' : 'own', 'folder')
       if (!(await tx.sharing.removeMember(folder.id, memberId))) throw notFound('no such member')
+      await this.endLostSessions(tx, memberId, folder.ownerId)
       // Their devices drop the folder; nothing more of it reaches their journal.
       log.recordFor(memberId, folder, 'delete')
     })
+  }
+
+  /**
+   * Ends the user's open upload sessions into the owner's files that they may no longer upload
+   * into (after a removal, a leave or a demotion; a session into a folder still shared with them
+   * through another membership stays), so that what the sessions reserved stops holding the
+   * owner's quota at once. In the caller's transaction, under the owner's tree lock; the chunks
+   * those sessions alone named are the collector's, like an abort's.
+   */
+  private async endLostSessions(tx: Repositories, userId: string, ownerId: string): Promise<void> {
+    const sessions = await tx.uploads.openInto(userId, ownerId, this.clock())
+    const reachable = new Map<string, boolean>()
+    for (const session of sessions) {
+      let may = reachable.get(session.folderId)
+      if (may === undefined) {
+        may = await mayWriteFolder(tx, userId, session.folderId)
+        reachable.set(session.folderId, may)
+      }
+      if (!may) await tx.uploads.delete(session.id)
+    }
   }
 
   /** Live folders other users share with the caller, most recently shared first. */

@@ -24,7 +24,7 @@ import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
 import { pausePoint } from '../support/pause-points.js'
 import type { Sha256Pool } from '../support/sha256-pool.js'
-import { locateLocked, locateTarget } from './access.js'
+import { locateLocked, locateTarget, mayWriteFolder } from './access.js'
 import { appendVersion, type VersionTarget, versionMadeBy } from './append-version.js'
 import type { ChangeJournal, ChangeLog } from './change-journal.js'
 import type { ChunkIntegrity } from './chunk-integrity.js'
@@ -250,7 +250,7 @@ export class UploadService {
 
   /** The session as it stands now: chunks stored meanwhile by anyone are no longer needed. */
   async check(user: User, uploadId: string): Promise<UploadSessionView> {
-    const upload = await this.findUpload(user, uploadId)
+    const upload = await this.#usableSession(user, uploadId)
     return view(upload, await this.refresh(user, upload))
   }
 
@@ -267,7 +267,7 @@ export class UploadService {
     contentLength: number | undefined,
     body: Readable,
   ): Promise<ChunkReceipt> {
-    const upload = await this.findUpload(user, uploadId)
+    const upload = await this.#usableSession(user, uploadId)
     const index = parseIndex(rawIndex, upload.totalChunks)
     const chunk = await this.meta.uploads.chunk(upload.id, index)
     if (!chunk) throw new AppError('INVALID_CHUNK_INDEX', `chunk index ${index} is out of range`)
@@ -392,7 +392,7 @@ export class UploadService {
    * session, right or wrong as the proof sent was. The hashing runs on the worker pool.
    */
   async prove(user: User, uploadId: string, rawProofs: unknown): Promise<UploadSessionView> {
-    const upload = await this.findUpload(user, uploadId)
+    const upload = await this.#usableSession(user, uploadId)
     const proofs = parseProofs(rawProofs, upload.totalChunks)
     const chunks = await this.refresh(user, upload)
     // Entries by chunk: one look at the stored bytes answers every index that names them.
@@ -442,6 +442,7 @@ export class UploadService {
   async complete(user: User, uploadId: string): Promise<CompletedUpload> {
     const upload = isId(uploadId) ? await this.meta.uploads.find(user.id, uploadId, this.clock()) : null
     if (!upload) return this.#completedBefore(user, uploadId)
+    await this.#assertMayStillWrite(user, upload)
     const chunks = await this.refresh(user, upload)
     const stored = await this.meta.chunks.sound(chunks.map((chunk) => chunk.hash))
     const missing = chunks.filter((c) => c.state !== 'ok' || !stored.has(c.hash)).map((c) => c.index)
@@ -581,6 +582,26 @@ export class UploadService {
     const upload = isId(uploadId) ? await this.meta.uploads.find(user.id, uploadId, this.clock()) : null
     if (!upload) throw uploadNotFound()
     return upload
+  }
+
+  /**
+   * An open session of the caller's that they may still use: its target folder live, and theirs
+   * or shared with them as an editor still (a member removed or made a viewer since, or a folder
+   * trashed since, is 404 until that changes back). Abort needs only `findUpload`.
+   */
+  async #usableSession(user: User, uploadId: string): Promise<UploadRecord> {
+    const upload = await this.findUpload(user, uploadId)
+    await this.#assertMayStillWrite(user, upload)
+    return upload
+  }
+
+  async #assertMayStillWrite(user: User, upload: UploadRecord): Promise<void> {
+    if (!(await mayWriteFolder(this.meta, user.id, upload.folderId))) {
+      throw new AppError(
+        'UPLOAD_NOT_FOUND',
+        'no such upload session: its folder was deleted, or you may no longer upload into it',
+      )
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ApiClient, chunksOf, MiB } from '../helpers/api-client.js'
+import { ApiClient, chunksOf, MiB, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { plainRequest, randomHashes } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -214,6 +214,112 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
     // ... while Bob's own quota is untouched.
     expect((await declare(bob, 8 * MiB)).status).toBe(201)
   })
+
+  /** Ann's folder `name`, shared with a new user Bob as an editor. */
+  const sharedWithEditor = async (ann: ApiClient, name = 'Shared') => {
+    const bob = await someone()
+    const folder = (await ann.post('/folders', { name })).body
+    const invited = await ann.post(`/folders/${folder.id}/members`, { email: bob.user.email, role: 'editor' })
+    expect(invited.status).toBe(201)
+    return { bob, folder }
+  }
+  /** An init of `bytes` into `folderId` (4 MiB chunks), with plain fetch. */
+  const declareInto = (client: ApiClient, folderId: string, bytes: Buffer) =>
+    plainRequest(server.api, 'POST', '/upload/init', client.token, {
+      filename: `in-${randomBytes(4).toString('hex')}.bin`,
+      size: bytes.length,
+      folderId,
+      chunkHashes: chunksOf(bytes).map(sha256),
+    })
+  /** What each request of a session answers its uploader: a chunk PUT, check, prove and complete. */
+  const sessionAnswers = async (client: ApiClient, uploadId: string, bytes: Buffer) => {
+    const chunk = chunksOf(bytes)[0] as Buffer
+    const put = await fetch(`${server.api}/upload/${uploadId}/chunk/0`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${client.token}`, 'x-chunk-hash': sha256(chunk) },
+      body: chunk,
+    })
+    await put.arrayBuffer()
+    const session = (op: string, body?: unknown) =>
+      plainRequest(server.api, 'POST', `/upload/${uploadId}/${op}`, client.token, body)
+    return {
+      put: put.status,
+      check: (await session('check')).status,
+      prove: (await session('prove', { proofs: {} })).status,
+      complete: (await session('complete')).status,
+    }
+  }
+
+  it.skipIf(!available)(
+    'removing an editor ends their sessions at once: the owner’s quota is free, and the session 404 to them',
+    async () => {
+      const ann = await someone()
+      const { bob, folder } = await sharedWithEditor(ann)
+      const bytes = randomBytes(10 * MiB)
+      const hog = await declareInto(bob, folder.id, bytes)
+      expect(hog.status).toBe(201)
+      expect((await declare(ann, MiB)).status).toBe(507)
+      expect((await ann.delete(`/folders/${folder.id}/members/${bob.user.id}`)).status).toBe(204)
+      expect((await declare(ann, MiB)).status).toBe(201)
+      expect(await sessionAnswers(bob, hog.body.uploadId, bytes)).toEqual({
+        put: 404,
+        check: 404,
+        prove: 404,
+        complete: 404,
+      })
+      // A member who leaves ends theirs alike (Ann holds 1 MiB herself now).
+      const other = await sharedWithEditor(ann, 'Again')
+      const held = await declareInto(other.bob, other.folder.id, randomBytes(9 * MiB))
+      expect(held.status).toBe(201)
+      expect((await declare(ann, MiB)).status).toBe(507)
+      const left = await other.bob.delete(`/folders/${other.folder.id}/members/${other.bob.user.id}`)
+      expect(left.status).toBe(204)
+      expect((await declare(ann, MiB)).status).toBe(201)
+    },
+  )
+
+  it.skipIf(!available)(
+    'every request of a session re-checks its folder: 404 while it is trashed, usable again once restored',
+    async () => {
+      const ann = await someone()
+      const { bob, folder } = await sharedWithEditor(ann)
+      const bytes = randomBytes(MiB)
+      const session = await declareInto(bob, folder.id, bytes)
+      expect(session.status).toBe(201)
+      expect((await ann.delete(`/folders/${folder.id}`)).status).toBe(204)
+      expect(await sessionAnswers(bob, session.body.uploadId, bytes)).toEqual({
+        put: 404,
+        check: 404,
+        prove: 404,
+        complete: 404,
+      })
+      expect((await ann.post(`/trash/${folder.id}/restore`, {})).status).toBe(200)
+      expect(await sessionAnswers(bob, session.body.uploadId, bytes)).toEqual({
+        put: 200,
+        check: 200,
+        prove: 200,
+        complete: 201,
+      })
+    },
+  )
+
+  it.skipIf(!available)(
+    'sessions into a purged folder hold nothing; while it is in the trash they still hold',
+    async () => {
+      const ann = await someone()
+      const { bob, folder } = await sharedWithEditor(ann)
+      const sub = (await ann.post('/folders', { name: 'Sub', parentId: folder.id })).body
+      // Bob's, into the folder, and Ann's own, into one below it, fill her quota.
+      expect((await declareInto(bob, folder.id, randomBytes(5 * MiB))).status).toBe(201)
+      expect((await declareInto(ann, sub.id, randomBytes(5 * MiB))).status).toBe(201)
+      expect((await declare(ann, MiB)).status).toBe(507)
+      // In the trash, the folder may come back and the sessions complete: they still hold.
+      expect((await ann.delete(`/folders/${folder.id}`)).status).toBe(204)
+      expect((await declare(ann, MiB)).status).toBe(507)
+      expect((await ann.delete(`/trash/${folder.id}`)).status).toBe(204)
+      expect((await declare(ann, 10 * MiB)).status).toBe(201)
+    },
+  )
 
   it.skipIf(!available)('one user may have only so many sessions open: one more is 429', async () => {
     const ann = await someone()

@@ -1,8 +1,14 @@
 import { type CompiledQuery, type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
-import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
+import type { MemberRole, Millis, NodeKind, NodeRecord } from '../../domain/model.js'
 import { nameKey } from '../../domain/names.js'
-import type { ChildrenPage, NodeRepository, TrashEntry, TrashPage } from '../../ports/metadata-store.js'
+import type {
+  ChildrenPage,
+  LineageStep,
+  NodeRepository,
+  TrashEntry,
+  TrashPage,
+} from '../../ports/metadata-store.js'
 import { withSavepoint } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, NodesTable } from './schema.js'
@@ -15,6 +21,8 @@ import { uniqueViolation } from './unique-violation.js'
 const MAX_DEPTH = 10_000
 /** Stands for the id in the compiled lineage query; replaced by the real one at each call. */
 const LINEAGE_PLACEHOLDER = '\u0000lineage-id'
+/** Stands for the user in the compiled lineage-with-roles query. */
+const MEMBER_PLACEHOLDER = '\u0000lineage-member'
 
 const nameTaken = (): AppError =>
   new AppError('NAME_TAKEN', 'An item with this name already exists in the folder')
@@ -122,6 +130,29 @@ export class SqlNodeRepository implements NodeRepository {
   }
 
   #lineageQuery: CompiledQuery<Selectable<NodesTable>> | undefined
+
+  async lineageWithRoles(userId: string, id: string): Promise<LineageStep[]> {
+    // Every request of an upload session (each chunk PUT) runs this: compiled once, like lineage.
+    this.#rolesQuery ??= this.buildLineage(LINEAGE_PLACEHOLDER)
+      .leftJoin('folder_members', (join) =>
+        join
+          .onRef('folder_members.folder_id', '=', 'nodes.id')
+          .on('folder_members.user_id', '=', MEMBER_PLACEHOLDER),
+      )
+      .select('folder_members.role as member_role')
+      .compile()
+    const template = this.#rolesQuery
+    const parameters = template.parameters.map((value) =>
+      value === LINEAGE_PLACEHOLDER ? id : value === MEMBER_PLACEHOLDER ? userId : value,
+    )
+    const { rows } = await this.db.executeQuery<Selectable<NodesTable> & { member_role: MemberRole | null }>({
+      ...template,
+      parameters,
+    })
+    return rows.map(({ member_role, ...row }) => ({ node: toNode(row), memberRole: member_role }))
+  }
+
+  #rolesQuery: CompiledQuery<Selectable<NodesTable> & { member_role: MemberRole | null }> | undefined
 
   private buildLineage(id: string) {
     return this.db

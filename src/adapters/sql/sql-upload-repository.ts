@@ -183,8 +183,11 @@ export class SqlUploadRepository implements UploadRepository {
   async reservedBytes(ownerId: string, now: Millis): Promise<number> {
     // A session's credit is its file's size now, at most what the session reserved; nothing once
     // the file is purged (a trashed file still counts in usedBytes, so it still covers).
+    // A session holds while its target folder exists: in the trash it may still complete after a
+    // restore (as trashed files still count in usedBytes); once purged, never.
     const row = await this.db
       .selectFrom('uploads')
+      .innerJoin('nodes as target', 'target.id', 'uploads.folder_id')
       .leftJoin('nodes', (join) =>
         join
           .onRef('nodes.id', '=', 'uploads.credit_file_id')
@@ -203,6 +206,17 @@ export class SqlUploadRepository implements UploadRepository {
       .executeTakeFirstOrThrow()
     // PostgreSQL's sum of a bigint is a numeric, which its driver hands over as a string.
     return Number(row.bytes)
+  }
+
+  async openInto(userId: string, ownerId: string, now: Millis): Promise<{ id: string; folderId: string }[]> {
+    return this.db
+      .selectFrom('uploads')
+      .select(['id', 'folder_id as folderId'])
+      .where('user_id', '=', userId)
+      .where('owner_id', '=', ownerId)
+      .where('completed_at', 'is', null)
+      .where('expires_at', '>', now)
+      .execute()
   }
 
   async creditTaken(ownerId: string, fileId: string, now: Millis): Promise<boolean> {
