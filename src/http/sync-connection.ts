@@ -33,7 +33,17 @@ export const SYNC_CLOSE = {
   unauthorized: 4401,
   /** The client did not read fast enough: reconnect with your cursor. */
   tooSlow: 4408,
+  /** The client sent pings far more often than a heartbeat needs (as HTTP 429). */
+  tooManyPings: 4429,
 } as const
+
+/**
+ * Pings a client may send per window: a heartbeat needs one every few seconds. Each ping is
+ * answered with a pong the client may not be reading; past this the socket is closed, so a
+ * flood of pings cannot queue pongs in the server's memory.
+ */
+const PINGS_PER_WINDOW = 30
+const PING_WINDOW_MS = 10_000
 
 /** Entries read from the journal per query while catching up. */
 const PAGE = 200
@@ -57,6 +67,8 @@ export class SyncConnection implements SyncWatcher {
   #closed = false
   #unwatch: (() => void) | undefined
   #closeTimer: NodeJS.Timeout | undefined
+  #pingWindowStart = 0
+  #pings = 0
 
   constructor(
     private readonly ws: WebSocket,
@@ -184,7 +196,21 @@ export class SyncConnection implements SyncWatcher {
     if (isBinary) return
     try {
       const message = JSON.parse(data.toString()) as { type?: unknown }
-      if (message.type === 'ping') this.#send({ type: 'pong', cursor: encodeJournalCursor(this.#cursor) })
+      if (message.type !== 'ping') return
+      const now = Date.now()
+      if (now - this.#pingWindowStart >= PING_WINDOW_MS) {
+        this.#pingWindowStart = now
+        this.#pings = 0
+      }
+      this.#pings += 1
+      // Past the bound, or with pongs piling up unread, the client is dropped; it reconnects
+      // from its cursor like any client that was too slow.
+      if (this.#pings > PINGS_PER_WINDOW || this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+        this.log.warn({ userId: this.user.id, pings: this.#pings }, 'sync socket flooding pings: dropped')
+        void this.close(SYNC_CLOSE.tooManyPings, 'too many pings: one every few seconds is enough')
+        return
+      }
+      this.#send({ type: 'pong', cursor: encodeJournalCursor(this.#cursor) })
     } catch {
       // Not JSON: ignored, like any message the protocol does not define.
     }

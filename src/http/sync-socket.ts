@@ -39,6 +39,13 @@ export function attachSyncSocket(
   options: SyncSocketOptions,
 ): { readonly connections: number; close(): Promise<void> } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
+  // A handshake ws cannot take (a bad version or key) is answered in the contract's shape.
+  wss.on('wsClientError', (error: Error, socket: Duplex) =>
+    refuse(
+      socket,
+      new AppError('INVALID_REQUEST', `not a WebSocket handshake this server takes: ${error.message}`),
+    ),
+  )
   const connections = new Set<SyncConnection>()
   const perUser = new Map<string, number>()
 
@@ -46,6 +53,17 @@ export function attachSyncSocket(
     const url = new URL(request.url ?? '/', 'http://localhost')
     const ip = clientIpOf(request, options.trustProxy)
     socket.on('error', () => socket.destroy())
+    const repeated = [...new Set(url.searchParams.keys())].find(
+      (key) => url.searchParams.getAll(key).length > 1,
+    )
+    if (repeated !== undefined) {
+      // As for every request (query-strings.ts): which of the two was meant is not ours to guess.
+      refuse(
+        socket,
+        new AppError('INVALID_REQUEST', `the query parameter "${repeated}" is given more than once`),
+      )
+      return
+    }
     if (url.pathname !== options.path) {
       // Counted like a request for no route: a 404 costs the address its budget, then 429s.
       options.limits.countUnknownRoute(ip).then(
@@ -72,17 +90,25 @@ export function attachSyncSocket(
             return
           }
           perUser.set(user.id, held + 1)
+          const release = () => {
+            const left = (perUser.get(user.id) ?? 1) - 1
+            if (left > 0) perUser.set(user.id, left)
+            else perUser.delete(user.id)
+          }
+          let opened = false
           wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+            opened = true
             const connection = new SyncConnection(ws, user, token, services, options, app.log)
             connections.add(connection)
             ws.once('close', () => {
               connections.delete(connection)
-              const left = (perUser.get(user.id) ?? 1) - 1
-              if (left > 0) perUser.set(user.id, left)
-              else perUser.delete(user.id)
+              release()
             })
             void connection.start(url.searchParams.get('cursor'))
           })
+          // ws refuses a malformed handshake (a bad version or key) itself, without calling
+          // back; it calls back synchronously otherwise. A refused one must give its slot back.
+          if (!opened) release()
         },
         (error: unknown) => refuse(socket, toAppError(error)),
       )
