@@ -10,7 +10,9 @@ import { pausePoint } from '../support/pause-points.js'
 export interface GarbageCollectorOptions {
   /**
    * How long a chunk must stay unreferenced after it was marked before it is deleted. Covers
-   * anything that learnt of the chunk before it became garbage and is about to use it.
+   * anything that learnt of the chunk before it became garbage and is about to use it. A chunk no
+   * version ever named is marked collectable at once when the session that stored it ends
+   * (SqlUploadRepository.delete): only sessions can know of it, and the claim sees those.
    */
   graceMs: Millis
   /** Chunks claimed and deleted per transaction. */

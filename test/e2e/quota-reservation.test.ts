@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import { readdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, chunksOf, MiB, sha256 } from '../helpers/api-client.js'
 import { BACKENDS } from '../helpers/backends.js'
-import { plainRequest, randomHashes } from '../helpers/plain-requests.js'
+import { databaseOf, plainRequest, randomHashes } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /**
@@ -128,6 +129,48 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
     expect((await declare(ann, 8 * MiB)).status).toBe(507)
     expect((await declare(ann, 2 * MiB)).status).toBe(201)
   })
+
+  it.skipIf(!available)(
+    'chunks only an aborted session brought in go at the next collector run; others wait their grace',
+    async () => {
+      const copiesOf = async (hashes: string[]) => {
+        const names = await readdir(`${server.dataDir}/chunks`, { recursive: true })
+        return names.filter((name) => hashes.some((hash) => name.endsWith(hash) || name.includes(`${hash}.`)))
+      }
+      const rows = async (hashes: string[]) =>
+        (await databaseOf(server).selectFrom('chunks').select('hash').where('hash', 'in', hashes).execute())
+          .length
+      const ann = await someone()
+      const bob = await someone()
+      // Ann's own bytes, which no version ever named.
+      const own = randomBytes(8 * MiB)
+      const ownHashes = chunksOf(own).map(sha256)
+      // Bytes a file named once (uploaded, then purged): a download may still be reading them.
+      const once = randomBytes(4 * MiB)
+      const onceHashes = chunksOf(once).map(sha256)
+      const file = await ann.upload('once.bin', once)
+      expect((await ann.delete(`/files/${file.id}`)).status).toBe(204)
+      expect((await ann.delete(`/trash/${file.id}`)).status).toBe(204)
+      // Bytes Bob's open session declares too.
+      const shared = randomBytes(MiB)
+      const sharedHashes = [sha256(shared)]
+      expect((await bob.init('shared.bin', shared)).status).toBe(201)
+
+      for (const bytes of [own, once, shared]) {
+        const init = await ann.init(`a-${randomBytes(4).toString('hex')}.bin`, bytes)
+        expect(init.status).toBe(201)
+        await sendChunks(ann, init, bytes)
+        expect((await ann.delete(`/upload/${init.body.uploadId}`)).status).toBe(204)
+      }
+      await server.services.gc.run()
+      expect(await rows(ownHashes)).toBe(0)
+      expect(await copiesOf(ownHashes)).toEqual([])
+      expect(await rows(onceHashes)).toBe(1)
+      expect(await copiesOf(onceHashes)).toHaveLength(1)
+      expect(await rows(sharedHashes)).toBe(1)
+      expect(await copiesOf(sharedHashes)).toHaveLength(1)
+    },
+  )
 
   it.skipIf(!available)(
     'four 8 MiB sessions into a 10 MiB quota: the first is taken, the others are 507 at init',

@@ -510,7 +510,7 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
           return
         }
         await s.services.uploads.abort(s.users[user]!, session.id)
-        m.forget(session)
+        count('abort.released', m.abort(session))
       },
     ),
   )
@@ -1010,6 +1010,12 @@ export async function verify(m: StorageModel, s: System): Promise<void> {
   expect(rows, 'chunk rows (hash, size, refCount, state)').toEqual(expectedRows)
   const generations = await s.meta.collector.generations(POOL_HASHES)
   expect([...generations.keys()].sort(), 'chunk rows in any state').toEqual(expectedRows.map((row) => row[0]))
+  // Each collector mark as the model has it: a run's, or the epoch for a chunk released by the
+  // end of the session that stored it.
+  const byHash = (entries: [string, number | null][]) => entries.sort(([a], [b]) => (a < b ? -1 : 1))
+  expect(byHash([...(await s.marks())]), 'collector marks').toEqual(
+    byHash([...m.rows].map(([i, row]) => [POOL_HASHES[i]!, row.markedAt])),
+  )
   for (const chunk of refs.keys())
     expect(m.rows.has(chunk), `model: referenced chunk ${chunk} has a row`).toBe(true)
   expect(await s.meta.audit.refCountMismatches(), 'reference count recount').toEqual([])

@@ -119,7 +119,14 @@ export interface ModelUser {
 }
 
 export interface ChunkRow {
+  /** The collector's mark; 0 (the epoch) for a chunk a session's end released (`release`). */
   markedAt: number | null
+  /**
+   * No version has named the chunk since this row was made (`chunks.never_referenced`): true
+   * from the PUT that stores its copy (a row the collector deleted and a later PUT makes again
+   * is a new row) until the first version names it.
+   */
+  neverReferenced: boolean
 }
 
 export type PredictedCompletion =
@@ -366,7 +373,7 @@ export class StorageModel {
   /** A chunk uploaded: its row exists, and every chunk of the session with its bytes is ok. */
   putChunk(session: ModelSession, index: number): void {
     const chunk = session.content[index]!
-    if (!this.rows.has(chunk)) this.rows.set(chunk, { markedAt: null })
+    if (!this.rows.has(chunk)) this.rows.set(chunk, { markedAt: null, neverReferenced: true })
     this.orphans.delete(chunk)
     this.markOk(session, chunk)
   }
@@ -383,6 +390,32 @@ export class StorageModel {
 
   forget(session: ModelSession): void {
     this.sessions = this.sessions.filter((s) => s !== session)
+  }
+
+  /** An abort that succeeded: the session goes, and releases its chunks; answers how many. */
+  abort(session: ModelSession): number {
+    const released = this.release(session)
+    this.forget(session)
+    return released
+  }
+
+  /**
+   * A session ends by abort or expiry (SqlUploadRepository.delete, deleteExpired): the chunks it
+   * names whose row no version has ever named (and so none does) are marked at the epoch, past
+   * every grace period, whatever their mark was. Also those another session still names: the
+   * collector skips them while it does.
+   */
+  release(session: ModelSession): number {
+    const refs = this.refCounts()
+    let released = 0
+    for (const i of new Set(session.content)) {
+      const row = this.rows.get(i)
+      if (row?.neverReferenced && (refs.get(i) ?? 0) === 0) {
+        row.markedAt = 0
+        released += 1
+      }
+    }
+    return released
   }
 
   predictCompletion(session: ModelSession): PredictedCompletion {
@@ -444,6 +477,7 @@ export class StorageModel {
       const row = this.rows.get(i)
       if (!row) throw new Error(`model: version ${number} of ${file.name} names chunk ${i}, which has no row`)
       row.markedAt = null
+      row.neverReferenced = false
     }
     if (file.versions.length > 1) this.prune(file, 'append')
   }
@@ -523,11 +557,16 @@ export class StorageModel {
 
   // ---- the collector -----------------------------------------------------------------------
 
-  /** The server's sweep of expired upload sessions (UploadService.sweepExpired). */
-  sweepExpiredUploads(): number {
+  /**
+   * The server's sweep of expired upload sessions (UploadService.sweepExpired), which releases
+   * their chunks (`release`); without `release`, the sessions only go (reconcile.ts judges the
+   * marks of a sweep that raced other operations itself).
+   */
+  sweepExpiredUploads(release = true): number {
     let swept = 0
     for (const session of this.sessions) {
       if (session.inDb && session.expiresAt <= this.now) {
+        if (release) this.release(session)
         session.inDb = false
         swept += 1
       }

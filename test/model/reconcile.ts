@@ -85,6 +85,20 @@ export async function reconcile(
   })
   const uploadChunks = new Set(uploads.filter(({ seen }) => seen.init.ok).flatMap(({ op }) => op.content))
 
+  // Sessions whose end in the batch releases their chunks (StorageModel.release): aborts that
+  // won, and with a collector the sessions expired when it began (it removes them first).
+  const abortedIds = new Set(
+    ops.flatMap((op, i) => {
+      const seen = observed[i]!
+      return op.kind === 'abortVsComplete' && !op.expired && seen.kind === 'abortVsComplete' && seen.abort.ok
+        ? [op.session.id]
+        : []
+    }),
+  )
+  const abortedChunks = new Set(before.sessions.filter((x) => abortedIds.has(x.id)).flatMap((x) => x.content))
+  const expiredChunks = new Set(
+    gcOp ? before.sessions.filter((x) => x.inDb && x.expiresAt <= now).flatMap((x) => x.content) : [],
+  )
   // What the collector may delete: unreferenced chunks marked a grace period ago, once expired
   // sessions are gone, that no session lasting through the batch names (nor a raced complete);
   // what it must: those that no session of the batch could have named either.
@@ -111,7 +125,16 @@ export async function reconcile(
     .map(([i]) => i)
   const maybeNamed = names.maybe
   const mustSweep = gcOp ? garbage.filter((i) => !maybeNamed.has(i)) : []
-  const maySweep = gcOp ? garbage : []
+  // An abort's release may come before the collector's claim, and its session's end too (g
+  // releases what the collector's own expiry sweep does, which comes first).
+  const abortReleased = [...abortedChunks].filter(
+    (i) =>
+      before.rows.get(i)?.neverReferenced === true &&
+      !garbage.includes(i) &&
+      !names.lasting.has(i) &&
+      !names.completing.has(i),
+  )
+  const maySweep = gcOp ? [...garbage, ...abortReleased] : []
   expect(
     swept.filter((i) => !maySweep.includes(i)),
     'chunks deleted that were not garbage',
@@ -122,11 +145,14 @@ export async function reconcile(
   ).toEqual([])
   for (const i of maySweep.filter((i) => maybeNamed.has(i)))
     count(swept.includes(i) ? 'race.collectorFirst' : 'race.uploadFirst')
+  if (gcOp)
+    for (const i of abortReleased)
+      count(swept.includes(i) ? 'release.sweptAfterAbort' : 'release.keptByAbort')
 
   // -- the trees: the start state has the rows as they are now and the batch's new sessions.
   const start: Trial = { m: before.clone(), completed: new Map(), aborted: new Set(), sweep: null }
   for (const i of swept) start.m.rows.delete(i)
-  for (const i of stored) start.m.rows.set(i, { markedAt: null })
+  for (const i of stored) start.m.rows.set(i, { markedAt: null, neverReferenced: true })
   const newSessions = new Map<string, ModelSession>()
   for (const { op, seen } of uploads) {
     if (!seen.init.ok) continue
@@ -249,6 +275,30 @@ export async function reconcile(
   }
   const f = chosen[0]!.m
 
+  /**
+   * The chunks the batch's session ends may have marked at the epoch: those an ended session
+   * named whose row no version had named when the batch began and the collector left, and, for
+   * the collector's expiry sweep, rows the batch made before it (a row the collector deleted and
+   * the batch made again came after both: an abort's release comes before its session's end,
+   * which comes before the claim). They must have been when no version named the row in the
+   * batch either (its release found it so, and only a reference clears a mark). The collector
+   * may have marked one before an abort released it.
+   */
+  const released = (): Releases => {
+    const unnamedAllAlong = (i: number) => before.rows.get(i)?.neverReferenced === true && !swept.includes(i)
+    const byAbort = [...abortedChunks].filter(unnamedAllAlong)
+    const byExpiry = [...expiredChunks].filter(
+      (i) => unnamedAllAlong(i) || (!before.rows.has(i) && stored.includes(i)),
+    )
+    const may = new Set([...byAbort, ...byExpiry])
+    const must = new Set(
+      [...may].filter((i) => unnamedAllAlong(i) && f.rows.get(i)?.neverReferenced === true),
+    )
+    count('release.mayInBatch', may.size)
+    count('release.mustInBatch', must.size)
+    return { may, must, afterMark: new Set(byAbort) }
+  }
+
   // A retry of each complete that succeeded, after the batch (its client never heard): the same
   // file, as the version it made.
   for (const [sessionId, made] of chosen[0]!.completed) {
@@ -312,9 +362,10 @@ export async function reconcile(
 
   // -- the collector's own report.
   if (gcOp && gcReport) {
-    const expiredUploads = f.sweepExpiredUploads() + f.removeExpiredCompletions()
+    // Its releases are judged with the marks, as the batch may have stored or named the chunks first.
+    const expiredUploads = f.sweepExpiredUploads(false) + f.removeExpiredCompletions()
     const marks = await s.marks()
-    const marked = adoptMarks(before, f, marks, stored, true)
+    const marked = adoptMarks(before, f, marks, stored, true, released())
     const record = await describeCopies(s, start0, after)
     const orphans = await reconcileOrphans(s, before, f, after, gcOp.orphans, names, record)
     expect(
@@ -358,7 +409,7 @@ export async function reconcile(
     count('batch.gc')
   } else {
     expect(swept, 'chunks deleted without a collector').toEqual([])
-    adoptMarks(before, f, await s.marks(), stored, false)
+    adoptMarks(before, f, await s.marks(), stored, false, released())
     await reconcileOrphans(s, before, f, after, false, names, '')
   }
   const sweepAt = ops.findIndex((op) => op.kind === 'sweep')
@@ -464,6 +515,7 @@ function adoptMarks(
   marks: ReadonlyMap<string, number | null>,
   stored: readonly number[],
   collected: boolean,
+  released: Releases,
 ): { least: number; most: number } {
   expect([...marks.keys()].sort(), 'live rows').toEqual([...f.rows.keys()].map((i) => POOL_HASHES[i]!).sort())
   const refs = f.refCounts()
@@ -479,6 +531,14 @@ function adoptMarks(
   for (const [i, row] of f.rows) {
     const mark = marks.get(POOL_HASHES[i]!)!
     const unreferenced = (refs.get(i) ?? 0) === 0
+    if (released.must.has(i))
+      expect(mark, `mark of chunk ${i}, released by a session's end in the batch`).toBe(0)
+    if (released.may.has(i) && mark === 0) {
+      // Perhaps marked by the collector before an abort released it.
+      if (collected && released.afterMark.has(i) && before.rows.get(i)?.markedAt === null) most += 1
+      row.markedAt = 0
+      continue
+    }
     if (mark === row.markedAt) {
       // Perhaps marked while unreferenced and unmarked, and referenced again within the batch.
       const unmarkedGarbage =
@@ -494,6 +554,16 @@ function adoptMarks(
     most += 1
   }
   return { least, most }
+}
+
+/** Chunks a session's end in the batch (abort, or expiry swept by the collector) released. */
+interface Releases {
+  /** Those it may have marked at the epoch. */
+  may: Set<number>
+  /** Those it must have. */
+  must: Set<number>
+  /** Those it may have marked after the collector marked them (an abort's). */
+  afterMark: Set<number>
 }
 
 /** Chunks named by upload sessions, once the collector has removed the expired ones. */

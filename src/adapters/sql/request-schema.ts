@@ -56,6 +56,7 @@ const REQUEST_SCHEMA: EveryColumn = {
     verified_at: true,
     generation: true,
     damaged_at: true,
+    never_referenced: true,
   },
   uploads: {
     id: true,

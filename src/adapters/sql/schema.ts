@@ -99,6 +99,8 @@ export interface ChunksTable {
   generation: Defaulted<string>
   /** When the copy was found wrong or gone (migration 0007); null while sound. */
   damaged_at: number | null
+  /** 1 while no version has named the chunk since its copy was stored (migration 0013). */
+  never_referenced: Defaulted<number>
 }
 
 export interface UploadsTable {

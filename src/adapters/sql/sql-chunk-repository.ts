@@ -67,7 +67,9 @@ export class SqlChunkRepository implements ChunkRepository {
     const { hash, size, generation } = chunk
     const result = await this.db
       .insertInto('chunks')
-      .values({ hash, size, generation, created_at: createdAt })
+      // No version names a copy just stored: its session's end may let the collector take it
+      // without a grace period (SqlUploadRepository.delete).
+      .values({ hash, size, generation, created_at: createdAt, never_referenced: 1 })
       .onConflict((oc) => oc.column('hash').doNothing())
       .executeTakeFirst()
     return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
@@ -162,6 +164,11 @@ export class SqlChunkRepository implements ChunkRepository {
               added.length === 0
                 ? eb.ref('marked_at')
                 : sql<number | null>`case when hash in (${sql.join(added)}) then null else marked_at end`,
+            // Named by a version once: a download may be reading it, so it waits a full grace always.
+            never_referenced:
+              added.length === 0
+                ? eb.ref('never_referenced')
+                : sql<number>`case when hash in (${sql.join(added)}) then 0 else never_referenced end`,
           }))
           .where('hash', 'in', hashes)
           .execute()

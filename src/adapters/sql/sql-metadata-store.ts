@@ -28,7 +28,7 @@ function repositoriesFor(
     nodes: new SqlNodeRepository(db),
     versions: new SqlVersionRepository(db),
     chunks: new SqlChunkRepository(db, dialect),
-    uploads: new SqlUploadRepository(db),
+    uploads: new SqlUploadRepository(db, dialect),
     collector: new SqlCollectorRepository(db, dialect),
     audit: new SqlAuditRepository(db),
     journal: new SqlJournalRepository(db),

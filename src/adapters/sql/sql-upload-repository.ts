@@ -1,14 +1,27 @@
-import { type Kysely, type Selectable, sql } from 'kysely'
+import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { Millis, UploadChunkRecord, UploadChunkState, UploadRecord } from '../../domain/model.js'
 import type { UploadCompletion, UploadRepository } from '../../ports/metadata-store.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
+import type { SqlDialect } from './dialect.js'
 import type { Database, UploadChunksTable, UploadsTable } from './schema.js'
+
+/**
+ * A collector mark this old is past every grace period: the chunk goes at the next run, if
+ * nothing names it by then (see `#releaseChunks`).
+ */
+const COLLECTABLE_AT_ONCE = 0
+
+/** A subquery of the chunk hashes of some sessions. */
+type ChunkHashes = SelectQueryBuilder<Database, 'upload_chunks' | 'uploads', { chunk_hash: string }>
 
 /** upload_chunks rows go with their upload through ON DELETE CASCADE (SQLite: foreign_keys=ON). */
 export class SqlUploadRepository implements UploadRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+  ) {}
 
   async insert(upload: UploadRecord, chunks: readonly UploadChunkRecord[]): Promise<void> {
     await atomically(this.db, async (db) => {
@@ -31,7 +44,7 @@ export class SqlUploadRepository implements UploadRepository {
           credit_file_id: upload.reservation?.creditFileId ?? null,
         })
         .execute()
-      await new SqlUploadRepository(db).addChunks(upload.id, chunks)
+      await new SqlUploadRepository(db, this.dialect).addChunks(upload.id, chunks)
     })
   }
 
@@ -269,6 +282,14 @@ export class SqlUploadRepository implements UploadRepository {
   }
 
   async delete(id: string): Promise<boolean> {
+    await this.#releaseChunks(
+      this.db
+        .selectFrom('upload_chunks')
+        .innerJoin('uploads', 'uploads.id', 'upload_chunks.upload_id')
+        .select('upload_chunks.chunk_hash')
+        .where('uploads.id', '=', id)
+        .where('uploads.completed_at', 'is', null),
+    )
     const result = await this.db
       .deleteFrom('uploads')
       .where('id', '=', id)
@@ -278,8 +299,45 @@ export class SqlUploadRepository implements UploadRepository {
   }
 
   async deleteExpired(now: Millis): Promise<number> {
+    await this.#releaseChunks(
+      this.db
+        .selectFrom('upload_chunks')
+        .innerJoin('uploads', 'uploads.id', 'upload_chunks.upload_id')
+        .select('upload_chunks.chunk_hash')
+        .where('uploads.expires_at', '<=', now),
+    )
     const result = await this.db.deleteFrom('uploads').where('expires_at', '<=', now).executeTakeFirst()
     return Number(result.numDeletedRows)
+  }
+
+  /**
+   * Makes the chunks of sessions about to be deleted collectable at the collector's next run,
+   * without a grace period from now, when no version has ever named them: the grace is for
+   * readers that learnt of a chunk from a version before it became garbage, and such a chunk
+   * has had none. A session that still names one (another upload of the same bytes) keeps it
+   * as before: the claim skips chunks any session names, under the chunk guard. Runs before the
+   * sessions are deleted, while their chunk lists can still be read; should the deletion not
+   * follow, the marks wait harmlessly behind the sessions that still protect the chunks. The
+   * rows are locked in hash order, as every lock on chunk rows is taken.
+   */
+  async #releaseChunks(hashesOf: ChunkHashes): Promise<void> {
+    const releasable = this.db
+      .selectFrom('chunks')
+      .select('hash')
+      .where('hash', 'in', hashesOf)
+      .where('ref_count', '=', 0)
+      .where('never_referenced', '=', 1)
+      .where('state', '=', 'live')
+      .orderBy('hash')
+      .$if(this.dialect === 'postgres', (qb) => qb.forUpdate())
+    await this.db
+      .updateTable('chunks')
+      .set({ marked_at: COLLECTABLE_AT_ONCE })
+      .where('hash', 'in', releasable)
+      .where('ref_count', '=', 0)
+      .where('never_referenced', '=', 1)
+      .where('state', '=', 'live')
+      .execute()
   }
 }
 
