@@ -596,10 +596,12 @@ export class UploadService {
   }
 
   async #assertMayStillWrite(user: User, upload: UploadRecord): Promise<void> {
+    // NOT_FOUND, as `complete` has always answered for a folder deleted meanwhile: the session
+    // is there, its folder (for this caller) is not. Restored, or shared again, it goes on.
     if (!(await mayWriteFolder(this.meta, user.id, upload.folderId))) {
       throw new AppError(
-        'UPLOAD_NOT_FOUND',
-        'no such upload session: its folder was deleted, or you may no longer upload into it',
+        'NOT_FOUND',
+        'the folder of this upload was deleted, or you may no longer upload into it',
       )
     }
   }

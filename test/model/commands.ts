@@ -456,6 +456,12 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
             await expectExpired(m, session, s.services.uploads.check(account, session.id))
             return
           }
+          // A session into a folder deleted since goes on only once the folder is restored.
+          if (!m.isLiveFolder(user, session.folder)) {
+            await expectAppError(s.services.uploads.check(account, session.id), 'NOT_FOUND')
+            count('resume.folderGone')
+            return
+          }
           // Whatever the collector did meanwhile, a session before its expiry can go on.
           const view = await s.services.uploads.check(account, session.id)
           m.refresh(session)
