@@ -30,8 +30,11 @@ export interface Visitor {
 const TOKEN_BYTES = 32
 const TOKEN = /^[A-Za-z0-9_-]{43}$/
 const MAX_PASSWORD_LENGTH = 1024
-/** The latest instant a Date holds: 100,000,000 days after 1970 (ECMA-262, Time Values). */
-const MAX_DATE_MS = 8.64e15
+/**
+ * The latest expiry: the last millisecond of year 9999, the last that RFC 3339 (and so the
+ * answer's `expiresAt`) can write; a Date goes on to year 275760 in a form no parser takes back.
+ */
+const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
 /** A link opened by its visitor: the link and the live item it names. */
 export interface OpenedLink {
@@ -240,7 +243,7 @@ export class ShareLinkService {
     // link is presented as an ISO date-time (a larger number would be saved, then fail to list).
     if (!Number.isSafeInteger(at) || Math.abs(at) > MAX_DATE_MS) {
       throw invalid(
-        'expiresAt must be an RFC 3339 date-time (2027-01-31T12:00:00Z, a day and time that exist), or whole milliseconds since 1970 up to year 275760',
+        'expiresAt must be an RFC 3339 date-time (2027-01-31T12:00:00Z, a day and time that exist), or whole milliseconds since 1970 up to the end of year 9999',
       )
     }
     if (at <= this.clock()) throw invalid('expiresAt must be in the future')

@@ -35,7 +35,16 @@ describe.each(BACKENDS)('share link values on %s', (backend, available) => {
       const file = await ann.upload(`expiring ${randomBytes(4).toString('hex')}`, Buffer.from('x'))
       const before = await listedTokens()
       const inAnHour = Date.now() + HOUR
-      for (const expiresAt of [1e300, 8.64e15 + 1, Number.MAX_SAFE_INTEGER, inAnHour + 0.5, -1e300]) {
+      // Year 10000 on: a Date holds it, but only as "+010000-…", which is no RFC 3339 date-time.
+      const lastOf9999 = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+      for (const expiresAt of [
+        1e300,
+        8.64e15,
+        lastOf9999 + 1,
+        Number.MAX_SAFE_INTEGER,
+        inAnHour + 0.5,
+        -1e300,
+      ]) {
         const reply = await fetch(`${server.api}/files/${file.id}/share`, {
           method: 'POST',
           headers: { authorization: `Bearer ${ann.token}`, 'content-type': 'application/json' },
@@ -49,8 +58,8 @@ describe.each(BACKENDS)('share link values on %s', (backend, available) => {
         })
         expect(await listedTokens()).toEqual(before)
       }
-      // The largest a date holds, and whole milliseconds, are fine.
-      for (const expiresAt of [8.64e15, inAnHour]) {
+      // The last millisecond RFC 3339 can write, and whole milliseconds, are fine.
+      for (const expiresAt of [lastOf9999, inAnHour]) {
         const reply = await ann.post(`/files/${file.id}/share`, { expiresAt })
         expect(reply.status).toBe(201)
         expect(reply.body.expiresAt).toBe(new Date(expiresAt).toISOString())
