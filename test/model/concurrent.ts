@@ -435,6 +435,11 @@ export type Observed =
       init: Answer<UploadSessionView>
       receipts: Receipt[]
       busy: number
+      /**
+       * A chunk PUT or prove answered NOT_FOUND: the folder went to the trash after the init
+       * (another operation of the batch), and the upload stopped there.
+       */
+      folderGone: boolean
       complete: Answer<CompletedUpload> | null
     }
   | { kind: 'completeTwice'; answers: [Answer<CompletedUpload>, Answer<CompletedUpload>] }
@@ -459,7 +464,14 @@ async function runUpload(s: System, op: Extract<Op, { kind: 'upload' }>): Promis
       baseVersion: op.baseVersion ?? undefined,
     }),
   )
-  const observed = { kind: 'upload' as const, init, receipts: [] as Receipt[], busy: 0, complete: null }
+  const observed = {
+    kind: 'upload' as const,
+    init,
+    receipts: [] as Receipt[],
+    busy: 0,
+    folderGone: false,
+    complete: null,
+  }
   if (!init.ok) return observed
   const view = init.value
   const put = async (index: number) => {
@@ -483,6 +495,10 @@ async function runUpload(s: System, op: Extract<Op, { kind: 'upload' }>): Promis
         observed.receipts.push({ index, chunk, deduplicated: receipt.value.deduplicated })
         return
       }
+      if (receipt.code === 'NOT_FOUND') {
+        observed.folderGone = true
+        return
+      }
       // The collector claimed the chunk before the declaration: it is being deleted this moment.
       if (receipt.code !== 'CHUNK_BUSY' || tries >= BUSY_RETRIES)
         throw new Error(`${op.label}: PUT of chunk ${index} answered ${receipt.code}`)
@@ -490,14 +506,17 @@ async function runUpload(s: System, op: Extract<Op, { kind: 'upload' }>): Promis
       await setTimeout(1)
     }
   }
-  for (const index of view.chunksNeeded) await put(index)
+  for (const index of view.chunksNeeded) if (!observed.folderGone) await put(index)
   if (op.proofBy === 'upload') {
-    for (const index of view.chunksToProve) await put(index)
-  } else if (view.chunksToProve.length > 0) {
+    for (const index of view.chunksToProve) if (!observed.folderGone) await put(index)
+  } else if (view.chunksToProve.length > 0 && !observed.folderGone) {
     const proofs = Object.fromEntries(
       view.chunksToProve.map((index) => [String(index), hmacOf(view.proofNonce, POOL[op.content[index]!]!)]),
     )
-    await s.services.uploads.prove(account, view.uploadId, proofs)
+    const proved = await attempt(s.services.uploads.prove(account, view.uploadId, proofs))
+    if (!proved.ok && proved.code !== 'NOT_FOUND')
+      throw new Error(`${op.label}: prove answered ${proved.code}`)
+    if (!proved.ok) observed.folderGone = true
   }
   return { ...observed, complete: await attempt(s.services.uploads.complete(account, view.uploadId)) }
 }

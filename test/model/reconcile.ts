@@ -219,15 +219,22 @@ export async function reconcile(
     const seen = observed[i]!
     if (op.kind === 'upload') {
       const upload = seen as Extract<Observed, { kind: 'upload' }>
+      const trashedBy = ops.some((other) => other.kind === 'deleteFolder' && other.node === op.folder)
       if (upload.init.ok) {
         const complete = upload.complete!
         if (!complete.ok && complete.code !== 'NOT_FOUND')
           throw new Error(`${op.label}: complete answered ${complete.code}`)
+        if (upload.folderGone) {
+          // A PUT or prove found the folder gone: only another operation of the batch can have
+          // trashed it, and then complete finds it gone too.
+          expect(trashedBy, `${op.label}: a PUT found no folder, yet none was deleted`).toBe(true)
+          expect(complete.ok, `${op.label}: completed after a PUT found no folder`).toBe(false)
+          count('batch.put.folderGone')
+        }
         return
       }
       // Its folder went to the trash (only another operation of the batch can have done that).
       expect(upload.init.code, `${op.label}: init`).toBe('NOT_FOUND')
-      const trashedBy = ops.some((other) => other.kind === 'deleteFolder' && other.node === op.folder)
       expect(trashedBy, `${op.label}: init found no folder, yet none was deleted`).toBe(true)
       count('batch.init.folderGone')
     }
@@ -351,12 +358,21 @@ export async function reconcile(
     count(seen.complete.ok ? 'batch.upload.completed' : `batch.upload.${seen.complete.code}`)
     count('batch.put.busyRetries', seen.busy)
   }
-  // Uploads whose complete failed stay as paused sessions, as the server recorded their chunks.
+  // Uploads whose complete failed stay as paused sessions, as the server recorded their chunks:
+  // all of them, unless a PUT or prove found the folder gone and the upload stopped there.
+  const stopped = new Map(
+    uploads.flatMap(({ seen }) =>
+      seen.init.ok && seen.folderGone ? [[seen.init.value.uploadId, seen]] : [],
+    ),
+  )
   for (const session of f.sessions.filter((x) => newSessions.has(x.id))) {
     const chunks = await s.meta.uploads.chunks(session.id)
     session.states = chunks.map((c) => c.state)
+    const receipts = stopped.get(session.id)?.receipts
     expect(session.states, `${session.id}: every chunk was stored or proven`).toEqual(
-      session.content.map(() => 'ok'),
+      session.content.map((_, index) =>
+        receipts && !receipts.some((r) => r.index === index) ? session.states[index] : 'ok',
+      ),
     )
   }
 
