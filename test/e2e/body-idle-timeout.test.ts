@@ -25,14 +25,9 @@ describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, av
   })
   afterAll(async () => server?.stop())
 
-  const tempFiles = () => readdir(path.join(server.dataDir, 'chunks', 'tmp'))
-
-  it.skipIf(!available)('is answered 408 and leaves no temp file behind', async () => {
-    const bytes = randomBytes(MiB)
-    const init = await ann.init('slow.bin', bytes)
-    expect(init.status).toBe(201)
-    const { port } = new URL(server.url)
-    const socket = net.connect(Number(port), '127.0.0.1')
+  /** A plain socket to the server, and all it is sent back until the server closes it. */
+  const rawConnection = () => {
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1')
     let received = ''
     socket.setEncoding('utf8').on('data', (text: string) => {
       received += text
@@ -45,6 +40,15 @@ describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, av
       })
       socket.once('error', () => {})
     })
+    return { socket, answered }
+  }
+  const tempFiles = () => readdir(path.join(server.dataDir, 'chunks', 'tmp'))
+
+  it.skipIf(!available)('is answered 408 and leaves no temp file behind', async () => {
+    const bytes = randomBytes(MiB)
+    const init = await ann.init('slow.bin', bytes)
+    expect(init.status).toBe(201)
+    const { socket, answered } = rawConnection()
     socket.write(
       `PUT /api/v1/upload/${init.body.uploadId}/chunk/0 HTTP/1.1\r\n` +
         'Host: localhost\r\n' +
@@ -72,20 +76,7 @@ describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, av
   })
 
   it.skipIf(!available)('is answered 408 when a JSON body stops arriving too', async () => {
-    const { port } = new URL(server.url)
-    const socket = net.connect(Number(port), '127.0.0.1')
-    let received = ''
-    socket.setEncoding('utf8').on('data', (text: string) => {
-      received += text
-    })
-    const answered = new Promise<string>((resolve) => {
-      const timer = setTimeout(() => resolve(`no answer within ${GIVE_UP_MS} ms: ${received}`), GIVE_UP_MS)
-      socket.once('close', () => {
-        clearTimeout(timer)
-        resolve(received)
-      })
-      socket.once('error', () => {})
-    })
+    const { socket, answered } = rawConnection()
     socket.write(
       'POST /api/v1/folders HTTP/1.1\r\nHost: localhost\r\n' +
         `Authorization: Bearer ${ann.token}\r\n` +
