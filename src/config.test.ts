@@ -20,4 +20,16 @@ describe('loadConfig', () => {
       /UPLOAD_MIN_CHUNK_BYTES must be at most/,
     )
   })
+
+  it('reads TRUST_PROXY and LOG_LEVEL like the rest, refusing what it cannot read instead of guessing', () => {
+    expect(loadConfig({}).http.trustProxy).toBe(false)
+    for (const on of ['1', 'true', 'yes', 'on', 'TRUE'])
+      expect(loadConfig({ TRUST_PROXY: on }).http.trustProxy).toBe(true)
+    for (const off of ['0', 'false', 'no', 'off'])
+      expect(loadConfig({ TRUST_PROXY: off }).http.trustProxy).toBe(false)
+    expect(() => loadConfig({ TRUST_PROXY: 'nginx' })).toThrow(/TRUST_PROXY must be true or false/)
+    expect(loadConfig({}).logLevel).toBe('info')
+    expect(loadConfig({ LOG_LEVEL: 'silent' }).logLevel).toBe('silent')
+    expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of/)
+  })
 })

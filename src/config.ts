@@ -161,7 +161,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: env.HOST || '0.0.0.0',
       bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
       bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS', 30, 1) * SECOND,
-      trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+      // Validated like every flag: a TRUST_PROXY of "yes" read as off would key every rate limit
+      // and the link password allowance on the proxy's address.
+      trustProxy: flag('TRUST_PROXY', false),
       maxConnections: int('MAX_CONNECTIONS', 10_000, 0),
       maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0),
       requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
@@ -227,8 +229,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       intervalMs: int('GC_INTERVAL_SECONDS', 3600, 0) * SECOND,
       orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS', 24, 1) * HOUR,
     },
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel: logLevel(env.LOG_LEVEL, problems),
   }
   if (problems.length > 0) throw new Error(`Invalid configuration:\n- ${problems.join('\n- ')}`)
   return config
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** LOG_LEVEL as pino names its levels; anything else is a problem reported with the rest. */
+function logLevel(raw: string | undefined, problems: string[]): string {
+  if (raw === undefined || raw === '') return 'info'
+  if (LOG_LEVELS.includes(raw)) return raw
+  problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
+  return 'info'
 }
