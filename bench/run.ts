@@ -40,6 +40,7 @@ import {
   tsNode,
 } from './lib/processes.js'
 import { type RssReport, RssSampler, readMemory } from './lib/rss.js'
+import { benchServerEnv } from './lib/sync-servers.js'
 import {
   fmt,
   fmtMiB,
@@ -131,23 +132,6 @@ let tesseraCommand: { command: string; args: string[]; label: string } = {
   label: 'node --import tsx src/cli/main.ts serve',
 }
 
-/** The server's environment: only what the benchmark sets, no stray DATABASE_URL or S3_*. */
-function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const key of Object.keys(env)) {
-    if (/^(DATABASE_URL|S3_|AMQP_URL|REDIS_URL|PORT$|HOST$|DATA_DIR$)/.test(key)) delete env[key]
-  }
-  // Every client of a bench comes from 127.0.0.1: no per-address connection cap either.
-  return {
-    ...env,
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '0',
-    MAX_CONNECTIONS_PER_ADDRESS: '0',
-    ...values,
-  }
-}
-
 async function startTessera(
   name: string,
   root: string,
@@ -161,7 +145,7 @@ async function startTessera(
     command: tesseraCommand.command,
     args: [...tesseraCommand.args, 'serve'],
     port,
-    env: tesseraEnv({ DATA_DIR: dataDir, PORT: String(port), ...extraEnv }),
+    env: benchServerEnv({ DATA_DIR: dataDir, PORT: String(port), ...extraEnv }),
     logFile: path.join(root, `${name}.log`),
   })
   const idleRss = readMemory(server.pid)?.rss ?? Number.NaN

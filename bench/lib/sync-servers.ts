@@ -9,8 +9,11 @@ import { freePort } from './net.js'
 import { onCleanup, type ServerProcess, startServerProcess } from './processes.js'
 import { now } from './timing.js'
 
-/** The server's environment: only what the benchmark sets, no stray DATABASE_URL or S3_*. */
-function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
+/**
+ * A benchmark server's environment: only what the benchmark sets, no stray DATABASE_URL or S3_*.
+ * Every client of a bench comes from 127.0.0.1: no request or per-address connection limit.
+ */
+export function benchServerEnv(values: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env }
   for (const key of Object.keys(env)) {
     if (/^(DATABASE_URL|S3_|AMQP_URL|REDIS_URL|PORT$|HOST$|DATA_DIR$)/.test(key)) delete env[key]
@@ -20,8 +23,14 @@ function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_PER_MINUTE: '0',
-    // Thousands of sockets from one address too.
     MAX_CONNECTIONS_PER_ADDRESS: '0',
+    ...values,
+  }
+}
+
+/** The sync benchmark's servers: thousands of sockets and accounts from one address. */
+function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
+  return benchServerEnv({
     MAX_CONNECTIONS: '0',
     // Thousands of registrations from one address, cheaply hashed: the benchmark is about sync.
     LOGIN_RATE_LIMIT_PER_MINUTE: '1000000',
@@ -30,7 +39,7 @@ function tesseraEnv(values: Record<string, string>): NodeJS.ProcessEnv {
     // No storage upkeep in the middle of a measurement.
     GC_INTERVAL_SECONDS: '0',
     ...values,
-  }
+  })
 }
 
 /** Starts `tessera serve` (`command`) with its data under `root`; stopped at cleanup at the latest. */

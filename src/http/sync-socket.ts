@@ -7,6 +7,7 @@ import type { Authenticated } from '../services/auth-service.js'
 import { clientIpOf } from './client-ip.js'
 import type { AppServices } from './context.js'
 import { STATUS, toAppError } from './error-response.js'
+import { assertNoRepeatedParameter } from './query-strings.js'
 import type { RateLimits } from './rate-limits.js'
 import { SyncConnection, type SyncConnectionOptions } from './sync-connection.js'
 
@@ -53,15 +54,10 @@ export function attachSyncSocket(
     const url = new URL(request.url ?? '/', 'http://localhost')
     const ip = clientIpOf(request, options.trustProxy)
     socket.on('error', () => socket.destroy())
-    const repeated = [...new Set(url.searchParams.keys())].find(
-      (key) => url.searchParams.getAll(key).length > 1,
-    )
-    if (repeated !== undefined) {
-      // As for every request (query-strings.ts): which of the two was meant is not ours to guess.
-      refuse(
-        socket,
-        new AppError('INVALID_REQUEST', `the query parameter "${repeated}" is given more than once`),
-      )
+    try {
+      assertNoRepeatedParameter(request.url ?? '/')
+    } catch (error) {
+      refuse(socket, toAppError(error))
       return
     }
     if (url.pathname !== options.path) {
