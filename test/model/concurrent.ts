@@ -398,6 +398,9 @@ async function resolve(m: StorageModel, s: System, specs: readonly OpSpec[]): Pr
 
 /** Stores and proves whatever a paused session still lacks, so that a complete can succeed. */
 async function finishChunks(m: StorageModel, s: System, session: ModelSession): Promise<void> {
+  // Its folder went to the trash since: the session answers 404 until it is restored, and so
+  // do the completes the batch will race (predictCompletion).
+  if (!m.isLiveFolder(session.user, session.folder)) return
   const view = await s.services.uploads.check(s.users[session.user]!, session.id)
   m.refresh(session)
   expectView(view, session)
