@@ -1,7 +1,8 @@
 import type { Clock } from '../domain/clock.js'
 import { type ChangeAction, changeOf, type JournalEntry } from '../domain/journal.js'
 import type { NodeRecord } from '../domain/model.js'
-import type { JournalItem, MetadataStore, Repositories } from '../ports/metadata-store.js'
+import type { JournalItem } from '../ports/metadata/journal-repository.js'
+import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 
 /** What a use case tells the journal inside its transaction. */
 export interface ChangeLog {

@@ -5,7 +5,8 @@ import {
   retentionFingerprint,
   versionsToPrune,
 } from '../domain/retention.js'
-import type { HistoryDue, MetadataStore, Repositories } from '../ports/metadata-store.js'
+import type { HistoryDue } from '../ports/metadata/version-repository.js'
+import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 
 /** The setting that says which policy the stored due times were computed under. */
 const POLICY_SETTING = 'history.retention_policy'

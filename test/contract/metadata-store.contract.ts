@@ -9,7 +9,8 @@ import type {
   UploadRecord,
   User,
 } from '../../src/domain/model.js'
-import type { MetadataStore, UploadCompletion } from '../../src/ports/metadata-store.js'
+import type { UploadCompletion } from '../../src/ports/metadata/upload-repository.js'
+import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import { journalContract } from './journal.contract.js'
 import {
   binaryCompare,

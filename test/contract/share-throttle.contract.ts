@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import { newId } from '../../src/domain/ids.js'
 import type { ShareLink } from '../../src/domain/model.js'
-import type { MetadataStore, PasswordAttemptLimits } from '../../src/ports/metadata-store.js'
+import type { PasswordAttemptLimits } from '../../src/ports/metadata/sharing-repository.js'
+import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import { insertUser, node, T0 } from './metadata-fixtures.js'
 
 export interface ThrottleStores {

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { ChunkRecord, Millis } from '../../domain/model.js'
-import type { AuditRepository } from '../../ports/metadata-store.js'
+import type { AuditRepository } from '../../ports/metadata/audit-repository.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database } from './schema.js'
 import { CHUNK_COLUMNS, toChunk } from './sql-chunk-repository.js'

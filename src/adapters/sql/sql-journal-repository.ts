@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { JournalEntry } from '../../domain/journal.js'
 import type { Millis } from '../../domain/model.js'
-import type { JournalItem, JournalRepository } from '../../ports/metadata-store.js'
+import type { JournalItem, JournalRepository } from '../../ports/metadata/journal-repository.js'
 import { batches, ROWS_PER_INSERT } from './batches.js'
 import type { ChangesTable, Database } from './schema.js'
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Millis } from '../../domain/model.js'
-import type { LeaseRepository } from '../../ports/metadata-store.js'
+import type { LeaseRepository } from '../../ports/metadata/lease-repository.js'
 import type { Database } from './schema.js'
 
 export class SqlLeaseRepository implements LeaseRepository {

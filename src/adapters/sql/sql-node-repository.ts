@@ -8,7 +8,7 @@ import type {
   NodeRepository,
   TrashEntry,
   TrashPage,
-} from '../../ports/metadata-store.js'
+} from '../../ports/metadata/node-repository.js'
 import { withSavepoint } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, NodesTable } from './schema.js'

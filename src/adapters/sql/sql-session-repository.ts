@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { AuthSession, Millis, User } from '../../domain/model.js'
-import type { SessionRepository } from '../../ports/metadata-store.js'
+import type { SessionRepository } from '../../ports/metadata/session-repository.js'
 import type { AuthSessionsTable, Database } from './schema.js'
 import { toUser } from './sql-user-repository.js'
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { SettingRepository } from '../../ports/metadata-store.js'
+import type { SettingRepository } from '../../ports/metadata/setting-repository.js'
 import type { Database } from './schema.js'
 
 export class SqlSettingRepository implements SettingRepository {

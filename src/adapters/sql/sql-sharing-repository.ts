@@ -5,7 +5,7 @@ import type {
   PasswordAttemptLimits,
   SharedFolder,
   SharingRepository,
-} from '../../ports/metadata-store.js'
+} from '../../ports/metadata/sharing-repository.js'
 import { atomically } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, FolderMembersTable, NodesTable, ShareLinksTable } from './schema.js'

@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, type SelectQueryBuilder, sql } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { Millis, UploadChunkRecord, UploadChunkState, UploadRecord } from '../../domain/model.js'
-import type { UploadCompletion, UploadRepository } from '../../ports/metadata-store.js'
+import type { UploadCompletion, UploadRepository } from '../../ports/metadata/upload-repository.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
 import type { SqlDialect } from './dialect.js'

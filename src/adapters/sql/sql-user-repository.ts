@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { User } from '../../domain/model.js'
-import type { UserRepository } from '../../ports/metadata-store.js'
+import type { UserRepository } from '../../ports/metadata/user-repository.js'
 import type { SqlDialect } from './dialect.js'
 import type { Database, UsersTable } from './schema.js'
 

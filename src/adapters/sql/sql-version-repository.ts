@@ -1,7 +1,12 @@
 import type { Kysely, Selectable } from 'kysely'
 import type { ChunkHash } from '../../domain/hashes.js'
 import type { ChunkRef, Millis, VersionRecord } from '../../domain/model.js'
-import type { ChunkCopy, HistoryDue, ReadPlan, VersionRepository } from '../../ports/metadata-store.js'
+import type {
+  ChunkCopy,
+  HistoryDue,
+  ReadPlan,
+  VersionRepository,
+} from '../../ports/metadata/version-repository.js'
 import { atomically } from './atomic.js'
 import { batches, ROWS_PER_INSERT, VALUES_PER_STATEMENT } from './batches.js'
 import type { Database, VersionChunksTable, VersionsTable } from './schema.js'
