@@ -3,8 +3,8 @@ import { Command, InvalidArgumentError } from 'commander'
 import { type Config, loadConfig } from '../config.js'
 import { blobName } from '../domain/blob-key.js'
 import { systemClock } from '../domain/clock.js'
-import type { AppServices } from '../http/context.js'
 import { openStores, servicesFor, startServer } from '../main.js'
+import type { AppServices } from '../services/app-services.js'
 
 const program = new Command()
 program.name('tessera').description('Tessera: self-hosted file storage and sync')

@@ -3,9 +3,9 @@ import type { RawData, WebSocket } from 'ws'
 import { AppError } from '../domain/errors.js'
 import { changeMessage, encodeJournalCursor } from '../domain/journal.js'
 import type { User } from '../domain/model.js'
+import type { AppServices } from '../services/app-services.js'
 import type { SyncWatcher } from '../services/sync-hub.js'
 import { parseCursor } from '../services/sync-service.js'
-import type { AppServices } from './context.js'
 import { toAppError } from './error-response.js'
 
 export interface SyncConnectionOptions {

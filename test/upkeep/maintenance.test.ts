@@ -5,8 +5,8 @@ import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js'
 import type { Millis } from '../../src/domain/model.js'
-import type { AppServices } from '../../src/http/context.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
+import type { AppServices } from '../../src/services/app-services.js'
 import { buildServices } from '../../src/services/index.js'
 import {
   Maintenance,

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { type AppServices, objectBody, userOf } from '../context.js'
+import type { AppServices } from '../../services/app-services.js'
+import { objectBody, userOf } from '../context.js'
 import { presentUser } from '../presenters.js'
 
 export const SESSION_COOKIE = 'session'

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import type { AppServices } from '../../services/app-services.js'
 import type { ListingPage } from '../../services/listing-cache.js'
-import { type AppServices, objectBody, param, userOf, versionParam } from '../context.js'
+import { objectBody, param, userOf, versionParam } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentFile, presentFolder, presentListItem } from '../presenters.js'
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
-import { type AppServices, objectBody, param, userOf } from '../context.js'
+import type { AppServices } from '../../services/app-services.js'
+import { objectBody, param, userOf } from '../context.js'
 import { presentFolder } from '../presenters.js'
 
 export function folderRoutes(app: FastifyInstance, { services }: { services: AppServices }) {

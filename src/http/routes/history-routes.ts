@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { pathOf } from '../../services/access.js'
-import { type AppServices, param, userOf, versionParam } from '../context.js'
+import type { AppServices } from '../../services/app-services.js'
+import { param, userOf, versionParam } from '../context.js'
 import { presentFile, presentFolder, presentTrashItem, presentVersion } from '../presenters.js'
 
 /** Versions and trash (API.md, "Versions and trash"). */

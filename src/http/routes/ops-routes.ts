@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
-import type { AppServices } from '../context.js'
+import type { AppServices } from '../../services/app-services.js'
 
 const READY_TIMEOUT_MS = 2_000
 

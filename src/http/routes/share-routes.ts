@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { NodeKind, NodeRecord, ShareLink } from '../../domain/model.js'
+import type { AppServices } from '../../services/app-services.js'
 import type { LinkView, Visitor } from '../../services/share-link-service.js'
-import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { objectBody, param, userOf } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentIso, presentListItem } from '../presenters.js'
 

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '../../domain/errors.js'
 import { changeMessage, encodeJournalCursor } from '../../domain/journal.js'
-import { type AppServices, userOf } from '../context.js'
+import type { AppServices } from '../../services/app-services.js'
+import { userOf } from '../context.js'
 
 /** The change journal over HTTP (API.md, Sync); the WebSocket is in sync-socket.ts. */
 export function syncRoutes(

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { MAX_DECLARATION_BYTES } from '../../domain/chunk-plan.js'
+import type { AppServices } from '../../services/app-services.js'
 import type { UploadSessionView } from '../../services/upload-service.js'
-import { type AppServices, objectBody, param, userOf } from '../context.js'
+import { objectBody, param, userOf } from '../context.js'
 import { presentFile, presentIso } from '../presenters.js'
 
 const presentSession = (session: UploadSessionView) => ({
