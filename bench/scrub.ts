@@ -24,10 +24,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
+import { LocalEventBus } from '../src/adapters/local-bus/local-event-bus.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { buildServices } from '../src/composition.js'
+import { loadConfig } from '../src/config.js'
 import { systemClock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
-import { buildServices } from '../src/services/index.js'
 import type { ScrubReport } from '../src/services/scrubber.js'
 import { intEnv } from './lib/env.js'
 import {
@@ -48,7 +50,6 @@ const CHUNK_SIZE = 4 * MiB
 /** Chunks per uploaded file (64 MiB files). */
 const CHUNKS_PER_FILE = 16
 const GOAL = 0.8
-const HOUR = 3_600_000
 
 function say(line: string): void {
   console.log(`  · ${line}`)
@@ -71,13 +72,13 @@ async function buildStore(root: string): Promise<Store> {
   onCleanup(() => meta.close())
   const blobs = new DiskBlobStore({ root: path.join(root, 'chunks') })
   await blobs.init()
-  const services = buildServices(meta, blobs, systemClock, {
-    sessionTtlMs: HOUR,
-    sessionCacheMs: 0,
-    defaultQuotaBytes: 2 ** 50,
-    uploadSessionTtlMs: HOUR,
-    passwordHashing: { memoryKiB: 1024, passes: 1 },
+  const config = loadConfig({
+    DEFAULT_QUOTA_BYTES: String(2 ** 50),
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_PASSES: '1',
   })
+  const bus = new LocalEventBus({ nodeId: 'bench-scrub' })
+  const services = buildServices({ meta, blobs, bus }, systemClock, config)
   const { user } = await services.auth.register({
     email: 'scrub@example.com',
     password: 'benchmark password 1',
