@@ -24,9 +24,7 @@
 //   BENCH_PG_URL=...    PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
 //   BENCH_KEEP_TMP=1    keep the temp directory
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
-import os from 'node:os'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import pg from 'pg'
@@ -37,23 +35,15 @@ import { type BlobKey, blobName, newGeneration } from '../src/domain/blob-key.js
 import type { Clock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { GarbageCollector } from '../src/services/garbage-collector.js'
-import { intEnv } from './lib/env.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
-import {
-  installExitHandlers,
-  isAborting,
-  onCleanup,
-  onExit,
-  runBenchmark,
-  runCleanups,
-} from './lib/processes.js'
+import { type Backend, forEachBackend } from './lib/backends.js'
+import { failedPhasesExitCode, say } from './lib/phases.js'
+import { createBenchDatabase } from './lib/postgres.js'
+import { isAborting, onCleanup, runBenchmark, runCleanups } from './lib/processes.js'
+import { beginBenchmark, intEnv, PG_ADMIN_URL, QUICK } from './lib/settings.js'
 import { fmt, fmtRatio, fmtSeconds, median, now, table } from './lib/timing.js'
 
-const QUICK = process.env.BENCH_QUICK === '1'
 const ROWS = intEnv('BENCH_GC_ROWS', QUICK ? 100_000 : 1_000_000)
 const REPEAT = intEnv('BENCH_GC_REPEAT', QUICK ? 1 : 3)
-const PG_ENABLED = process.env.BENCH_PG !== '0'
-const PG_ADMIN_URL = process.env.BENCH_PG_URL || DEFAULT_ADMIN_URL
 /** The server's default GC_GRACE_SECONDS. */
 const GRACE_MS = 3600_000
 const GARBAGE_BYTES = 1024
@@ -81,10 +71,6 @@ function count(n: number): string {
   return String(n)
 }
 
-function say(line: string): void {
-  console.log(`  · ${line}`)
-}
-
 // ---------------------------------------------------------------------------------------
 // Stores built by bulk SQL
 
@@ -106,8 +92,6 @@ interface BenchStore {
   scanRows(): Promise<number>
   close(): Promise<void>
 }
-
-type Backend = 'SQLite' | 'PostgreSQL'
 
 async function openSqliteStore(dir: string): Promise<BenchStore> {
   const file = path.join(dir, 'tessera.db')
@@ -379,11 +363,11 @@ function mkdirFresh(root: string, name: string): string {
 // ---------------------------------------------------------------------------------------
 // Report
 
-function report(backend: Backend, results: readonly CaseResult[]): boolean {
-  const byKey = new Map(results.map((r) => [r.spec.key, r]))
-  const med = (r: CaseResult | undefined, pick: (c: Collection) => number) =>
-    r ? median(r.runs.map(pick)) : Number.NaN
-  const total = (c: Collection) => c.markMs + c.sweepMs
+const total = (c: Collection): number => c.markMs + c.sweepMs
+const med = (r: CaseResult | undefined, pick: (c: Collection) => number): number =>
+  r ? median(r.runs.map(pick)) : Number.NaN
+
+function printCases(backend: Backend, results: readonly CaseResult[]): void {
   console.log(`\n${backend}${REPEAT > 1 ? ` (median of ${REPEAT} collections per case)` : ''}\n`)
   console.log(
     table(
@@ -404,11 +388,26 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
   )
-  const ratio = (x: CaseResult | undefined, y: CaseResult | undefined, pick: (c: Collection) => number) =>
-    med(x, pick) / med(y, pick)
+}
+
+/** One case's figures over another's: mark + sweep, mark, sweep, count(*), row scan. */
+function ratios(x: CaseResult | undefined, y: CaseResult | undefined): string[] {
+  const ratio = (pick: (c: Collection) => number) => fmtRatio(med(x, pick) / med(y, pick))
+  return [
+    ratio(total),
+    ratio((r) => r.markMs),
+    ratio((r) => r.sweepMs),
+    fmtRatio((x?.countMs ?? Number.NaN) / (y?.countMs ?? Number.NaN)),
+    fmtRatio((x?.scanMs ?? Number.NaN) / (y?.scanMs ?? Number.NaN)),
+  ]
+}
+
+/** Prints the cases and their ratios; answers whether (d)/(a) met the goal. */
+function report(backend: Backend, results: readonly CaseResult[]): boolean {
+  printCases(backend, results)
+  const byKey = new Map(results.map((r) => [r.spec.key, r]))
   const [a, b, c, d] = [byKey.get('a'), byKey.get('b'), byKey.get('c'), byKey.get('d')]
-  const ab = ratio(a, b, total)
-  const da = ratio(d, a, total)
+  const da = med(d, total) / med(a, total)
   const ok = da <= SCALE_GOAL
   console.log('')
   console.log(
@@ -417,34 +416,12 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
         ['ratio', 'mark + sweep', 'mark', 'sweep', 'count(*)', 'row scan', 'expected', ''],
         [
           '(d)/(a): store 3x, same garbage',
-          fmtRatio(da),
-          fmtRatio(ratio(d, a, (r) => r.markMs)),
-          fmtRatio(ratio(d, a, (r) => r.sweepMs)),
-          fmtRatio((d?.countMs ?? Number.NaN) / (a?.countMs ?? Number.NaN)),
-          fmtRatio((d?.scanMs ?? Number.NaN) / (a?.scanMs ?? Number.NaN)),
+          ...ratios(d, a),
           `~1 (goal <= ${SCALE_GOAL})`,
           Number.isFinite(da) ? (ok ? 'OK' : 'MISS') : 'n/a',
         ],
-        [
-          '(a)/(b): store 10x, same garbage',
-          fmtRatio(ab),
-          fmtRatio(ratio(a, b, (r) => r.markMs)),
-          fmtRatio(ratio(a, b, (r) => r.sweepMs)),
-          fmtRatio((a?.countMs ?? Number.NaN) / (b?.countMs ?? Number.NaN)),
-          fmtRatio((a?.scanMs ?? Number.NaN) / (b?.scanMs ?? Number.NaN)),
-          '>1: (b) 10% garbage, dense',
-          '',
-        ],
-        [
-          '(a)/(c): same store, garbage 10x',
-          fmtRatio(ratio(a, c, total)),
-          fmtRatio(ratio(a, c, (r) => r.markMs)),
-          fmtRatio(ratio(a, c, (r) => r.sweepMs)),
-          fmtRatio((a?.countMs ?? Number.NaN) / (c?.countMs ?? Number.NaN)),
-          fmtRatio((a?.scanMs ?? Number.NaN) / (c?.scanMs ?? Number.NaN)),
-          '~10 (less: fixed costs)',
-          '',
-        ],
+        ['(a)/(b): store 10x, same garbage', ...ratios(a, b), '>1: (b) 10% garbage, dense', ''],
+        ['(a)/(c): same store, garbage 10x', ...ratios(a, c), '~10 (less: fixed costs)', ''],
       ],
       ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
     ),
@@ -456,59 +433,24 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
 // Main
 
 async function main(): Promise<number> {
-  installExitHandlers()
-  const cpus = os.cpus()
-  console.log(`Tessera garbage collector benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run)' : ''}`)
-  console.log(
-    `  ${new Date().toISOString()}, node ${process.version}, ${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'})`,
-  )
-  console.log(
-    `  a collection = a marking run, the clock moved past the grace period (${GRACE_MS / 1000} s), a sweeping run;\n` +
-      `  garbage chunks are ${GARBAGE_BYTES} B files in a disk blob store, live chunks rows only`,
-  )
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-gc-'))
-  onExit(() => {
-    if (process.env.BENCH_KEEP_TMP === '1') console.log(`  (kept ${root})`)
-    else rmSync(root, { recursive: true, force: true })
+  const root = await beginBenchmark({
+    title: 'Tessera garbage collector benchmark',
+    settings: [
+      `a collection = a marking run, the clock moved past the grace period (${GRACE_MS / 1000} s), a sweeping run;`,
+      `garbage chunks are ${GARBAGE_BYTES} B files in a disk blob store, live chunks rows only`,
+    ],
+    tmpPrefix: 'tessera-bench-gc-',
   })
-  console.log(`  temp dir: ${root}`)
-
-  const backends: Backend[] = ['SQLite']
-  if (PG_ENABLED) backends.push('PostgreSQL')
-  const outcome = new Map<Backend, CaseResult[] | string>()
-  let failed = false
-  for (const backend of backends) {
-    if (isAborting()) break
-    console.log(`\n▸ ${backend}`)
-    const start = now()
-    try {
-      outcome.set(backend, await benchBackend(backend, root))
-      say(`done in ${fmtSeconds(now() - start)}`)
-    } catch (error) {
-      if (isAborting()) break
-      const message = (error as Error).message
-      if (backend === 'PostgreSQL' && /ECONNREFUSED|connect|timeout|password|does not exist/i.test(message)) {
-        outcome.set(backend, `SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}`)
-        console.log(`\n  !!!!!!!! SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}\n`)
-      } else {
-        failed = true
-        outcome.set(backend, `FAILED: ${message}`)
-        console.log(`  ✗ ${backend} FAILED:\n${(error as Error).stack?.replace(/^/gm, '    ')}`)
-      }
-    }
-  }
+  const outcome = await forEachBackend((backend) => benchBackend(backend, root))
   await runCleanups()
   if (isAborting()) return 1
 
   console.log(`\n${'='.repeat(110)}\nGARBAGE COLLECTION FIGURES`)
-  for (const backend of backends) {
-    const result = outcome.get(backend)
-    if (typeof result === 'string' || result === undefined)
-      console.log(`\n${backend}: ${result ?? 'not run'}`)
+  for (const [backend, result] of outcome) {
+    if (typeof result === 'string') console.log(`\n${backend}: ${result}`)
     else report(backend, result)
   }
-  if (!PG_ENABLED) console.log('\nPostgreSQL: not run (BENCH_PG=0)')
-  return failed ? 1 : 0
+  return failedPhasesExitCode()
 }
 
 runBenchmark(main)

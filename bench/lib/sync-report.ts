@@ -25,7 +25,6 @@ export interface ReportInput {
   scenarios: Scenario[]
   /** Why the RabbitMQ phases did not run, if they did not. */
   brokerSkipped: string | undefined
-  failures: string[]
 }
 
 export const GOALS = { latencyP99Ms: 50, fanoutP99Ms: 100, specMaxMs: 2000 }
