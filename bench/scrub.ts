@@ -18,11 +18,12 @@
 //   BENCH_KEEP_TMP=1            keep the temp directory
 import { spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { open } from 'node:fs/promises'
+import { open, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { parseBlobName } from '../src/domain/blob-key.js'
 import { systemClock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { buildServices } from '../src/services/index.js'
@@ -91,12 +92,20 @@ async function buildStore(root: string): Promise<Store> {
     for (const [index, hash] of hashes.entries()) {
       const body = Readable.from([buffers[index]!.subarray(0, sizes[index])])
       await services.uploads.putChunk(user, session.uploadId, String(index), hash, sizes[index], body)
-      chunks.push({ hash, file: path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4), hash) })
+      chunks.push({ hash, file: await copyOf(blobs, hash) })
     }
     await services.uploads.complete(user, session.uploadId)
     bytes += size
   }
   return { meta, blobs, services, chunks, bytes }
+}
+
+/** The file of the one copy of `hash` (its name is `<hash>.<generation>`). */
+async function copyOf(blobs: DiskBlobStore, hash: string): Promise<string> {
+  const dir = path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4))
+  const names = (await readdir(dir)).filter((name) => parseBlobName(name)?.hash === hash)
+  if (names.length !== 1) throw new Error(`${names.length} copies of chunk ${hash} in ${dir}`)
+  return path.join(dir, names[0]!)
 }
 
 /** Reads every chunk file once, so that both contenders find the same warm page cache. */
@@ -131,7 +140,8 @@ async function openssl(files: readonly string[], parallel: number): Promise<numb
   let checked = 0
   for (const line of outputs.join('').trim().split('\n')) {
     const match = /^SHA2?-?256\((.*)\)= ([0-9a-f]{64})$/.exec(line)
-    if (!match || path.basename(match[1]!) !== match[2]) throw new Error(`openssl: unexpected line "${line}"`)
+    if (!match || parseBlobName(path.basename(match[1]!))?.hash !== match[2])
+      throw new Error(`openssl: unexpected line "${line}"`)
     checked++
   }
   if (checked !== files.length) throw new Error(`openssl hashed ${checked} of ${files.length} files`)
