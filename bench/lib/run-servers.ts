@@ -27,7 +27,14 @@ export async function startTesseraWithAccount(
   root: string,
   env: Record<string, string> = {},
 ): Promise<TesseraServer> {
-  const server = await startTessera({ command, name, root, env, waitFor: 'port' })
+  // GET /healthz is measured under load: the anonymous request limit would answer 429 instead.
+  const server = await startTessera({
+    command,
+    name,
+    root,
+    env: { ANON_RATE_LIMIT_PER_MINUTE: '0', ...env },
+    waitFor: 'port',
+  })
   const idleRss = readMemory(server.pid)?.rss ?? Number.NaN
   const { token } = await register(server.url, `bench-${Date.now()}@example.com`).catch(async (error) => {
     await server.stop()
