@@ -26,9 +26,6 @@ export function onExit(work: () => void): void {
 
 /** True once a signal or crash has started tearing everything down: no new phase should start. */
 export const isAborting = (): boolean => aborting
-/** The exit code the abort asked for (130 after Ctrl-C). */
-export const abortExitCode = (): number => abortCode
-
 /** Kills every child still alive (SIGKILL: nothing of theirs is worth keeping at this point). */
 export function killAllChildren(): void {
   for (const child of children) {
