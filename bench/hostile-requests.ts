@@ -160,7 +160,6 @@ async function measure(target: { label: string; command: TesseraCommand }, db: D
   const rows: string[][] = []
   for (const hostile of CASES) rows.push(await measureCase(server.url, hostile, tokens))
   await server.stop()
-  console.log(`${db}, ${target.label}`)
   console.log(
     table(
       [['request', 'answer', 'took', 'longest stall', '/healthz meanwhile: p50 / max (answered)'], ...rows],
