@@ -2,6 +2,7 @@
 // BENCH_PG=0 or it does not answer (then skipped, not failed).
 import { phase, skip } from './phases.js'
 import { postgresUnreachable } from './postgres.js'
+import { isAborting } from './processes.js'
 import { PG_ADMIN_URL, PG_ENABLED } from './settings.js'
 
 export type Backend = 'SQLite' | 'PostgreSQL'
@@ -12,6 +13,7 @@ export async function forEachBackend<T>(
 ): Promise<Map<Backend, T | string>> {
   const outcome = new Map<Backend, T | string>()
   for (const backend of ['SQLite', 'PostgreSQL'] as const) {
+    if (isAborting()) break
     if (backend === 'PostgreSQL') {
       const unreachable = PG_ENABLED ? await postgresUnreachable(PG_ADMIN_URL) : 'not run (BENCH_PG=0)'
       if (unreachable) {
