@@ -22,7 +22,8 @@ import pg from 'pg'
 import { openPostgresMetadataStore } from '../src/adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
 import type { Millis } from '../src/domain/model.js'
-import { DEFAULT_RETENTION, type RetentionPolicy, versionsToPrune } from '../src/domain/retention.js'
+import { loadConfig } from '../src/config.js'
+import { type RetentionPolicy, versionsToPrune } from '../src/domain/retention.js'
 import type { MetadataStore, Repositories } from '../src/ports/metadata-store.js'
 import { VersionHistory } from '../src/services/version-history.js'
 import { type Backend, forEachBackend } from './lib/backends.js'
@@ -38,7 +39,8 @@ const USERS = 100
 const DAY = 86_400_000
 /** The sweeps' batch size (VersionHistory's default, and the old walk's). */
 const BATCH = 500
-const POLICY: RetentionPolicy = DEFAULT_RETENTION
+/** The server's default policy (VERSION_* unset). */
+const POLICY: RetentionPolicy = loadConfig({}).versions
 
 const fmtMs = (ms: number): string => (ms < 1000 ? `${fmt(ms, 1)} ms` : `${fmt(ms / 1000, 2)} s`)
 

@@ -86,6 +86,10 @@ export const VARIABLES = {
     100,
     'upload sessions one user may have open; one more is 429 `TOO_MANY_UPLOADS`',
   ),
+  // The work of a download, a complete and a declaration grows with a file's chunks, not its
+  // bytes: without a floor, 65,536 one-byte chunks of one hash (one 1-byte PUT, 64 KiB of quota)
+  // made a file whose downloads took over a minute and held up every other request. With it, a
+  // file's chunk count is bounded by what it charges to the quota.
   UPLOAD_MIN_CHUNK_BYTES: {
     ...integer(
       1,
