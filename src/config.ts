@@ -105,70 +105,13 @@ const DAY = 24 * HOUR
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = []
-  const { int, flag, text } = readers(env, problems)
-
-  const databaseUrl = text('DATABASE_URL')
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL must start with postgres:// or postgresql://')
-  }
-  const amqpUrl = text('AMQP_URL')
-  if (amqpUrl && !/^amqps?:\/\//.test(amqpUrl)) problems.push('AMQP_URL must start with amqp:// or amqps://')
-  const publicUrl = text('PUBLIC_URL')
-  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl)) {
-    problems.push('PUBLIC_URL must be an http:// or https:// address')
-  }
-  if (text('S3_ENDPOINT') || text('S3_BUCKET')) {
-    problems.push('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
-  }
-  const dataDir = path.resolve(text('DATA_DIR') || './data')
-
-  const sharePasswordAttempts = int('SHARE_PASSWORD_ATTEMPTS')
-  const sharePasswordAttemptsPerAddress = int('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS', {
-    fallback: Math.ceil(sharePasswordAttempts / 2),
-  })
-  if (sharePasswordAttemptsPerAddress > sharePasswordAttempts) {
-    problems.push('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
-  }
-
+  const read = readers(env, problems)
+  const { int, flag } = read
   const config: Config = {
-    http: {
-      port: int('PORT'),
-      host: text('HOST') || '0.0.0.0',
-      bodyLimitBytes: int('BODY_LIMIT_BYTES'),
-      bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS') * SECOND,
-      trustProxy: flag('TRUST_PROXY'),
-      maxConnections: int('MAX_CONNECTIONS'),
-      maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS'),
-      requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE'),
-      anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE'),
-      publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : undefined,
-    },
-    shares: {
-      rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE'),
-      passwordAttempts: sharePasswordAttempts,
-      passwordAttemptsPerAddress: sharePasswordAttemptsPerAddress,
-      passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES') * MINUTE,
-    },
-    db: databaseUrl
-      ? {
-          kind: 'postgres',
-          url: databaseUrl,
-          connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS') * SECOND,
-          queryTimeoutMs: int('DATABASE_QUERY_TIMEOUT_SECONDS') * SECOND,
-        }
-      : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
-    blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
-    bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },
-    sync: {
-      journalRetentionMs: int('JOURNAL_RETENTION_DAYS') * DAY,
-      journalMaxEntries: int('JOURNAL_MAX_ENTRIES'),
-      pingIntervalMs: int('SYNC_PING_SECONDS') * SECOND,
-      maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB') * 1024,
-      slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS') * SECOND,
-      maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER'),
-      maxLongPollsPerUser: int('SYNC_MAX_LONGPOLLS_PER_USER'),
-      resyncIntervalMs: int('SYNC_RESYNC_SECONDS') * SECOND,
-    },
+    http: httpConfig(read),
+    shares: sharesConfig(read),
+    ...storageConfig(read),
+    sync: syncConfig(read),
     auth: {
       sessionTtlMs: int('SESSION_TTL_HOURS') * HOUR,
       sessionCacheMs: int('SESSION_CACHE_MS'),
@@ -193,10 +136,83 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       intervalMs: int('GC_INTERVAL_SECONDS') * SECOND,
       orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS') * HOUR,
     },
-    logLevel: logLevel(text('LOG_LEVEL'), problems),
+    logLevel: logLevel(read),
   }
   if (problems.length > 0) throw new Error(`Invalid configuration:\n- ${problems.join('\n- ')}`)
   return config
+}
+
+function httpConfig({ int, flag, text, problem }: Readers): Config['http'] {
+  const publicUrl = text('PUBLIC_URL')
+  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl))
+    problem('PUBLIC_URL must be an http:// or https:// address')
+  return {
+    port: int('PORT'),
+    host: text('HOST') || '0.0.0.0',
+    bodyLimitBytes: int('BODY_LIMIT_BYTES'),
+    bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS') * SECOND,
+    trustProxy: flag('TRUST_PROXY'),
+    maxConnections: int('MAX_CONNECTIONS'),
+    maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS'),
+    requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE'),
+    anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE'),
+    publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : undefined,
+  }
+}
+
+function sharesConfig({ int, problem }: Readers): Config['shares'] {
+  const passwordAttempts = int('SHARE_PASSWORD_ATTEMPTS')
+  const passwordAttemptsPerAddress = int('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS', {
+    fallback: Math.ceil(passwordAttempts / 2),
+  })
+  if (passwordAttemptsPerAddress > passwordAttempts) {
+    problem('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
+  }
+  return {
+    rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE'),
+    passwordAttempts,
+    passwordAttemptsPerAddress,
+    passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES') * MINUTE,
+  }
+}
+
+/** Where metadata, chunks and change events go: the embedded default unless a URL is given. */
+function storageConfig({ int, text, problem }: Readers): Pick<Config, 'db' | 'blobs' | 'bus'> {
+  const databaseUrl = text('DATABASE_URL')
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problem('DATABASE_URL must start with postgres:// or postgresql://')
+  }
+  const amqpUrl = text('AMQP_URL')
+  if (amqpUrl && !/^amqps?:\/\//.test(amqpUrl)) problem('AMQP_URL must start with amqp:// or amqps://')
+  if (text('S3_ENDPOINT') || text('S3_BUCKET')) {
+    problem('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
+  }
+  const dataDir = path.resolve(text('DATA_DIR') || './data')
+  return {
+    db: databaseUrl
+      ? {
+          kind: 'postgres',
+          url: databaseUrl,
+          connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS') * SECOND,
+          queryTimeoutMs: int('DATABASE_QUERY_TIMEOUT_SECONDS') * SECOND,
+        }
+      : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
+    blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
+    bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },
+  }
+}
+
+function syncConfig({ int }: Readers): Config['sync'] {
+  return {
+    journalRetentionMs: int('JOURNAL_RETENTION_DAYS') * DAY,
+    journalMaxEntries: int('JOURNAL_MAX_ENTRIES'),
+    pingIntervalMs: int('SYNC_PING_SECONDS') * SECOND,
+    maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB') * 1024,
+    slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS') * SECOND,
+    maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER'),
+    maxLongPollsPerUser: int('SYNC_MAX_LONGPOLLS_PER_USER'),
+    resyncIntervalMs: int('SYNC_RESYNC_SECONDS') * SECOND,
+  }
 }
 
 type IntegerName = {
@@ -235,15 +251,18 @@ function readers(env: Record<string, string | undefined>, problems: string[]) {
     problems.push(`${name} must be true or false (got "${raw(name)}")`)
     return VARIABLES[name].default
   }
-  return { int, flag, text: raw }
+  return { int, flag, text: raw, problem: (message: string) => problems.push(message) }
 }
+
+type Readers = ReturnType<typeof readers>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** LOG_LEVEL as pino names its levels; anything else is a problem reported with the rest. */
-function logLevel(raw: string | undefined, problems: string[]): string {
-  if (raw === undefined || raw === '') return 'info'
+function logLevel({ text, problem }: Readers): string {
+  const raw = text('LOG_LEVEL')
+  if (raw === undefined) return 'info'
   if (LOG_LEVELS.includes(raw)) return raw
-  problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
+  problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
   return 'info'
 }
