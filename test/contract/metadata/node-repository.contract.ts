@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../../src/domain/errors.js'
 import { newId } from '../../../src/domain/ids.js'
-import type { NodeRecord } from '../../../src/domain/model.js'
+import type { MemberRole, NodeRecord } from '../../../src/domain/model.js'
 import type { MetadataStore } from '../../../src/ports/metadata-store.js'
 import {
   binaryCompare,
@@ -236,6 +236,39 @@ export function nodeRepositoryContract(open: OpenStore): void {
         const lineage = await store.nodes.lineage(c.id)
         expect(lineage.map((n) => n.id)).toEqual([c.id, b.id, a.id, user.rootFolderId])
         expect(lineage[0]).toMatchObject({ deletedAt: T0 + 1, trashRootId: a.id })
+      })
+
+      it('walks the lineage with the role a user has as a member of each node', async () => {
+        const owner = await insertUser(store)
+        const [ann, bob] = [await insertUser(store), await insertUser(store)]
+        const a = await insertFolder(store, owner, owner.rootFolderId, 'a')
+        const b = await insertFolder(store, owner, a.id, 'b')
+        const c = await insertFile(store, owner, b.id, 'c')
+        const member = (folderId: string, userId: string, role: MemberRole) =>
+          store.sharing.putMember({ folderId, userId, role, addedBy: owner.id, createdAt: T0 })
+        await member(a.id, ann.id, 'viewer')
+        await member(b.id, ann.id, 'editor')
+        await member(b.id, bob.id, 'viewer')
+        const lineage = await store.nodes.lineage(c.id)
+        const roles = new Map<string, MemberRole>([
+          [a.id, 'viewer'],
+          [b.id, 'editor'],
+        ])
+        expect(await store.nodes.lineageWithRoles(ann.id, c.id)).toEqual(
+          lineage.map((node) => ({ node, memberRole: roles.get(node.id) ?? null })),
+        )
+        // Another member's roles, and none for the owner (who is no member of their own folders).
+        expect((await store.nodes.lineageWithRoles(bob.id, c.id)).map((step) => step.memberRole)).toEqual([
+          null,
+          'viewer',
+          null,
+          null,
+        ])
+        expect((await store.nodes.lineageWithRoles(owner.id, c.id)).map((step) => step.node)).toEqual(lineage)
+        expect(
+          (await store.nodes.lineageWithRoles(owner.id, c.id)).every((step) => step.memberRole === null),
+        ).toBe(true)
+        expect(await store.nodes.lineageWithRoles(ann.id, newId())).toEqual([])
       })
 
       it('trashes a subtree in one call, counting nodes and file bytes', async () => {

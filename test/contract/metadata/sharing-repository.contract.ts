@@ -220,10 +220,7 @@ export function sharingRepositoryContract(open: OpenStore): void {
     })
 
     describe('link password throttle', () => {
-      passwordThrottleContract(
-        () => store,
-        () => anotherNode(opened),
-      )
+      passwordThrottleContract(() => opened)
     })
   })
 }
@@ -232,26 +229,21 @@ export function sharingRepositoryContract(open: OpenStore): void {
  * Another store on the same data, as a second API node has; null where the database serves one
  * node (SQLite: two connections of one process would wait on each other's locks).
  */
-function anotherNode(opened: TestMetadataStore): (() => Promise<MetadataStore>) | null {
-  const { config } = opened
-  return config.kind === 'postgres' ? () => openPostgresMetadataStore({ url: config.url, poolSize: 4 }) : null
+async function openAnotherNode({ config }: TestMetadataStore): Promise<MetadataStore | null> {
+  return config.kind === 'postgres' ? openPostgresMetadataStore({ url: config.url, poolSize: 4 }) : null
 }
 
 const WINDOW = 15 * 60_000
 const LIMITS: PasswordAttemptLimits = { windowMs: WINDOW, perLink: 10, perAddress: 10 }
 
-/**
- * The password throttle: slots are taken before a check, atomically. `openSecond` opens another
- * store on the same data (null: the database serves one node).
- */
-function passwordThrottleContract(
-  current: () => MetadataStore,
-  openSecond: () => (() => Promise<MetadataStore>) | null,
-): void {
+/** The password throttle: slots are taken before a check, atomically. */
+function passwordThrottleContract(current: () => TestMetadataStore): void {
+  let opened: TestMetadataStore
   let store: MetadataStore
   let link: ShareLink
   beforeEach(async () => {
-    store = current()
+    opened = current()
+    store = opened.store
     const owner = await insertUser(store)
     const file = await insertFile(store, owner, owner.rootFolderId, 'f')
     link = linkTo(file, { passwordHash: 'argon2id$fake' })
@@ -303,8 +295,7 @@ function passwordThrottleContract(
   })
 
   it('never grants more than the limit to concurrent callers (on two stores where nodes can be two)', async () => {
-    const opener = openSecond()
-    const second = opener ? await opener() : store
+    const second = (await openAnotherNode(opened)) ?? store
     try {
       const tries = Array.from({ length: 120 }, (_, i) =>
         reserve(i % 2 === 0 ? store : second, `10.0.0.${i % 7}`, T0 + (i % 5)),
@@ -322,8 +313,7 @@ function passwordThrottleContract(
   })
 
   it('never grants an address more than its share to concurrent callers (on two stores where nodes can be two)', async () => {
-    const opener = openSecond()
-    const second = opener ? await opener() : store
+    const second = (await openAnotherNode(opened)) ?? store
     const limits = { ...LIMITS, perAddress: 2 }
     try {
       const addresses = ['10.0.0.1', '10.0.0.2', '10.0.0.3']
