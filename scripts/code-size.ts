@@ -26,7 +26,8 @@ export function oversizedCode(root: string): Oversize[] {
       if (ts.isFunctionLike(node) && 'body' in node && node.body) {
         const start = source.getLineAndCharacterOfPosition(node.getStart()).line
         const end = source.getLineAndCharacterOfPosition(node.getEnd()).line
-        if (end - start + 1 > MAX_FUNCTION_LINES) found.push({ file, what: nameOf(node), lines: end - start + 1 })
+        if (end - start + 1 > MAX_FUNCTION_LINES)
+          found.push({ file, what: nameOf(node), lines: end - start + 1 })
       }
       ts.forEachChild(node, visit)
     }
@@ -39,7 +40,8 @@ function nameOf(node: ts.SignatureDeclaration): string {
   const line = node.getSourceFile().getLineAndCharacterOfPosition(node.getStart()).line + 1
   const own = node.name?.getText()
   const parent = node.parent
-  const assigned = ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) ? parent.name.getText() : undefined
+  const assigned =
+    ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) ? parent.name.getText() : undefined
   return `${own ?? assigned ?? '(anonymous)'} at line ${line}`
 }
 
