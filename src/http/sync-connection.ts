@@ -23,6 +23,19 @@ export interface SyncConnectionOptions {
   slowClientMs: number
 }
 
+/** Whose socket it is: the user, and the session token their handshake gave (checked again on each ping). */
+export interface SyncSession {
+  user: User
+  token: string
+}
+
+/** What every socket of this node shares. */
+export interface SyncConnectionContext {
+  services: AppServices
+  options: SyncConnectionOptions
+  log: FastifyBaseLogger
+}
+
 /** Close codes of the sync socket (4000–4999 are the application's). */
 export const SYNC_CLOSE = {
   /** The cursor given is older than the journal kept: list from scratch (as HTTP 410). */
@@ -70,14 +83,22 @@ export class SyncConnection implements SyncWatcher {
   #pingWindowStart = 0
   #pings = 0
 
+  private readonly user: User
+  private readonly token: string
+  private readonly services: AppServices
+  private readonly options: SyncConnectionOptions
+  private readonly log: FastifyBaseLogger
+
   constructor(
     private readonly ws: WebSocket,
-    private readonly user: User,
-    private readonly token: string,
-    private readonly services: AppServices,
-    private readonly options: SyncConnectionOptions,
-    private readonly log: FastifyBaseLogger,
+    session: SyncSession,
+    { services, options, log }: SyncConnectionContext,
   ) {
+    this.user = session.user
+    this.token = session.token
+    this.services = services
+    this.options = options
+    this.log = log
     ws.on('pong', () => {
       this.#alive = true
     })

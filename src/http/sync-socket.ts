@@ -11,7 +11,7 @@ import { STATUS, toAppError } from './error-response.js'
 import { PerUserSlots } from './per-user-slots.js'
 import { assertNoRepeatedParameter } from './query-strings.js'
 import type { RateLimits } from './rate-limits.js'
-import { SyncConnection, type SyncConnectionOptions } from './sync-connection.js'
+import { SyncConnection, type SyncConnectionContext, type SyncConnectionOptions } from './sync-connection.js'
 
 export interface SyncSocketOptions extends SyncConnectionOptions {
   /** The path clients connect to (API.md: `WS /sync/ws`). */
@@ -68,13 +68,15 @@ class SyncSocketServer {
   readonly connections = new Set<SyncConnection>()
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
   readonly #sockets: PerUserSlots
+  readonly #context: SyncConnectionContext
 
   constructor(
-    private readonly app: FastifyInstance,
+    app: FastifyInstance,
     private readonly services: AppServices,
     private readonly options: SyncSocketOptions,
   ) {
     this.#sockets = new PerUserSlots(options.maxSocketsPerUser)
+    this.#context = { services, options, log: app.log }
     // A handshake ws cannot take (a bad version or key) is answered in the contract's shape.
     this.#wss.on('wsClientError', (error: Error, socket: Duplex) =>
       refuse(
@@ -124,7 +126,7 @@ class SyncSocketServer {
     let opened = false
     this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       opened = true
-      const connection = new SyncConnection(ws, user, token, this.services, this.options, this.app.log)
+      const connection = new SyncConnection(ws, { user, token }, this.#context)
       this.connections.add(connection)
       ws.once('close', () => {
         this.connections.delete(connection)
