@@ -117,11 +117,7 @@ export function buildServices(
   return {
     auth: new AuthService(meta, passwords, clock, config.auth),
     members: new MemberService(meta, journal, clock),
-    links: new ShareLinkService(meta, passwords, clock, reader, {
-      attemptLimit: config.shares.passwordAttempts,
-      attemptsPerAddress: config.shares.passwordAttemptsPerAddress,
-      attemptWindowMs: config.shares.passwordWindowMs,
-    }),
+    links: new ShareLinkService(meta, passwords, clock, reader, config.shares),
     folders: new FolderService(meta, journal, clock),
     files: new FileService(meta, journal, clock, reader),
     uploads: new UploadService(meta, journal, blobs, clock, history, integrity, hashers, config.uploads),

@@ -13,10 +13,10 @@ import type { PasswordHasher } from './password-hasher.js'
 
 export interface ShareLinkOptions {
   /** Passwords a link checks per window (a right one is given back); then 429 until it ends. */
-  attemptLimit: number
+  passwordAttempts: number
   /** The share of those one client address may use (its IPv6 /64: `addressKey`). */
-  attemptsPerAddress: number
-  attemptWindowMs: Millis
+  passwordAttemptsPerAddress: number
+  passwordWindowMs: Millis
 }
 
 /** Who opens a link: the password they sent (X-Share-Password) and the address they came from. */
@@ -188,10 +188,10 @@ export class ShareLinkService {
   }
 
   /**
-   * Checks a link's password, at most `attemptLimit` times per window whatever the concurrency
+   * Checks a link's password, at most `passwordAttempts` times per window whatever the concurrency
    * and however many API nodes: a slot is taken in the database before argon2 runs (we cannot
    * know a password is right before checking it) and given back when it was right, so only
-   * wrong ones use the budget up. One address may take only `attemptsPerAddress` of the slots,
+   * wrong ones use the budget up. One address may take only `passwordAttemptsPerAddress` of the slots,
    * so a single guesser cannot lock the link's other visitors out.
    */
   async #checkPassword(link: ShareLink, hash: string, visitor: Visitor, now: Millis): Promise<void> {
@@ -203,9 +203,9 @@ export class ShareLinkService {
     if (password.length > MAX_LINK_PASSWORD_LENGTH) throw wrongPassword()
     const address = addressKey(visitor.address)
     const attempt = await this.meta.sharing.reservePasswordAttempt(link.id, address, now, {
-      windowMs: this.options.attemptWindowMs,
-      perLink: this.options.attemptLimit,
-      perAddress: this.options.attemptsPerAddress,
+      windowMs: this.options.passwordWindowMs,
+      perLink: this.options.passwordAttempts,
+      perAddress: this.options.passwordAttemptsPerAddress,
     })
     if (!attempt.granted) {
       throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
