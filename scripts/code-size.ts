@@ -1,6 +1,8 @@
 /**
  * Lists production files over 400 lines and functions over 60 (the limits of STYLE.md and
- * issue 11): `npx tsx scripts/code-size.ts [dir]`. Exits 1 when it lists anything.
+ * issue 11): `npx tsx scripts/code-size.ts [dir]`, exiting 1 when it lists anything;
+ * src/code-size.test.ts keeps src/ within them. Migrations are left out: each is a frozen
+ * record of a schema change, read top to bottom, and never edited once released.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -48,7 +50,7 @@ function nameOf(node: ts.SignatureDeclaration): string {
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name)
-    if (entry.isDirectory()) return sourceFiles(full)
+    if (entry.isDirectory()) return entry.name === 'migrations' ? [] : sourceFiles(full)
     return entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') ? [full] : []
   })
 }
