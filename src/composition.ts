@@ -57,7 +57,7 @@ export async function openStores(config: Pick<Config, 'db' | 'blobs'>): Promise<
   const meta = await openMetadataStore(config.db)
   try {
     const { DiskBlobStore } = await import('./adapters/disk/disk-blob-store.js')
-    const blobs = new DiskBlobStore({ root: config.blobs.root })
+    const blobs = new DiskBlobStore(config.blobs)
     await blobs.init()
     return { meta, blobs }
   } catch (error) {
