@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { openTestMetadataStore, type TestMetadataStore } from '../../test/helpers/databases.js'
 import { AppError } from '../domain/errors.js'
 import type { Millis } from '../domain/model.js'
+import { parseInput } from '../http/request-input.js'
+import { loginBody } from '../http/routes/auth-schemas.js'
 import { AuthService } from './auth-service.js'
 import { PasswordHasher } from './password-hasher.js'
 
@@ -72,7 +74,9 @@ describe('AuthService', () => {
     ]
     for (const email of attempts) {
       verify.mockClear()
-      const error = await appErrorOf(auth.login({ email, password: 'wrong password' }))
+      // Through the route's schema, as a request brings them: a non-string email arrives as ''.
+      const credentials = parseInput(loginBody, { email, password: 'wrong password' })
+      const error = await appErrorOf(auth.login(credentials))
       // The same answer as a wrong password...
       expect({ code: error.code, message: error.message }).toEqual({
         code: wrongPassword.code,
