@@ -92,6 +92,29 @@ describe('AuthService', () => {
     expect(hash).not.toHaveBeenCalled()
   })
 
+  it('answers a password that is not text, empty or past the bound as a wrong one, without hashing it', async () => {
+    await auth.register({ email: 'ann@example.com', password: PASSWORD })
+    const verify = vi.spyOn(argon2, 'verify')
+    for (const password of [42, null, undefined, '', 'p'.repeat(2000)]) {
+      const credentials = parseInput(loginBody, { email: 'ann@example.com', password })
+      const error = await appErrorOf(auth.login(credentials))
+      expect(error.code, JSON.stringify(password)).toBe('BAD_CREDENTIALS')
+    }
+    expect(verify).not.toHaveBeenCalled()
+  })
+
+  it('refuses to register a malformed email or a password out of bounds (INVALID_REQUEST)', async () => {
+    const attempts: Array<[string, string]> = [
+      ['not an email', PASSWORD],
+      ['x@example.com', 'short'],
+      ['x@example.com', 'p'.repeat(2000)],
+    ]
+    for (const [email, password] of attempts) {
+      const error = await appErrorOf(auth.register({ email, password }))
+      expect(error.code, `${email} ${password.length}`).toBe('INVALID_REQUEST')
+    }
+  })
+
   it('hands out tokens of at least 256 bits of base64url, a new one at every login', async () => {
     const registered = await auth.register({ email: 'bob@example.com', password: PASSWORD })
     const tokens = [registered.token]
