@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { expect } from 'vitest'
+import { afterEach, beforeEach, expect } from 'vitest'
 import { AppError, type ErrorCode } from '../../src/domain/errors.js'
 import type { NodeRecord, User } from '../../src/domain/model.js'
 import type { AppServices } from '../../src/services/app-services.js'
+import { openServiceFixture, type ServiceFixture } from './service-fixture.js'
 
 /**
  * Stores `content` as the file `name` (in `folderId`, else the root) through the upload service,
@@ -48,4 +49,31 @@ export async function errorCodeOf(promise: Promise<unknown>): Promise<ErrorCode>
   )
   expect(error).toBeInstanceOf(AppError)
   return (error as AppError).code
+}
+
+/** A service fixture with one account in it, made anew for each test. */
+export interface ServiceScene {
+  fx: ServiceFixture
+  services: AppServices
+  ann: User
+  /** A folder of ann's (in `parentId`, else her root). */
+  mkdir(name: string, parentId?: string | null): Promise<NodeRecord>
+  /** What ann's quota counts now. */
+  usedBytes(): Promise<number>
+}
+
+/** Registers the hooks that open a fresh `ServiceScene` before each test and close it after. */
+export function serviceScene(): ServiceScene {
+  const scene = {
+    mkdir: async (name: string, parentId?: string | null) =>
+      (await scene.services.folders.create(scene.ann, { name, parentId })).node,
+    usedBytes: async () => (await scene.services.auth.currentUser(scene.ann.id)).usedBytes,
+  } as ServiceScene
+  beforeEach(async () => {
+    scene.fx = await openServiceFixture()
+    scene.services = scene.fx.services
+    scene.ann = await scene.fx.user('ann')
+  })
+  afterEach(() => scene.fx.close())
+  return scene
 }
