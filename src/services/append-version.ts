@@ -55,7 +55,7 @@ export async function appendVersion(
   if (previous) await tx.nodes.setCurrentVersion(nodeId, { ...current, updatedAt: content.at })
   // Throws CHUNKS_MISSING (and the transaction rolls back) if the collector claimed a chunk.
   await tx.chunks.addReferences(countByHash(content.chunks))
-  if (previous) await history.prune(tx, nodeId, version, content.at)
+  if (previous) await history.prune(tx, { nodeId, currentVersion: version, now: content.at })
   const file = await tx.nodes.findLive(ownerId, nodeId)
   if (!file) throw new Error(`file ${nodeId} vanished inside its own transaction`)
   return file

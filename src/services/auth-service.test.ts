@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { openTestMetadataStore, type TestMetadataStore } from '../../test/helpers/databases.js'
 import { AppError } from '../domain/errors.js'
 import type { Millis } from '../domain/model.js'
+import { parseInput } from '../http/request-input.js'
+import { loginBody } from '../http/routes/auth-schemas.js'
 import { AuthService } from './auth-service.js'
 import { PasswordHasher } from './password-hasher.js'
 
@@ -72,7 +74,9 @@ describe('AuthService', () => {
     ]
     for (const email of attempts) {
       verify.mockClear()
-      const error = await appErrorOf(auth.login({ email, password: 'wrong password' }))
+      // Through the route's schema, as a request brings them: a non-string email arrives as ''.
+      const credentials = parseInput(loginBody, { email, password: 'wrong password' })
+      const error = await appErrorOf(auth.login(credentials))
       // The same answer as a wrong password...
       expect({ code: error.code, message: error.message }).toEqual({
         code: wrongPassword.code,
@@ -86,6 +90,29 @@ describe('AuthService', () => {
     }
     // The decoy is hashed once, up front, not per attempt.
     expect(hash).not.toHaveBeenCalled()
+  })
+
+  it('answers a password that is not text, empty or past the bound as a wrong one, without hashing it', async () => {
+    await auth.register({ email: 'ann@example.com', password: PASSWORD })
+    const verify = vi.spyOn(argon2, 'verify')
+    for (const password of [42, null, undefined, '', 'p'.repeat(2000)]) {
+      const credentials = parseInput(loginBody, { email: 'ann@example.com', password })
+      const error = await appErrorOf(auth.login(credentials))
+      expect(error.code, JSON.stringify(password)).toBe('BAD_CREDENTIALS')
+    }
+    expect(verify).not.toHaveBeenCalled()
+  })
+
+  it('refuses to register a malformed email or a password out of bounds (INVALID_REQUEST)', async () => {
+    const attempts: Array<[string, string]> = [
+      ['not an email', PASSWORD],
+      ['x@example.com', 'short'],
+      ['x@example.com', 'p'.repeat(2000)],
+    ]
+    for (const [email, password] of attempts) {
+      const error = await appErrorOf(auth.register({ email, password }))
+      expect(error.code, `${email} ${password.length}`).toBe('INVALID_REQUEST')
+    }
   })
 
   it('hands out tokens of at least 256 bits of base64url, a new one at every login', async () => {

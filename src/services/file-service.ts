@@ -7,7 +7,7 @@ import { assertSameOwner, locate, locateFolderWithPath, locateLocked, locateTarg
 import type { ChangeJournal } from './change-journal.js'
 import type { ChunkReader, DownloadPlan } from './chunk-reader.js'
 import { ListingCache, type ListingPage } from './listing-cache.js'
-import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
+import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, type PageRequest } from './paging.js'
 
 export interface FolderListing {
   folder: NodeRecord
@@ -16,6 +16,19 @@ export interface FolderListing {
   shareRootId: string | null
   /** Possibly shared with other requests (cached): read-only. */
   page: ListingPage
+}
+
+/** Which folder to list (absent: the caller's root), and which page of it. */
+export interface ListingRequest extends PageRequest {
+  /** Not an id, or not one the caller can see: 404, as in a path. */
+  folderId?: string
+}
+
+/** What to change: an absent field stays as it is; `folderId: null` moves to the root. */
+export interface FileChanges {
+  /** Checked whole by `normalizeName` (INVALID_NAME), so it comes as it was sent. */
+  name?: unknown
+  folderId?: string | null
 }
 
 export class FileService {
@@ -30,18 +43,16 @@ export class FileService {
   /** One page of a folder: folders first, then files, each by name; the cursor is opaque. */
   async list(
     user: User,
-    query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
+    { folderId, limit = DEFAULT_PAGE_SIZE, cursor }: ListingRequest,
   ): Promise<FolderListing> {
-    const limit = parseLimit(query.limit)
-    const after = decodeCursor(query.cursor, ([kind, name]) =>
+    const after = decodeCursor(cursor, ([kind, name]) =>
       (kind === 'file' || kind === 'folder') && typeof name === 'string'
         ? { kind: kind as NodeKind, name }
         : undefined,
     )
-    const folderId =
-      typeof query.folderId === 'string' && query.folderId !== '' ? query.folderId : user.rootFolderId
     // In a query string the folder id names a resource, as in a path: malformed is 404.
-    const { node: folder, path, shareRoot } = await locateFolderWithPath(this.meta, user, folderId, 'read')
+    const located = await locateFolderWithPath(this.meta, user, folderId ?? user.rootFolderId, 'read')
+    const { node: folder, path, shareRoot } = located
     const pageKey = `${limit}/${after ? `${after.kind}/${after.name}` : ''}`
     let page = this.listings.get(folder.id, folder.listingVersion, pageKey)
     if (!page) {
@@ -58,9 +69,9 @@ export class FileService {
     return (await locate(this.meta, user, id, 'read', 'file')).node
   }
 
-  async update(user: User, id: string, input: { name?: unknown; folderId?: unknown }): Promise<NodeRecord> {
+  async update(user: User, id: string, input: FileChanges): Promise<NodeRecord> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
-    const moving = Object.hasOwn(input, 'folderId')
+    const moving = input.folderId !== undefined
     return this.journal.transaction(user.id, async (tx, log) => {
       // Under the tree lock, ordered with deletes of the same tree: a file moved into a folder
       // being deleted would otherwise stay live inside it, and a rename racing a delete would

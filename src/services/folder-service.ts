@@ -23,6 +23,22 @@ export interface FolderWithPath {
   shareRootId: string | null
 }
 
+/**
+ * A folder to make. `name` is checked whole by `normalizeName` (INVALID_NAME for any bad name,
+ * absent or not a string included), so it comes as it was sent.
+ */
+export interface NewFolder {
+  name?: unknown
+  /** A folder id (400 when malformed, 404 when not the caller's to write to); absent or null: the root. */
+  parentId?: string | null
+}
+
+/** What to change: an absent field stays as it is; `parentId: null` moves to the root. */
+export interface FolderChanges {
+  name?: unknown
+  parentId?: string | null
+}
+
 export class FolderService {
   constructor(
     private readonly meta: MetadataStore,
@@ -31,7 +47,7 @@ export class FolderService {
   ) {}
 
   /** In the caller's folders, or (as an editor) in a folder shared with them: the owner's. */
-  async create(user: User, input: { name: unknown; parentId?: unknown }): Promise<FolderWithPath> {
+  async create(user: User, input: NewFolder): Promise<FolderWithPath> {
     const name = normalizeName(input.name)
     return this.journal.transaction(user.id, async (tx, log) => {
       // Under the tree lock: a folder created in one being deleted would stay live inside it.
@@ -54,13 +70,9 @@ export class FolderService {
   }
 
   /** Rename and/or move. A folder never moves into itself or below itself (409). */
-  async update(
-    user: User,
-    id: string,
-    input: { name?: unknown; parentId?: unknown },
-  ): Promise<FolderWithPath> {
+  async update(user: User, id: string, input: FolderChanges): Promise<FolderWithPath> {
     const name = input.name === undefined ? undefined : normalizeName(input.name)
-    const moving = Object.hasOwn(input, 'parentId')
+    const moving = input.parentId !== undefined
     return this.journal.transaction(user.id, async (tx, log) => {
       // Under the tree lock: two concurrent moves (A into B, B into A) could each pass the
       // cycle check alone.

@@ -3,14 +3,35 @@ import { invalid } from '../domain/errors.js'
 export const DEFAULT_PAGE_SIZE = 100
 export const MAX_PAGE_SIZE = 1000
 
-/** `limit` from a query string: 1 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when absent. */
-export function parseLimit(raw: unknown): number {
+/** One page asked for: how many items, and after which (a cursor from `encodeCursor`). */
+export interface PageRequest {
+  /** Absent: DEFAULT_PAGE_SIZE. */
+  limit?: number
+  /** Absent: the first page. */
+  cursor?: string
+}
+
+/** `limit` as a query string gives it: 1 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when absent; null when neither. */
+export function pageLimitOf(raw: string | undefined): number | null {
   if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE
+  const limit = /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+  return Number.isInteger(limit) && limit >= 1 && limit <= MAX_PAGE_SIZE ? limit : null
+}
+
+export const LIMIT_MESSAGE = `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`
+
+/**
+ * `limit` from a query string not yet checked at the edge (routes with a schema use
+ * `pageQuery` of http/routes/paging-schemas.ts instead).
+ */
+export function parseLimit(raw: unknown): number {
   const limit =
-    typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : typeof raw === 'number' ? raw : Number.NaN
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw invalid(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`)
-  }
+    typeof raw === 'number' && Number.isInteger(raw)
+      ? pageLimitOf(String(raw))
+      : raw === undefined || typeof raw === 'string'
+        ? pageLimitOf(raw)
+        : null
+  if (limit === null) throw invalid(LIMIT_MESSAGE)
   return limit
 }
 

@@ -8,7 +8,7 @@ import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { crashPoint } from '../support/crash-points.js'
 import { pathOf } from './access.js'
 import type { ChangeJournal } from './change-journal.js'
-import { decodeCursor, encodeCursor, parseLimit } from './paging.js'
+import { DEFAULT_PAGE_SIZE, decodeCursor, encodeCursor, type PageRequest } from './paging.js'
 
 export interface TrashOptions {
   /** Items deleted longer ago than this are purged by `emptyExpired`; 0 keeps them forever. */
@@ -21,6 +21,11 @@ export interface TrashItem extends TrashEntry {
   /** When `emptyExpired` will purge it, or null when the trash is never emptied. */
   purgeAt: Millis | null
 }
+
+/** What a restore put back: a file, or a folder with its path (which the client is shown). */
+export type RestoredItem =
+  | { kind: 'file'; node: NodeRecord }
+  | { kind: 'folder'; node: NodeRecord; path: string }
 
 /** How many times a restore looks for a free name before giving up (each is one query). */
 const RESTORE_NAME_ATTEMPTS = 100
@@ -41,10 +46,9 @@ export class TrashService {
   /** One page of the trash, most recently deleted first; the cursor is opaque. */
   async list(
     user: User,
-    query: { limit?: unknown; cursor?: unknown },
+    { limit = DEFAULT_PAGE_SIZE, cursor }: PageRequest,
   ): Promise<{ items: TrashItem[]; nextCursor: string | null }> {
-    const limit = parseLimit(query.limit)
-    const after = decodeCursor(query.cursor, ([deletedAt, id]) =>
+    const after = decodeCursor(cursor, ([deletedAt, id]) =>
       typeof deletedAt === 'number' && typeof id === 'string' ? { deletedAt, id } : undefined,
     )
     const entries = await this.meta.nodes.listTrash(user.id, { after, limit: limit + 1 })
@@ -74,30 +78,36 @@ export class TrashService {
    * folder is gone too, it comes back in the root; when its name is taken there now, it comes
    * back as `name (restored).ext`. Never replaces anything.
    */
-  async restore(user: User, id: string): Promise<NodeRecord> {
+  async restore(user: User, id: string): Promise<RestoredItem> {
     return this.journal.transaction(user.id, async (tx, log) => {
       await tx.users.lockTree(user.id)
       const node = await findTrashRoot(tx, user, id)
       const originalParent = node.parentId === null ? null : await tx.nodes.findLive(user.id, node.parentId)
-      const parentId = originalParent?.id ?? user.rootFolderId
-      const now = this.clock()
-      for (let attempt = 0; attempt < RESTORE_NAME_ATTEMPTS; attempt++) {
-        const name = attempt === 0 ? node.name : restoredName(node.name, node.kind, attempt)
-        if (await tx.nodes.findLiveChild(parentId, name)) continue
-        try {
-          await tx.nodes.restoreTrash(node.id, { parentId, name, updatedAt: now })
-        } catch (error) {
-          // Taken between the look and the write, by another API node: try the next name.
-          if (error instanceof AppError && error.code === 'NAME_TAKEN') continue
-          throw error
-        }
-        const restored = await tx.nodes.findLive(user.id, node.id)
-        if (!restored) throw new Error(`node ${node.id} is not live after its restore`)
-        log.record(restored, 'restore')
-        return restored
-      }
-      throw new AppError('NAME_TAKEN', `no free name to restore "${node.name}" under`)
+      const restored = await this.#putBack(tx, user, node, originalParent?.id ?? user.rootFolderId)
+      log.record(restored, 'restore')
+      if (restored.kind === 'file') return { kind: 'file', node: restored }
+      return { kind: 'folder', node: restored, path: await pathOf(tx, restored.id) }
     })
+  }
+
+  /** Restores `node` into `parentId` under the first free name of `node.name`, `name (restored)`, ... */
+  async #putBack(tx: Repositories, user: User, node: NodeRecord, parentId: string): Promise<NodeRecord> {
+    const now = this.clock()
+    for (let attempt = 0; attempt < RESTORE_NAME_ATTEMPTS; attempt++) {
+      const name = attempt === 0 ? node.name : restoredName(node.name, node.kind, attempt)
+      if (await tx.nodes.findLiveChild(parentId, name)) continue
+      try {
+        await tx.nodes.restoreTrash(node.id, { parentId, name, updatedAt: now })
+      } catch (error) {
+        // Taken between the look and the write, by another API node: try the next name.
+        if (error instanceof AppError && error.code === 'NAME_TAKEN') continue
+        throw error
+      }
+      const restored = await tx.nodes.findLive(user.id, node.id)
+      if (!restored) throw new Error(`node ${node.id} is not live after its restore`)
+      return restored
+    }
+    throw new AppError('NAME_TAKEN', `no free name to restore "${node.name}" under`)
   }
 
   /** Removes a deleted item for good, with its versions; their chunks become garbage. */

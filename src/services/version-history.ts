@@ -21,6 +21,14 @@ export interface HistorySweepReport {
   policyChanged: boolean
 }
 
+/** One file's history to prune: the version it has now is never dropped. */
+export interface PruneRequest {
+  nodeId: string
+  currentVersion: number | null
+  /** The time the policy's ages are measured from. */
+  now: Millis
+}
+
 /**
  * Applies the retention policy: to one file as it gains a version, or by a sweep to the files
  * whose history is due. Each prune records when the file is next due (`nextPruneAt`), so the
@@ -42,7 +50,7 @@ export class VersionHistory {
    * references, and records when the file is next due, all inside the caller's transaction (so
    * a due time always describes the versions that are there). Answers how many went.
    */
-  async prune(tx: Repositories, nodeId: string, currentVersion: number | null, now: Millis): Promise<number> {
+  async prune(tx: Repositories, { nodeId, currentVersion, now }: PruneRequest): Promise<number> {
     const versions = await tx.versions.list(nodeId)
     if (versions.length <= 1) {
       await tx.versions.setHistoryDue(nodeId, null)
@@ -92,7 +100,7 @@ export class VersionHistory {
       // The owner's lock orders this against a restore or upload of the same file.
       await tx.users.lockTree(file.ownerId)
       const current = await tx.nodes.findAnyState(nodeId)
-      return current ? this.prune(tx, nodeId, current.currentVersion, now) : 0
+      return current ? this.prune(tx, { nodeId, currentVersion: current.currentVersion, now }) : 0
     })
   }
 

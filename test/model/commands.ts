@@ -635,7 +635,7 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
         const originalName = node.name
         const originalParent = node.parent
         m.restore(user, node)
-        const restored = await s.services.trash.restore(s.users[user]!, node.id)
+        const { node: restored } = await s.services.trash.restore(s.users[user]!, node.id)
         expect([restored.id, restored.kind, restored.name, restored.parentId, restored.deletedAt]).toEqual([
           node.id,
           node.kind,

@@ -557,7 +557,10 @@ async function runOp(s: System, op: Op): Promise<Observed> {
     case 'deleteFolder':
       return { kind: op.kind, answer: await attempt(s.services.folders.delete(s.users[op.user]!, op.node)) }
     case 'restoreTrash':
-      return { kind: op.kind, answer: await attempt(s.services.trash.restore(s.users[op.user]!, op.node)) }
+      return {
+        kind: op.kind,
+        answer: await attempt(s.services.trash.restore(s.users[op.user]!, op.node).then(({ node }) => node)),
+      }
     case 'purge':
       return { kind: op.kind, answer: await attempt(s.services.trash.purge(s.users[op.user]!, op.node)) }
     case 'restoreVersion':

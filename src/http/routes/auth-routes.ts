@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { AppServices } from '../../services/app-services.js'
-import { objectBody, userOf } from '../context.js'
+import { userOf } from '../context.js'
 import { presentUser } from '../presenters.js'
+import { bodyOf } from '../request-input.js'
+import { loginBody, registerBody } from './auth-schemas.js'
 
 export const SESSION_COOKIE = 'session'
 
@@ -30,15 +32,13 @@ export function authRoutes(
     })
 
   app.post('/auth/register', throttled, async (request, reply) => {
-    const { email, password } = objectBody(request)
-    const { user, token } = await services.auth.register({ email, password })
+    const { user, token } = await services.auth.register(bodyOf(request, registerBody))
     setSessionCookie(reply, token, request.protocol === 'https')
     return reply.code(201).send({ user: presentUser(user), token })
   })
 
   app.post('/auth/login', throttled, async (request, reply) => {
-    const { email, password } = objectBody(request)
-    const { user, token } = await services.auth.login({ email, password })
+    const { user, token } = await services.auth.login(bodyOf(request, loginBody))
     setSessionCookie(reply, token, request.protocol === 'https')
     return reply.send({ user: presentUser(user), token })
   })

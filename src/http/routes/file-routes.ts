@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppServices } from '../../services/app-services.js'
 import type { ListingPage } from '../../services/listing-cache.js'
-import { objectBody, param, userOf, versionParam } from '../context.js'
+import { param, userOf, versionParam } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentFile, presentFolder, presentListItem } from '../presenters.js'
+import { bodyOf, queryOf } from '../request-input.js'
+import { listFilesQuery, updateFileBody } from './file-schemas.js'
 
 const presentedPages = new WeakMap<ListingPage, string>()
 
@@ -20,8 +22,8 @@ function pageJson(page: ListingPage): string {
 export function fileRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
   app.get('/files', async (request, reply) => {
     const user = userOf(request)
-    const query = request.query as Record<string, string | undefined>
-    const { folder, path, shareRootId, page } = await services.files.list(user, query)
+    const listing = await services.files.list(user, queryOf(request, listFilesQuery))
+    const { folder, path, shareRootId, page } = listing
     // Built by hand around the page's memoised JSON: a cached page is presented only once.
     const body = `{"folder":${JSON.stringify(presentFolder(folder, path, user, shareRootId))},${pageJson(page)}}`
     return reply.type('application/json; charset=utf-8').send(body)
@@ -48,7 +50,8 @@ export function fileRoutes(app: FastifyInstance, { services }: { services: AppSe
 
   app.patch('/files/:id', async (request) => {
     const user = userOf(request)
-    return presentFile(await services.files.update(user, param(request, 'id'), objectBody(request)), user)
+    const file = await services.files.update(user, param(request, 'id'), bodyOf(request, updateFileBody))
+    return presentFile(file, user)
   })
 
   app.delete('/files/:id', async (request, reply) => {

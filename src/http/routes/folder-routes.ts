@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppServices } from '../../services/app-services.js'
-import { objectBody, param, userOf } from '../context.js'
+import { param, userOf } from '../context.js'
 import { presentFolder } from '../presenters.js'
+import { bodyOf } from '../request-input.js'
+import { createFolderBody, updateFolderBody } from './folder-schemas.js'
 
 export function folderRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
   app.post('/folders', async (request, reply) => {
     const user = userOf(request)
-    const { name, parentId } = objectBody(request)
-    const { node, path, shareRootId } = await services.folders.create(user, { name, parentId })
+    const command = bodyOf(request, createFolderBody)
+    const { node, path, shareRootId } = await services.folders.create(user, command)
     return reply.code(201).send(presentFolder(node, path, user, shareRootId))
   })
 
@@ -22,7 +24,7 @@ export function folderRoutes(app: FastifyInstance, { services }: { services: App
     const { node, path, shareRootId } = await services.folders.update(
       user,
       param(request, 'id'),
-      objectBody(request),
+      bodyOf(request, updateFolderBody),
     )
     return presentFolder(node, path, user, shareRootId)
   })

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { pathOf } from '../../services/access.js'
 import type { AppServices } from '../../services/app-services.js'
 import { param, userOf, versionParam } from '../context.js'
 import { presentFile, presentFolder, presentTrashItem, presentVersion } from '../presenters.js'
+import { queryOf } from '../request-input.js'
+import { trashQuery } from './history-schemas.js'
 
 /** Versions and trash (API.md, "Versions and trash"). */
 export function historyRoutes(app: FastifyInstance, { services }: { services: AppServices }) {
@@ -19,15 +20,15 @@ export function historyRoutes(app: FastifyInstance, { services }: { services: Ap
 
   app.get('/trash', async (request) => {
     const user = userOf(request)
-    const { items, nextCursor } = await services.trash.list(user, request.query as Record<string, unknown>)
+    const { items, nextCursor } = await services.trash.list(user, queryOf(request, trashQuery))
     return { items: items.map((item) => presentTrashItem(item, user)), nextCursor }
   })
 
   app.post('/trash/:id/restore', async (request) => {
     const user = userOf(request)
-    const node = await services.trash.restore(user, param(request, 'id'))
-    if (node.kind === 'file') return { type: 'file', ...presentFile(node, user) }
-    return { type: 'folder', ...presentFolder(node, await pathOf(services.meta, node.id), user) }
+    const restored = await services.trash.restore(user, param(request, 'id'))
+    if (restored.kind === 'file') return { type: 'file', ...presentFile(restored.node, user) }
+    return { type: 'folder', ...presentFolder(restored.node, restored.path, user) }
   })
 
   app.delete('/trash/:id', async (request, reply) => {

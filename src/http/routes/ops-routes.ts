@@ -1,10 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Gauge, type Registry } from 'prom-client'
 import type { AppServices } from '../../services/app-services.js'
-
-const READY_TIMEOUT_MS = 2_000
-
-type CheckName = 'metadata' | 'blobs' | 'bus'
+import { checkReadiness } from '../../services/readiness.js'
 
 /**
  * /healthz: the process answers. /readyz: every store and the event bus answer too. /metrics:
@@ -16,18 +13,7 @@ export function opsRoutes(
   app: FastifyInstance,
   { services, metrics }: { services: AppServices; metrics: Registry },
 ) {
-  const checks: Record<CheckName, () => Promise<void>> = {
-    metadata: () => services.meta.ping(),
-    blobs: () => services.blobs.ping(),
-    // Without the bus this node still serves and its clients still catch up from the journal,
-    // but changes made on other nodes reach its sockets late: not ready, so operators see it.
-    bus: () => services.bus.ping(),
-  }
-  const runChecks = async (): Promise<Record<CheckName, Error | null>> => ({
-    metadata: await probe(checks.metadata),
-    blobs: await probe(checks.blobs),
-    bus: await probe(checks.bus),
-  })
+  const runChecks = () => checkReadiness(services)
 
   new Gauge({
     name: 'tessera_ready',
@@ -58,20 +44,4 @@ export function opsRoutes(
   app.get('/metrics', { config: { public: true } }, async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()),
   )
-}
-
-/** Runs a check with a deadline; answers its error, or null when it passed. */
-async function probe(check: () => Promise<void>): Promise<Error | null> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
-  })
-  try {
-    await Promise.race([check(), timeout])
-    return null
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error))
-  } finally {
-    clearTimeout(timer)
-  }
 }
