@@ -1,7 +1,6 @@
 import { z } from 'zod'
 import { decodeJournalCursor } from '../../domain/journal.js'
-import { parseLimit } from '../../services/paging.js'
-import { parseWith } from './parse-with.js'
+import { pageLimit } from './paging-schemas.js'
 
 export const LONGPOLL_DEFAULT_SECONDS = 30
 export const LONGPOLL_MAX_SECONDS = 300
@@ -37,7 +36,7 @@ const longPollSeconds = z
 
 /** GET /sync/changes */
 export const changesQuery = z
-  .object({ cursor: cursorFromStart, limit: z.unknown().optional().transform(parseWith(parseLimit)) })
+  .object({ cursor: cursorFromStart, limit: pageLimit })
   .transform(({ cursor, limit }) => ({ after: cursor, limit }))
 
 /** GET /sync/longpoll */
