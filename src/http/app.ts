@@ -153,11 +153,7 @@ function apiRoutes(api: FastifyInstance, { config, services, limits }: ApiParts)
     request.auth = await limits.authenticate(request, () => services.auth.authenticate(token))
   })
   api.addHook('onRequest', refuseCrossSiteCookieRequests({ publicUrl: config.http.publicUrl }))
-  authRoutes(api, {
-    services,
-    sessionTtlMs: config.auth.sessionTtlMs,
-    loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
-  })
+  authRoutes(api, { services, auth: config.auth })
   folderRoutes(api, { services })
   fileRoutes(api, { services })
   uploadRoutes(api, { services })

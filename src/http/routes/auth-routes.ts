@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Config } from '../../config.js'
 import type { AppServices } from '../../services/app-services.js'
 import { userOf } from '../context.js'
 import { presentUser } from '../presenters.js'
@@ -9,15 +10,12 @@ export const SESSION_COOKIE = 'session'
 
 export interface AuthRouteOptions {
   services: AppServices
-  sessionTtlMs: number
-  /** Per client address, on register and login: password guessing gets nowhere fast. */
-  loginRateLimitPerMinute: number
+  /** The session lifetime (the cookie's too) and the login rate per client address. */
+  auth: Pick<Config['auth'], 'sessionTtlMs' | 'loginRateLimitPerMinute'>
 }
 
-export function authRoutes(
-  app: FastifyInstance,
-  { services, sessionTtlMs, loginRateLimitPerMinute }: AuthRouteOptions,
-) {
+export function authRoutes(app: FastifyInstance, { services, auth }: AuthRouteOptions) {
+  const { sessionTtlMs, loginRateLimitPerMinute } = auth
   // One budget per address for both: every attempt counts, whatever Authorization it carries.
   const throttled = {
     config: { public: true, addressLimit: { bucket: 'auth', perMinute: loginRateLimitPerMinute } },
