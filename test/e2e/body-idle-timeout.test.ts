@@ -4,7 +4,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /** How long the stalled client waits for an answer before the test gives up on the server. */
@@ -15,7 +15,7 @@ const GIVE_UP_MS = 15_000
  * progress for BODY_IDLE_TIMEOUT_SECONDS, removes the temp file it was writing, and serves others
  * meanwhile.
  */
-describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, available) => {
+describe.each(DATABASES)('a request body that stops arriving on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

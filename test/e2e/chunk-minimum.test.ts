@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { type PlainReply, plainRequest, uploadRowsOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -21,7 +21,7 @@ function expectTooSmall(reply: PlainReply, index: number): void {
   expect(reply.body.error.message).toContain(`at least ${MIN} bytes`)
 }
 
-describe.each(BACKENDS)('the least chunk size on %s', (backend, available) => {
+describe.each(DATABASES)('the least chunk size on $name', ({ name: backend, available }) => {
   let server: TestServer
 
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { holdAt } from '../helpers/pause.js'
 import { type PlainReply, plainRequest } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -89,7 +89,7 @@ async function rootNames(client: ApiClient): Promise<string[]> {
   return listing.body.items.map((item: any) => item.name)
 }
 
-describe.each(BACKENDS)('complete races on %s', (backend, available) => {
+describe.each(DATABASES)('complete races on $name', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

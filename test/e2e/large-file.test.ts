@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, CHUNK, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /**
@@ -110,7 +110,7 @@ function streamDownload(url: string, token: string, headers: Record<string, stri
   })
 }
 
-describe.each(BACKENDS)('a 10 GiB file on %s', (backend, available) => {
+describe.each(DATABASES)('a 10 GiB file on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let fileId: string

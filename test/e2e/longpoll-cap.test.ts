@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const CAP = 20
 
 /** Long polls are capped per user per node, like sync sockets (issue 10). */
-describe.each(BACKENDS)('long polls per user on %s', (backend, available) => {
+describe.each(DATABASES)('long polls per user on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

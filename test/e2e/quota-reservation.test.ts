@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, chunksOf, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { databaseOf, plainRequest, randomHashes } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -17,7 +17,7 @@ const QUOTA = 10 * MiB
 const MAX_OPEN = 4
 const DAY = 24 * 3_600_000
 
-describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend, available) => {
+describe.each(DATABASES)('quota reservations of upload sessions on $name', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { plainRequest } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -63,7 +63,7 @@ async function upload(client: ApiClient, filename: string, file: RandomFile): Pr
   return done.body.file
 }
 
-describe.each(BACKENDS)('completes that swap shared chunks on %s', (backend, available) => {
+describe.each(DATABASES)('completes that swap shared chunks on $name', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const HOUR = 3_600_000
 /** More than loopback socket buffers hold: a reader that stops early cuts the transfer off. */
 const LARGE = 24 * 1024 * 1024
 
-describe.each(BACKENDS)('share link values on %s', (backend, available) => {
+describe.each(DATABASES)('share link values on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

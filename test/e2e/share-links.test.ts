@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const HOUR = 3_600_000
 
-describe.each(BACKENDS)('share links on %s', (backend, available) => {
+describe.each(DATABASES)('share links on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let visitor: ApiClient

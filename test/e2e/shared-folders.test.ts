@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { SyncSocket } from '../helpers/sync-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const QUOTA = 10_000
 
-describe.each(BACKENDS)('shared folders on %s', (backend, available) => {
+describe.each(DATABASES)('shared folders on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

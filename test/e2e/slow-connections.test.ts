@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /** How long a test waits for the server to close a socket before it counts it as left open. */
@@ -43,7 +43,7 @@ async function until(condition: () => boolean): Promise<void> {
  * drained for BODY_IDLE_TIMEOUT_SECONDS in all, however often its bytes trickle in; one client
  * address holds at most MAX_CONNECTIONS_PER_ADDRESS connections.
  */
-describe.each(BACKENDS)('slow and many connections on %s', (backend, available) => {
+describe.each(DATABASES)('slow and many connections on $name', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

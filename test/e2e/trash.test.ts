@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GRACE_SECONDS = 60
@@ -44,7 +44,7 @@ function expectNotFound(reply: { status: number; body: any }): void {
 
 const TRASH_ITEM_KEYS = ['deletedAt', 'folderId', 'id', 'name', 'originalPath', 'purgeAt', 'size', 'type']
 
-describe.each(BACKENDS)('trash on %s', (backend, available) => {
+describe.each(DATABASES)('trash on $name', ({ name: backend, available }) => {
   let server: TestServer
   let bob: ApiClient
   const fresh = () => new ApiClient(server.api).register()
@@ -475,7 +475,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
   )
 })
 
-describe.each(BACKENDS)('trash retention on %s', (backend, available) => {
+describe.each(DATABASES)('trash retention on $name', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blobName } from '../../src/domain/blob-key.js'
 import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /** How long to wait for the server to reach a state (a temp file appearing or going) before failing. */
@@ -62,7 +62,7 @@ async function waitFor(what: string, condition: () => Promise<boolean>): Promise
   }
 }
 
-describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
+describe.each(DATABASES)('upload robustness on $name', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

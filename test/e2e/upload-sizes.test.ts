@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { type PlainReply, plainRequest, randomHashes, uploadRowsOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -19,7 +19,7 @@ function expectSizeMismatch(reply: PlainReply, index: number): void {
   })
 }
 
-describe.each(BACKENDS)('declared chunk sizes on %s', (backend, available) => {
+describe.each(DATABASES)('declared chunk sizes on $name', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

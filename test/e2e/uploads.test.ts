@@ -2,12 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { copiesOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, hmac, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GiB = 1024 ** 3
 
-describe.each(BACKENDS)('uploads on %s', (backend, available) => {
+describe.each(DATABASES)('uploads on $name', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

@@ -7,15 +7,17 @@ import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metada
 import type { Config } from '../../src/config.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import {
+  createTestDatabaseNamed,
   databaseUrl,
   dropDatabase,
-  quoteIdent,
   templateName,
   testDatabasePrefix,
   withAdminClient,
 } from './postgres-admin.js'
 
-export type DatabaseKind = 'sqlite' | 'postgres'
+import { type DatabaseKind, selectedDatabases } from './test-backends.js'
+
+export type { DatabaseKind } from './test-backends.js'
 
 /**
  * Whether PostgreSQL answered when the run started (global-setup.ts). Guard PostgreSQL
@@ -24,11 +26,15 @@ export type DatabaseKind = 'sqlite' | 'postgres'
  */
 export const postgresAvailable = (): boolean => inject('postgresAvailable')
 
-/** Every metadata database, for suites that run once per database. */
-export const DATABASES: ReadonlyArray<{ name: DatabaseKind; available: boolean }> = [
-  { name: 'sqlite', available: true },
-  { name: 'postgres', available: postgresAvailable() },
-]
+/**
+ * The one list of test databases: every suite that runs once per database loops over it
+ * (`describe.each(DATABASES)('... on $name', ({ name, available }) => ...)`). `TEST_BACKENDS`
+ * leaves out the others (test-backends.ts). PostgreSQL is listed but unavailable when it did
+ * not answer, so its suites show up as skipped (global setup says why).
+ */
+export const DATABASES: ReadonlyArray<{ name: DatabaseKind; available: boolean }> = selectedDatabases().map(
+  (name) => ({ name, available: name === 'sqlite' || postgresAvailable() }),
+)
 
 export interface TestDatabase {
   url: string
@@ -52,9 +58,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const runId = inject('postgresRunId')
   clones += 1
   const name = `${testDatabasePrefix(runId)}${process.pid.toString(36)}_${clones}`
-  await withAdminClient(base, (client) =>
-    client.query(`create database ${quoteIdent(name)} template ${quoteIdent(templateName(runId))}`),
-  )
+  await withAdminClient(base, (client) => createTestDatabaseNamed(client, name, templateName(runId)))
   let dropped: Promise<void> | undefined
   return {
     url: databaseUrl(base, name),
