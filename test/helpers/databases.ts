@@ -77,8 +77,25 @@ export interface TestMetadataStore {
   cleanup(): Promise<void>
 }
 
+export interface TestMetadataStoreOptions {
+  /**
+   * SQLite only: the database lives in memory (`:memory:`), for unit tests, which never open a
+   * second connection to it: a store or server opened on `config` sees an empty database. It
+   * saves the temporary file and an fsync at every commit (the store runs synchronous=FULL).
+   */
+  sqliteInMemory?: boolean
+}
+
 /** A migrated, empty metadata store of its own: a temporary SQLite file or a cloned database. */
-export async function openTestMetadataStore(kind: DatabaseKind): Promise<TestMetadataStore> {
+export async function openTestMetadataStore(
+  kind: DatabaseKind,
+  options: TestMetadataStoreOptions = {},
+): Promise<TestMetadataStore> {
+  if (kind === 'sqlite' && options.sqliteInMemory) {
+    const file = ':memory:'
+    const store = await openSqliteMetadataStore({ file })
+    return { store, config: { kind: 'sqlite', file }, cleanup: () => store.close() }
+  }
   if (kind === 'sqlite') {
     const directory = await mkdtemp(path.join(tmpdir(), 'tessera-test-db-'))
     const file = path.join(directory, 'tessera.db')

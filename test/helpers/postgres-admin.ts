@@ -49,7 +49,11 @@ export const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""
  * and every commit stops costing an fsync. Set per database, since a clone does not inherit
  * its template's settings; production databases are never created here.
  */
-export async function createTestDatabaseNamed(client: pg.Client, name: string, template?: string): Promise<void> {
+export async function createTestDatabaseNamed(
+  client: pg.Client,
+  name: string,
+  template?: string,
+): Promise<void> {
   const from = template === undefined ? '' : ` template ${quoteIdent(template)}`
   await client.query(`create database ${quoteIdent(name)}${from}`)
   await client.query(`alter database ${quoteIdent(name)} set synchronous_commit = off`)
