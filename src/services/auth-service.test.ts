@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import argon2 from 'argon2'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { expectAppError } from '../../test/helpers/app-error.js'
 import { openTestMetadataStore, type TestMetadataStore } from '../../test/helpers/databases.js'
-import { AppError } from '../domain/errors.js'
 import type { Millis } from '../domain/model.js'
 import { AuthService } from './auth-service.js'
 import { PasswordHasher } from './password-hasher.js'
@@ -17,16 +17,6 @@ const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex')
 /** `$argon2id$v=19$m=1024,t=1,p=1` of an encoded argon2 hash: its algorithm and cost. */
 const argon2Parameters = (encoded: string): string => encoded.split('$').slice(0, 4).join('$')
-
-/** The AppError a promise rejects with (fails the test when it resolves or throws something else). */
-async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => new Error('expected a rejection'),
-    (reason: unknown) => reason,
-  )
-  expect(error).toBeInstanceOf(AppError)
-  return error as AppError
-}
 
 describe('AuthService', () => {
   let db: TestMetadataStore
@@ -53,10 +43,10 @@ describe('AuthService', () => {
     const verify = vi.spyOn(argon2, 'verify')
     const hash = vi.spyOn(argon2, 'hash')
 
-    const wrongPassword = await appErrorOf(
+    const wrongPassword = await expectAppError(
       auth.login({ email: 'ann@example.com', password: 'wrong password' }),
+      'BAD_CREDENTIALS',
     )
-    expect(wrongPassword.code).toBe('BAD_CREDENTIALS')
     expect(verify).toHaveBeenCalledTimes(1)
     expect(verify.mock.calls[0]?.[0]).toBe(ann.user.passwordHash)
 
@@ -72,7 +62,7 @@ describe('AuthService', () => {
     ]
     for (const email of attempts) {
       verify.mockClear()
-      const error = await appErrorOf(auth.login({ email, password: 'wrong password' }))
+      const error = await expectAppError(auth.login({ email, password: 'wrong password' }), 'BAD_CREDENTIALS')
       // The same answer as a wrong password...
       expect({ code: error.code, message: error.message }).toEqual({
         code: wrongPassword.code,
@@ -141,7 +131,7 @@ describe('AuthService', () => {
     now = start + SESSION_TTL - 1
     expect((await auth.authenticate(early)).user.email).toBe('dan@example.com')
     now = start + SESSION_TTL + 1
-    expect((await appErrorOf(auth.authenticate(early))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(early), 'UNAUTHORIZED')
     expect((await auth.authenticate(later)).user.email).toBe('dan@example.com')
 
     expect(await auth.sweepExpiredSessions()).toBe(1)
@@ -152,7 +142,7 @@ describe('AuthService', () => {
     expect(await auth.sweepExpiredSessions()).toBe(0)
 
     now = start + SESSION_TTL / 2 + SESSION_TTL + 1
-    expect((await appErrorOf(auth.authenticate(later))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(later), 'UNAUTHORIZED')
     expect(await auth.sweepExpiredSessions()).toBe(1)
   })
 
@@ -160,7 +150,7 @@ describe('AuthService', () => {
     const { token } = await auth.register({ email: 'eve@example.com', password: PASSWORD })
     await auth.authenticate(token)
     await auth.logout(sha256Hex(token))
-    expect((await appErrorOf(auth.authenticate(token))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(token), 'UNAUTHORIZED')
 
     const { token: other } = await auth.login({ email: 'eve@example.com', password: PASSWORD })
     await auth.authenticate(other)
@@ -168,6 +158,6 @@ describe('AuthService', () => {
     await db.store.sessions.delete(sha256Hex(other))
     expect((await auth.authenticate(other)).user.email).toBe('eve@example.com')
     now += 60_000
-    expect((await appErrorOf(auth.authenticate(other))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(other), 'UNAUTHORIZED')
   })
 })
