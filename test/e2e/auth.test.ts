@@ -3,7 +3,7 @@ import { ApiClient } from '../helpers/api-client.js'
 import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
-describe.each(DATABASES)('auth on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('auth on %s', ({ name: backend, available }) => {
   let server: TestServer
   const client = () => new ApiClient(server.api)
 

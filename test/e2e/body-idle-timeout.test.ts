@@ -15,7 +15,7 @@ const GIVE_UP_MS = 15_000
  * progress for BODY_IDLE_TIMEOUT_SECONDS, removes the temp file it was writing, and serves others
  * meanwhile.
  */
-describe.each(DATABASES)('a request body that stops arriving on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('a request body that stops arriving on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

@@ -21,7 +21,7 @@ function expectTooSmall(reply: PlainReply, index: number): void {
   expect(reply.body.error.message).toContain(`at least ${MIN} bytes`)
 }
 
-describe.each(DATABASES)('the least chunk size on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('the least chunk size on %s', ({ name: backend, available }) => {
   let server: TestServer
 
   beforeAll(async () => {

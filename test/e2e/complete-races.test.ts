@@ -89,7 +89,7 @@ async function rootNames(client: ApiClient): Promise<string[]> {
   return listing.body.items.map((item: any) => item.name)
 }
 
-describe.each(DATABASES)('complete races on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('complete races on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

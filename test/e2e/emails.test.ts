@@ -27,7 +27,7 @@ const HIDDEN = {
   'lone surrogate': 'ann\ud800@example.com',
 }
 
-describe.each(DATABASES)('emails with hidden characters ($name)', ({ name: backend, available }) => {
+describe.each(DATABASES)('emails with hidden characters (%s)', ({ name: backend, available }) => {
   const ctx = serverWithUsers(backend, available, 1)
 
   it.skipIf(!available)(

@@ -11,7 +11,7 @@ const CONTRACT_SHAPE = { error: { code: expect.stringMatching(/^[A-Z_]+$/), mess
  * Every error, from every layer (router, body parsers, Node's own HTTP parser), answers the
  * contract's `{"error": {"code", "message"}}` (issue 10), never Fastify's or Node's own shape.
  */
-describe.each(DATABASES)('error answers from every layer on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('error answers from every layer on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (available) server = await startTestServer(backend)

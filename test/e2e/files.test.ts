@@ -4,7 +4,7 @@ import { ApiClient, CHUNK } from '../helpers/api-client.js'
 import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers, type TestServer } from '../helpers/test-server.js'
 
-describe.each(DATABASES)('files on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('files on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let server: TestServer
   let ann: ApiClient

@@ -4,7 +4,7 @@ import type { ApiClient } from '../helpers/api-client.js'
 import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers } from '../helpers/test-server.js'
 
-describe.each(DATABASES)('folders on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('folders on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let ann: ApiClient
   let bob: ApiClient

@@ -84,7 +84,7 @@ async function flipOneByte(path: string, at: number): Promise<void> {
   await writeFile(path, bytes)
 }
 
-describe.each(DATABASES)('stored bytes that go bad, on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('stored bytes that go bad, on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
   const downloadUrl = (fileId: string, version?: number) =>

@@ -108,7 +108,7 @@ function whenDeclaring(whileHeld: () => Promise<void> = async () => {}) {
   return { declaring, remove }
 }
 
-describe.each(DATABASES)('large upload declarations on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('large upload declarations on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

@@ -138,7 +138,7 @@ async function uploadHugeFile(client: ApiClient): Promise<HugeUpload> {
   return { init, puts, check, done, fileId: done.body?.file?.id }
 }
 
-describe.each(DATABASES)('a 10 GiB file on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('a 10 GiB file on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let uploading: Promise<HugeUpload> | undefined

@@ -6,7 +6,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 const CAP = 20
 
 /** Long polls are capped per user per node, like sync sockets (issue 10). */
-describe.each(DATABASES)('long polls per user on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('long polls per user on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

@@ -30,7 +30,7 @@ const REFUSED: Array<[string, RegExp]> = [
   ['trailing ', /end with a dot or a space/],
 ]
 
-describe.each(DATABASES)('name rules on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('name rules on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
-describe.each(DATABASES)('operations endpoints on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('operations endpoints on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (available) server = await startTestServer(backend)

@@ -16,7 +16,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 const MAX_PROOFS = 1_024
 const CHUNK_BYTES = 64 * 1024
 
-describe.each(DATABASES)('proof bounds on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('proof bounds on %s', ({ name: backend, available }) => {
   let server: TestServer
   let reads: Map<string, number>
   let restore: () => void

@@ -17,7 +17,7 @@ const QUOTA = 10 * MiB
 const MAX_OPEN = 4
 const DAY = 24 * 3_600_000
 
-describe.each(DATABASES)('quota reservations of upload sessions on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('quota reservations of upload sessions on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return

@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
  * /readyz checks what requests need, and tells anonymous callers only which check failed: the
  * probe's message (internal hosts and ports) goes to the log and /metrics has a gauge (issue 10).
  */
-describe.each(DATABASES)('readiness on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('readiness on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

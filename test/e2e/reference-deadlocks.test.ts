@@ -63,7 +63,7 @@ async function upload(client: ApiClient, filename: string, file: RandomFile): Pr
   return done.body.file
 }
 
-describe.each(DATABASES)('completes that swap shared chunks on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('completes that swap shared chunks on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

@@ -21,7 +21,7 @@ const ERROR_LEVEL = 50
  * What the request log holds (issue 10): no share link token (the key to what it shares), and a
  * full quota logged as the user's business (info), not as a server error.
  */
-describe.each(DATABASES)('request logs on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('request logs on %s', ({ name: backend, available }) => {
   const lines: LogLine[] = []
   let server: RunningServer
   let api: string

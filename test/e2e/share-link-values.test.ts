@@ -9,7 +9,7 @@ const HOUR = 3_600_000
 /** More than loopback socket buffers hold: a reader that stops early cuts the transfer off. */
 const LARGE = 24 * 1024 * 1024
 
-describe.each(DATABASES)('share link values on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('share link values on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

@@ -6,7 +6,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const HOUR = 3_600_000
 
-describe.each(DATABASES)('share links on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('share links on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let visitor: ApiClient

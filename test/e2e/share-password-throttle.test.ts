@@ -52,7 +52,7 @@ async function passwordLink(api: string): Promise<string> {
   return reply.body.token
 }
 
-describe.each(DATABASES)('share link password throttle on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('share link password throttle on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (available) server = await startTestServer(backend, throttleEnv(4))

@@ -7,7 +7,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const QUOTA = 10_000
 
-describe.each(DATABASES)('shared folders on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('shared folders on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

@@ -43,7 +43,7 @@ async function until(condition: () => boolean): Promise<void> {
  * drained for BODY_IDLE_TIMEOUT_SECONDS in all, however often its bytes trickle in; one client
  * address holds at most MAX_CONNECTIONS_PER_ADDRESS connections.
  */
-describe.each(DATABASES)('slow and many connections on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('slow and many connections on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

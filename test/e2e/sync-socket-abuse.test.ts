@@ -11,7 +11,7 @@ import { upgrade } from '../helpers/upgrades.js'
  * devices (second outside review): flood pings without reading the pongs, spend the user's
  * socket slots on handshakes the server refuses, or name a parameter twice.
  */
-describe.each(DATABASES)('sync socket abuse on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('sync socket abuse on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

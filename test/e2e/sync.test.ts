@@ -32,7 +32,7 @@ async function readAll(client: ApiClient, cursor: string | undefined, limit = 10
 
 const latest = async (client: ApiClient): Promise<string> => (await client.get('/sync/latest')).body.cursor
 
-describe.each(DATABASES)('sync on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('sync on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let ann: ApiClient
   let bob: ApiClient
@@ -351,7 +351,7 @@ describe.each(DATABASES)('sync on $name', ({ name: backend, available }) => {
   )
 })
 
-describe.each(DATABASES)('sync journal upkeep on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('sync journal upkeep on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

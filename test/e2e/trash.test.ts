@@ -44,7 +44,7 @@ function expectNotFound(reply: { status: number; body: any }): void {
 
 const TRASH_ITEM_KEYS = ['deletedAt', 'folderId', 'id', 'name', 'originalPath', 'purgeAt', 'size', 'type']
 
-describe.each(DATABASES)('trash on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('trash on %s', ({ name: backend, available }) => {
   let server: TestServer
   let bob: ApiClient
   const fresh = () => new ApiClient(server.api).register()
@@ -475,7 +475,7 @@ describe.each(DATABASES)('trash on $name', ({ name: backend, available }) => {
   )
 })
 
-describe.each(DATABASES)('trash retention on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('trash retention on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return

@@ -62,7 +62,7 @@ async function waitFor(what: string, condition: () => Promise<boolean>): Promise
   }
 }
 
-describe.each(DATABASES)('upload robustness on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

@@ -19,7 +19,7 @@ function expectSizeMismatch(reply: PlainReply, index: number): void {
   })
 }
 
-describe.each(DATABASES)('declared chunk sizes on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('declared chunk sizes on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

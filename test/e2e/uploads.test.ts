@@ -7,7 +7,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GiB = 1024 ** 3
 
-describe.each(DATABASES)('uploads on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('uploads on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient

@@ -52,7 +52,7 @@ async function collectGarbage(server: TestServer, garbage: readonly string[]): P
   expect(report.errors).toEqual([])
 }
 
-describe.each(DATABASES)('versions on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('versions on %s', ({ name: backend, available }) => {
   let server: TestServer
   let bob: ApiClient
   const fresh = () => new ApiClient(server.api).register()
@@ -292,7 +292,7 @@ describe.each(DATABASES)('versions on $name', ({ name: backend, available }) => 
   )
 })
 
-describe.each(DATABASES)('version restore against the quota on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('version restore against the quota on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return
@@ -333,7 +333,7 @@ describe.each(DATABASES)('version restore against the quota on $name', ({ name: 
   )
 })
 
-describe.each(DATABASES)('version retention on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('version retention on %s', ({ name: backend, available }) => {
   let server: TestServer
   /** How far the test moved the server's clock (for `history.sweep(now)`). */
   let advanced = 0

@@ -32,7 +32,7 @@ const STEPS: PausePoint[] = [
   'gc.sweep.after-row-delete',
 ]
 
-describe.each(DATABASES)('two collectors on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('two collectors on %s', ({ name: backend, available }) => {
   let server: TestServer
   const hold = holdsReleasedAfterEach()
   const fresh = () => new ApiClient(server.api).register()

@@ -45,7 +45,7 @@ function positionsOf(proofBy: ProofBy): string[] {
   ]
 }
 
-describe.each(DATABASES)('gc race matrix on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('gc race matrix on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

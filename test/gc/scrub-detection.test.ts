@@ -30,7 +30,7 @@ const SEED = 0x5c4b
 const sorted = (hashes: Iterable<string>): string[] => [...hashes].sort()
 const sortedCopies = (copies: readonly BlobKey[]): string[] => copies.map(blobName).sort()
 
-describe.each(DATABASES)('scrub detection on $name', ({ name: backend, available }) => {
+describe.each(DATABASES)('scrub detection on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

@@ -26,15 +26,23 @@ export type { DatabaseKind } from './test-backends.js'
  */
 export const postgresAvailable = (): boolean => inject('postgresAvailable')
 
+/** One test database of this run; prints as its name (`describe.each(DATABASES)('... on %s')`). */
+export interface ListedDatabase {
+  name: DatabaseKind
+  /** False for PostgreSQL when it did not answer: its suites show up as skipped. */
+  available: boolean
+}
+
 /**
  * The one list of test databases: every suite that runs once per database loops over it
- * (`describe.each(DATABASES)('... on $name', ({ name, available }) => ...)`). `TEST_BACKENDS`
- * leaves out the others (test-backends.ts). PostgreSQL is listed but unavailable when it did
- * not answer, so its suites show up as skipped (global setup says why).
+ * (`describe.each(DATABASES)('... on %s', ({ name, available }) => ...)`). `TEST_BACKENDS`
+ * leaves out the others (test-backends.ts); global setup says why PostgreSQL is unavailable.
  */
-export const DATABASES: ReadonlyArray<{ name: DatabaseKind; available: boolean }> = selectedDatabases().map(
-  (name) => ({ name, available: name === 'sqlite' || postgresAvailable() }),
-)
+export const DATABASES: ReadonlyArray<ListedDatabase> = selectedDatabases().map((name) => ({
+  name,
+  available: name === 'sqlite' || postgresAvailable(),
+  toString: () => name,
+}))
 
 export interface TestDatabase {
   url: string
