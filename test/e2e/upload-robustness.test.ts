@@ -9,9 +9,7 @@ import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
 import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
-
-/** How long to wait for the server to reach a state (a temp file appearing or going) before failing. */
-const WAIT_LIMIT_MS = 10_000
+import { waitFor } from '../helpers/wait-for.js'
 
 interface RawReply {
   status: number
@@ -52,14 +50,6 @@ function openChunkPut(
   // A test that cuts the connection on purpose never awaits the reply.
   reply.catch(() => {})
   return { request, reply }
-}
-
-async function waitFor(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_LIMIT_MS
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available }) => {
@@ -103,10 +93,10 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
       put.request.on('error', () => {})
       put.request.write(bytes.subarray(0, bytes.length / 2))
       // The server streams the chunk into a temp file: cut the connection once it has begun.
-      await waitFor('the server to start writing the chunk', async () => (await tempFiles()).length > 0)
+      await waitFor(async () => (await tempFiles()).length > 0, 'the server to start writing the chunk')
       put.request.destroy()
 
-      await waitFor('the temp file to be removed', async () => (await tempFiles()).length === 0)
+      await waitFor(async () => (await tempFiles()).length === 0, 'the temp file to be removed')
       // The server keeps serving, and holds nothing under the hash.
       const me = await ann.get('/auth/me')
       expect(me.status).toBe(200)
@@ -157,7 +147,7 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
 
       expect(await storedCopies(hash)).toEqual([])
       expect(await server.services.meta.chunks.find(hash)).toBeNull()
-      await waitFor('the temp file to be removed', async () => (await tempFiles()).length === 0)
+      await waitFor(async () => (await tempFiles()).length === 0, 'the temp file to be removed')
       expect((await ann.post(`/upload/${uploadId}/check`)).body.chunksNeeded).toEqual([0])
       expect((await ann.post(`/upload/${uploadId}/complete`)).status).toBe(409)
 
@@ -187,7 +177,7 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
       first.request.write(bytes.subarray(0, bytes.length / 2))
       second.request.write(bytes.subarray(0, bytes.length / 2))
       // Both are being written at once before either finishes.
-      await waitFor('both PUTs to be in progress', async () => (await tempFiles()).length === 2)
+      await waitFor(async () => (await tempFiles()).length === 2, 'both PUTs to be in progress')
       first.request.end(bytes.subarray(bytes.length / 2))
       second.request.end(bytes.subarray(bytes.length / 2))
       const replies = await Promise.all([first.reply, second.reply])
