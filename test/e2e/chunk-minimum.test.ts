@@ -38,7 +38,7 @@ describe.each(DATABASES)('the least chunk size on %s', ({ name: backend, availab
   /** Nothing of a refused init remains: no session, no chunk rows, no quota held. */
   async function expectNothingRecorded(client: ApiClient): Promise<void> {
     expect(await uploadRowsOf(server, client.user.id)).toEqual({ sessions: 0, chunks: 0 })
-    expect((await client.get('/auth/me')).body.user.usedBytes).toBe(0)
+    expect(await client.usedBytes()).toBe(0)
   }
 
   /** Declares `bytes` cut at `sizes`, sends every chunk with plain fetch, completes, downloads. */

@@ -191,7 +191,7 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
 
       const done = await ann.post(`/upload/${uploadId}/complete`)
       expect(done.status).toBe(201)
-      expect(sha256((await ann.download(done.body.file.id)).body)).toBe(hash)
+      expect(await ann.downloadedHash(done.body.file.id)).toBe(hash)
       expect(await server.services.meta.chunks.find(hash)).toMatchObject({ refCount: 1 })
     },
   )
@@ -246,7 +246,7 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
       }
       // Quota counts each file's current version, once.
       const total = currentSizes.reduce((sum, size) => sum + size, 0)
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
     },
   )
 
@@ -271,10 +271,10 @@ describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available 
       expect(listing.body.items.map((item: any) => item.name)).toEqual(names)
       expect(listing.body.items.map((item: any) => item.size)).toEqual(contents.map((bytes) => bytes.length))
       for (const [i, file] of files.entries()) {
-        expect(sha256((await ann.download(file.id)).body)).toBe(sha256(contents[i] as Buffer))
+        expect(await ann.downloadedHash(file.id)).toBe(sha256(contents[i] as Buffer))
       }
       const total = contents.reduce((sum, bytes) => sum + bytes.length, 0)
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
     },
   )
 

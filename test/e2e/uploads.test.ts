@@ -205,7 +205,7 @@ describe.each(DATABASES)('uploads on %s', ({ name: backend, available }) => {
       expect(v2.version).toBe(2)
       expect((await carol.download(v1.id)).body.toString()).toBe('second, longer version')
       await carol.upload('other.txt', Buffer.from('12345'))
-      expect((await carol.get('/auth/me')).body.user.usedBytes).toBe('second, longer version'.length + 5)
+      expect(await carol.usedBytes()).toBe('second, longer version'.length + 5)
       const old = await carol.get(`/files/${v1.id}/versions/1/download`)
       expect(old.body.toString()).toBe('first version')
     },
