@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import argon2 from 'argon2'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { expectAppError } from '../../test/helpers/app-error.js'
 import { openTestMetadataStore, type TestMetadataStore } from '../../test/helpers/databases.js'
-import { AppError } from '../domain/errors.js'
 import type { Millis } from '../domain/model.js'
 import { parseInput } from '../http/request-input.js'
 import { loginBody } from '../http/routes/auth-schemas.js'
@@ -19,16 +19,6 @@ const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex')
 /** `$argon2id$v=19$m=1024,t=1,p=1` of an encoded argon2 hash: its algorithm and cost. */
 const argon2Parameters = (encoded: string): string => encoded.split('$').slice(0, 4).join('$')
-
-/** The AppError a promise rejects with (fails the test when it resolves or throws something else). */
-async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => new Error('expected a rejection'),
-    (reason: unknown) => reason,
-  )
-  expect(error).toBeInstanceOf(AppError)
-  return error as AppError
-}
 
 describe('AuthService', () => {
   let db: TestMetadataStore
@@ -55,10 +45,10 @@ describe('AuthService', () => {
     const verify = vi.spyOn(argon2, 'verify')
     const hash = vi.spyOn(argon2, 'hash')
 
-    const wrongPassword = await appErrorOf(
+    const wrongPassword = await expectAppError(
       auth.login({ email: 'ann@example.com', password: 'wrong password' }),
+      'BAD_CREDENTIALS',
     )
-    expect(wrongPassword.code).toBe('BAD_CREDENTIALS')
     expect(verify).toHaveBeenCalledTimes(1)
     expect(verify.mock.calls[0]?.[0]).toBe(ann.user.passwordHash)
 
@@ -76,7 +66,7 @@ describe('AuthService', () => {
       verify.mockClear()
       // Through the route's schema, as a request brings them: a non-string email arrives as ''.
       const credentials = parseInput(loginBody, { email, password: 'wrong password' })
-      const error = await appErrorOf(auth.login(credentials))
+      const error = await expectAppError(auth.login(credentials), 'BAD_CREDENTIALS')
       // The same answer as a wrong password...
       expect({ code: error.code, message: error.message }).toEqual({
         code: wrongPassword.code,
@@ -97,8 +87,7 @@ describe('AuthService', () => {
     const verify = vi.spyOn(argon2, 'verify')
     for (const password of [42, null, undefined, '', 'p'.repeat(2000)]) {
       const credentials = parseInput(loginBody, { email: 'ann@example.com', password })
-      const error = await appErrorOf(auth.login(credentials))
-      expect(error.code, JSON.stringify(password)).toBe('BAD_CREDENTIALS')
+      await expectAppError(auth.login(credentials), 'BAD_CREDENTIALS')
     }
     expect(verify).not.toHaveBeenCalled()
   })
@@ -110,8 +99,7 @@ describe('AuthService', () => {
       ['x@example.com', 'p'.repeat(2000)],
     ]
     for (const [email, password] of attempts) {
-      const error = await appErrorOf(auth.register({ email, password }))
-      expect(error.code, `${email} ${password.length}`).toBe('INVALID_REQUEST')
+      await expectAppError(auth.register({ email, password }), 'INVALID_REQUEST')
     }
   })
 
@@ -165,7 +153,7 @@ describe('AuthService', () => {
     now = start + SESSION_TTL - 1
     expect((await auth.authenticate(early)).user.email).toBe('dan@example.com')
     now = start + SESSION_TTL + 1
-    expect((await appErrorOf(auth.authenticate(early))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(early), 'UNAUTHORIZED')
     expect((await auth.authenticate(later)).user.email).toBe('dan@example.com')
 
     expect(await auth.sweepExpiredSessions()).toBe(1)
@@ -176,7 +164,7 @@ describe('AuthService', () => {
     expect(await auth.sweepExpiredSessions()).toBe(0)
 
     now = start + SESSION_TTL / 2 + SESSION_TTL + 1
-    expect((await appErrorOf(auth.authenticate(later))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(later), 'UNAUTHORIZED')
     expect(await auth.sweepExpiredSessions()).toBe(1)
   })
 
@@ -184,7 +172,7 @@ describe('AuthService', () => {
     const { token } = await auth.register({ email: 'eve@example.com', password: PASSWORD })
     await auth.authenticate(token)
     await auth.logout(sha256Hex(token))
-    expect((await appErrorOf(auth.authenticate(token))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(token), 'UNAUTHORIZED')
 
     const { token: other } = await auth.login({ email: 'eve@example.com', password: PASSWORD })
     await auth.authenticate(other)
@@ -192,6 +180,6 @@ describe('AuthService', () => {
     await db.store.sessions.delete(sha256Hex(other))
     expect((await auth.authenticate(other)).user.email).toBe('eve@example.com')
     now += 60_000
-    expect((await appErrorOf(auth.authenticate(other))).code).toBe('UNAUTHORIZED')
+    await expectAppError(auth.authenticate(other), 'UNAUTHORIZED')
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { errorCodeOf, serviceScene, storeFile } from '../../test/helpers/service-files.js'
+import { expectAppError } from '../../test/helpers/app-error.js'
+import { serviceScene, storeFile } from '../../test/helpers/service-files.js'
 
 describe('FileService', () => {
   const s = serviceScene()
@@ -30,9 +31,9 @@ describe('FileService', () => {
     expect(root).toMatchObject({ path: '/', folder: { id: s.ann.rootFolderId } })
     expect(root.page.items.map((item) => item.name)).toEqual(['top'])
     const bob = await s.fx.user('bob')
-    expect(await errorCodeOf(s.services.files.list(s.ann, { folderId: bob.rootFolderId }))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.files.list(s.ann, { folderId: 'nope' }))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.files.list(s.ann, { cursor: 'garbage' }))).toBe('INVALID_REQUEST')
+    await expectAppError(s.services.files.list(s.ann, { folderId: bob.rootFolderId }), 'NOT_FOUND')
+    await expectAppError(s.services.files.list(s.ann, { folderId: 'nope' }), 'NOT_FOUND')
+    await expectAppError(s.services.files.list(s.ann, { cursor: 'garbage' }), 'INVALID_REQUEST')
   })
 
   it('renames and moves a file within its owner’s tree, refusing a taken or bad name', async () => {
@@ -43,23 +44,19 @@ describe('FileService', () => {
     expect(moved).toMatchObject({ name: 'c.txt', parentId: dir.id, currentVersion: 1 })
     const back = await s.services.files.update(s.ann, file.id, { folderId: null })
     expect(back).toMatchObject({ name: 'c.txt', parentId: s.ann.rootFolderId })
-    expect(await errorCodeOf(s.services.files.update(s.ann, file.id, { name: 'b.txt' }))).toBe('NAME_TAKEN')
-    expect(await errorCodeOf(s.services.files.update(s.ann, file.id, { name: 'a/b' }))).toBe('INVALID_NAME')
-    expect(await errorCodeOf(s.services.files.update(s.ann, file.id, { folderId: 'x' }))).toBe(
-      'INVALID_REQUEST',
-    )
+    await expectAppError(s.services.files.update(s.ann, file.id, { name: 'b.txt' }), 'NAME_TAKEN')
+    await expectAppError(s.services.files.update(s.ann, file.id, { name: 'a/b' }), 'INVALID_NAME')
+    await expectAppError(s.services.files.update(s.ann, file.id, { folderId: 'x' }), 'INVALID_REQUEST')
     const bob = await s.fx.user('bob')
-    expect(await errorCodeOf(s.services.files.update(s.ann, file.id, { folderId: bob.rootFolderId }))).toBe(
-      'NOT_FOUND',
-    )
-    expect(await errorCodeOf(s.services.files.get(bob, file.id))).toBe('NOT_FOUND')
+    await expectAppError(s.services.files.update(s.ann, file.id, { folderId: bob.rootFolderId }), 'NOT_FOUND')
+    await expectAppError(s.services.files.get(bob, file.id), 'NOT_FOUND')
   })
 
   it('deletes a file to the trash: gone from its folder, still counted against the quota', async () => {
     const file = await storeFile(s.services, s.ann, 'a.txt', 'twelve bytes')
     expect(await s.usedBytes()).toBe(12)
     await s.services.files.delete(s.ann, file.id)
-    expect(await errorCodeOf(s.services.files.get(s.ann, file.id))).toBe('NOT_FOUND')
+    await expectAppError(s.services.files.get(s.ann, file.id), 'NOT_FOUND')
     expect((await s.services.files.list(s.ann, {})).page.items).toEqual([])
     expect(await s.usedBytes()).toBe(12)
   })
@@ -75,6 +72,6 @@ describe('FileService', () => {
       version: 1,
       size: 3,
     })
-    expect(await errorCodeOf(s.services.files.planDownload(s.ann, first.id, 3))).toBe('NOT_FOUND')
+    await expectAppError(s.services.files.planDownload(s.ann, first.id, 3), 'NOT_FOUND')
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { errorCodeOf, serviceScene, storeFile } from '../../test/helpers/service-files.js'
+import { expectAppError } from '../../test/helpers/app-error.js'
+import { serviceScene, storeFile } from '../../test/helpers/service-files.js'
 
 describe('FolderService', () => {
   const s = serviceScene()
@@ -22,26 +23,26 @@ describe('FolderService', () => {
   it('refuses a name taken in the folder (NFC-normalised, files included), but not elsewhere', async () => {
     const parent = await s.mkdir('parent')
     await s.mkdir('Café', parent.id)
-    expect(await errorCodeOf(s.mkdir('Café', parent.id))).toBe('NAME_TAKEN')
-    expect(await errorCodeOf(s.mkdir('Cafe\u0301', parent.id))).toBe('NAME_TAKEN')
+    await expectAppError(s.mkdir('Café', parent.id), 'NAME_TAKEN')
+    await expectAppError(s.mkdir('Cafe\u0301', parent.id), 'NAME_TAKEN')
     await storeFile(s.services, s.ann, 'report.txt', 'x', { folderId: parent.id })
-    expect(await errorCodeOf(s.mkdir('report.txt', parent.id))).toBe('NAME_TAKEN')
+    await expectAppError(s.mkdir('report.txt', parent.id), 'NAME_TAKEN')
     expect((await s.mkdir('Café')).name).toBe('Café')
   })
 
   it('answers INVALID_NAME for any bad name, one that is not a string or is absent included', async () => {
     for (const name of ['', '.', '..', 'a/b', 'x'.repeat(256), 42, null, undefined]) {
-      expect(await errorCodeOf(s.services.folders.create(s.ann, { name })), String(name)).toBe('INVALID_NAME')
+      await expectAppError(s.services.folders.create(s.ann, { name }), 'INVALID_NAME')
     }
   })
 
   it('answers a malformed parent id as a bad request, and another user’s or an unknown one as 404', async () => {
     const bob = await s.fx.user('bob')
     const bobs = (await s.services.folders.create(bob, { name: 'private' })).node
-    expect(await errorCodeOf(s.mkdir('n', 'not an id'))).toBe('INVALID_REQUEST')
-    expect(await errorCodeOf(s.mkdir('n', bobs.id))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.folders.get(s.ann, bobs.id))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.folders.get(s.ann, 'not an id'))).toBe('NOT_FOUND')
+    await expectAppError(s.mkdir('n', 'not an id'), 'INVALID_REQUEST')
+    await expectAppError(s.mkdir('n', bobs.id), 'NOT_FOUND')
+    await expectAppError(s.services.folders.get(s.ann, bobs.id), 'NOT_FOUND')
+    await expectAppError(s.services.folders.get(s.ann, 'not an id'), 'NOT_FOUND')
   })
 
   it('renames and moves; an absent parent stays, a null one is the root', async () => {
@@ -53,7 +54,7 @@ describe('FolderService', () => {
     expect(moved.path).toBe('/a/bee')
     const back = await s.services.folders.update(s.ann, b.id, { name: 'b', parentId: null })
     expect(back.path).toBe('/b')
-    expect(await errorCodeOf(s.services.folders.update(s.ann, b.id, { name: 'a' }))).toBe('NAME_TAKEN')
+    await expectAppError(s.services.folders.update(s.ann, b.id, { name: 'a' }), 'NAME_TAKEN')
   })
 
   it('never moves a folder into itself or below itself (MOVE_INTO_SELF), nor the root anywhere', async () => {
@@ -61,13 +62,11 @@ describe('FolderService', () => {
     const b = await s.mkdir('b', a.id)
     const c = await s.mkdir('c', b.id)
     for (const target of [a, b, c]) {
-      expect(await errorCodeOf(s.services.folders.update(s.ann, a.id, { parentId: target.id }))).toBe(
-        'MOVE_INTO_SELF',
-      )
+      await expectAppError(s.services.folders.update(s.ann, a.id, { parentId: target.id }), 'MOVE_INTO_SELF')
     }
     expect((await s.services.folders.get(s.ann, a.id)).path).toBe('/a')
     const root = s.ann.rootFolderId
-    expect(await errorCodeOf(s.services.folders.update(s.ann, root, { name: 'x' }))).toBe('INVALID_REQUEST')
+    await expectAppError(s.services.folders.update(s.ann, root, { name: 'x' }), 'INVALID_REQUEST')
   })
 
   it('deletes a folder with everything inside to the trash, freeing its name', async () => {
@@ -75,11 +74,11 @@ describe('FolderService', () => {
     const inner = await s.mkdir('inner', docs.id)
     await storeFile(s.services, s.ann, 'a.txt', 'hello', { folderId: inner.id })
     await s.services.folders.delete(s.ann, docs.id)
-    expect(await errorCodeOf(s.services.folders.get(s.ann, docs.id))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.folders.get(s.ann, inner.id))).toBe('NOT_FOUND')
+    await expectAppError(s.services.folders.get(s.ann, docs.id), 'NOT_FOUND')
+    await expectAppError(s.services.folders.get(s.ann, inner.id), 'NOT_FOUND')
     const trash = await s.services.trash.list(s.ann, {})
     expect(trash.items.map((item) => [item.node.id, item.originalPath])).toEqual([[docs.id, '/docs']])
     expect((await s.mkdir('docs')).name).toBe('docs')
-    expect(await errorCodeOf(s.services.folders.delete(s.ann, s.ann.rootFolderId))).toBe('INVALID_REQUEST')
+    await expectAppError(s.services.folders.delete(s.ann, s.ann.rootFolderId), 'INVALID_REQUEST')
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { errorCodeOf, serviceScene, storeFile } from '../../test/helpers/service-files.js'
+import { expectAppError } from '../../test/helpers/app-error.js'
+import { serviceScene, storeFile } from '../../test/helpers/service-files.js'
 
 const DAY = 24 * 3_600_000
 /** buildServices' trash retention when none is configured. */
@@ -24,7 +25,7 @@ describe('TrashService', () => {
       [file.id, '/docs/a.txt', deletedAt + RETENTION],
     ])
     expect(rest.nextCursor).toBeNull()
-    expect(await errorCodeOf(s.services.trash.list(s.ann, { cursor: 'garbage' }))).toBe('INVALID_REQUEST')
+    await expectAppError(s.services.trash.list(s.ann, { cursor: 'garbage' }), 'INVALID_REQUEST')
   })
 
   it('restores a file where it was, and a folder with its path and everything deleted with it', async () => {
@@ -64,8 +65,8 @@ describe('TrashService', () => {
     await s.services.trash.purge(s.ann, gone.id)
     expect(await s.usedBytes()).toBe(12)
     expect(await trashIds()).toEqual([])
-    expect(await errorCodeOf(s.services.trash.restore(s.ann, gone.id))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.files.get(s.ann, gone.id))).toBe('NOT_FOUND')
+    await expectAppError(s.services.trash.restore(s.ann, gone.id), 'NOT_FOUND')
+    await expectAppError(s.services.files.get(s.ann, gone.id), 'NOT_FOUND')
   })
 
   it('answers 404 for what is not in the caller’s trash: live, another user’s, unknown or malformed', async () => {
@@ -74,8 +75,8 @@ describe('TrashService', () => {
     const bobs = await storeFile(s.services, bob, 'b.txt', 'y')
     await s.services.files.delete(bob, bobs.id)
     for (const id of [live.id, bobs.id, s.ann.rootFolderId, 'not an id']) {
-      expect(await errorCodeOf(s.services.trash.restore(s.ann, id)), id).toBe('NOT_FOUND')
-      expect(await errorCodeOf(s.services.trash.purge(s.ann, id)), id).toBe('NOT_FOUND')
+      await expectAppError(s.services.trash.restore(s.ann, id), 'NOT_FOUND')
+      await expectAppError(s.services.trash.purge(s.ann, id), 'NOT_FOUND')
     }
   })
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { describe, expect, it } from 'vitest'
-import { AppError } from '../domain/errors.js'
+import { expectAppError } from '../../test/helpers/app-error.js'
 import { sha256Hex } from '../domain/hashes.js'
 import { VerifyingStream } from './verifying-stream.js'
 
@@ -24,8 +24,6 @@ function* pieces(data: Buffer, pieceSize: number): Generator<Buffer> {
     yield data.subarray(offset, offset + pieceSize)
   }
 }
-
-const codeOf = (error: unknown) => (error instanceof AppError ? error.code : error)
 
 describe('VerifyingStream', () => {
   it('passes matching bytes through and reports their digest and size', async () => {
@@ -60,16 +58,15 @@ describe('VerifyingStream', () => {
   it('fails with HASH_MISMATCH at the end when the digest differs', async () => {
     const data = randomBytes(100_000)
     const stream = new VerifyingStream({ expectedHash: sha256Hex('other'), expectedSize: data.length })
-    const error = await verify(data, stream).catch((e: unknown) => e)
-    expect(codeOf(error)).toBe('HASH_MISMATCH')
-    expect((error as AppError).details).toMatchObject({ actualHash: sha256Hex(data) })
+    const error = await expectAppError(verify(data, stream), 'HASH_MISMATCH')
+    expect(error.details).toMatchObject({ actualHash: sha256Hex(data) })
     expect(stream.digest).toBe(sha256Hex(data))
   })
 
   it('fails with CHUNK_SIZE_MISMATCH when fewer bytes than declared arrive', async () => {
     const data = randomBytes(1000)
     const stream = new VerifyingStream({ expectedHash: sha256Hex(data), expectedSize: 1001 })
-    await expect(verify(data, stream)).rejects.toMatchObject({ code: 'CHUNK_SIZE_MISMATCH' })
+    await expectAppError(verify(data, stream), 'CHUNK_SIZE_MISMATCH')
   })
 
   it('fails with CHUNK_SIZE_MISMATCH as soon as more bytes than declared arrive', async () => {
@@ -84,7 +81,7 @@ describe('VerifyingStream', () => {
       },
     })
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() })
-    await expect(pipeline(endless, stream, sink)).rejects.toMatchObject({ code: 'CHUNK_SIZE_MISMATCH' })
+    await expectAppError(pipeline(endless, stream, sink), 'CHUNK_SIZE_MISMATCH')
     expect(pulled).toBeLessThan(1000)
     expect(stream.digest).toBeUndefined()
   })
@@ -102,7 +99,7 @@ describe('VerifyingStream', () => {
         // drain
       }
     }
-    await expect(read()).rejects.toMatchObject({ code: 'HASH_MISMATCH' })
+    await expectAppError(read(), 'HASH_MISMATCH')
     expect(ended).toBe(false)
   })
 

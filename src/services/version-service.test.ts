@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { errorCodeOf, serviceScene, storeFile } from '../../test/helpers/service-files.js'
+import { expectAppError } from '../../test/helpers/app-error.js'
+import { serviceScene, storeFile } from '../../test/helpers/service-files.js'
 
 describe('VersionService', () => {
   const s = serviceScene()
@@ -39,10 +40,10 @@ describe('VersionService', () => {
 
   it('answers 404 for a version that never was, and for a file the caller cannot see', async () => {
     const file = await storeFile(s.services, s.ann, 'a.txt', 'one')
-    expect(await errorCodeOf(s.services.versions.restore(s.ann, file.id, 2))).toBe('NOT_FOUND')
+    await expectAppError(s.services.versions.restore(s.ann, file.id, 2), 'NOT_FOUND')
     const bob = await s.fx.user('bob')
-    expect(await errorCodeOf(s.services.versions.list(bob, file.id))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.versions.restore(bob, file.id, 1))).toBe('NOT_FOUND')
-    expect(await errorCodeOf(s.services.versions.list(s.ann, 'not an id'))).toBe('NOT_FOUND')
+    await expectAppError(s.services.versions.list(bob, file.id), 'NOT_FOUND')
+    await expectAppError(s.services.versions.restore(bob, file.id, 1), 'NOT_FOUND')
+    await expectAppError(s.services.versions.list(s.ann, 'not an id'), 'NOT_FOUND')
   })
 })

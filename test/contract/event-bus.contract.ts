@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { ChangeEvent, EventBus, EventBusListener } from '../../src/ports/event-bus.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 /** Three nodes on one broker. `cleanup` closes whatever the test left open. */
 export interface EventBusNodes {
@@ -57,19 +58,6 @@ export function changeEvent(userId: string, extra: Record<string, unknown> = {})
 export const unmarked = (payloads: ReadonlyArray<Readonly<Record<string, unknown>>>) =>
   payloads.filter((payload) => payload.marker !== true)
 
-/** Waits until `done()` is true, polling; fails with `what` after `timeoutMs`. */
-export async function waitUntil(
-  done: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
-
 /**
  * What every EventBus promises (src/ports/event-bus.ts). `makeNodes` gives three fresh nodes
  * sharing one broker, each ready (started, if the adapter needs it).
@@ -96,10 +84,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
   const marker = async (from: EventBus, listener: RecordingListener, userId: string) => {
     const event = changeEvent(userId, { marker: true })
     await from.publish([event])
-    await waitUntil(
-      () => listener.changes.some((e) => e.payload.cursor === event.payload.cursor),
-      'the marker',
-    )
+    await waitFor(() => listener.changes.some((e) => e.payload.cursor === event.payload.cursor), 'the marker')
   }
 
   describe('delivery', () => {
@@ -108,7 +93,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       await nodes.b.follow(user)
       const event = changeEvent(user)
       await nodes.a.publish([event])
-      await waitUntil(() => heard.b.changes.length === 1, "b's delivery")
+      await waitFor(() => heard.b.changes.length === 1, "b's delivery")
       expect(heard.b.changes).toEqual([event])
     })
 
@@ -118,7 +103,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       const batch = Array.from({ length: 20 }, () => changeEvent(user))
       await nodes.a.publish(batch.slice(0, 10))
       for (const event of batch.slice(10)) await nodes.a.publish([event])
-      await waitUntil(() => heard.b.changes.length === 20, 'all 20 events')
+      await waitFor(() => heard.b.changes.length === 20, 'all 20 events')
       expect(heard.b.of(user)).toEqual(batch.map((event) => event.payload))
     })
 
@@ -132,7 +117,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       const published = nodes.a.publish([changeEvent(user)])
       publishing = false
       await published
-      await waitUntil(() => calledDuringPublish.length === 1, "b's delivery")
+      await waitFor(() => calledDuringPublish.length === 1, "b's delivery")
       expect(calledDuringPublish).toEqual([false])
     })
 
@@ -141,7 +126,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       await nodes.a.follow(user)
       await nodes.b.follow(user)
       await nodes.a.publish([changeEvent(user)])
-      await waitUntil(() => heard.b.changes.length === 1, "b's delivery")
+      await waitFor(() => heard.b.changes.length === 1, "b's delivery")
       await marker(nodes.b, heard.a, user)
       expect(unmarked(heard.a.of(user))).toEqual([])
     })
@@ -154,7 +139,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       await nodes.b.follow(other)
       const event = changeEvent(user)
       await nodes.a.publish([event])
-      await waitUntil(() => heard.b.changes.length === 1 && heard.c.changes.length === 1, 'both deliveries')
+      await waitFor(() => heard.b.changes.length === 1 && heard.c.changes.length === 1, 'both deliveries')
       expect(heard.b.changes).toEqual([event])
       expect(heard.c.changes).toEqual([event])
       // c does not follow `other`: b's marker there reaches b alone.
@@ -183,7 +168,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
         if (publishing.length >= 8) await Promise.all(publishing.splice(0))
       }
       await Promise.all(publishing)
-      await waitUntil(() => heard.b.changes.length >= events.length, 'all 1000 events', 15_000)
+      await waitFor(() => heard.b.changes.length >= events.length, 'all 1000 events', 15_000)
       await marker(nodes.a, heard.b, users[0]!)
       const cursors = heard.b.changes.filter((e) => e.payload.marker !== true).map((e) => e.payload.cursor)
       expect(cursors).toHaveLength(events.length)
@@ -200,7 +185,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       await nodes.b.follow(user)
       await nodes.b.follow(other)
       await nodes.a.publish([changeEvent(user)])
-      await waitUntil(() => heard.b.changes.length === 1, 'the first delivery')
+      await waitFor(() => heard.b.changes.length === 1, 'the first delivery')
       await nodes.b.unfollow(user)
       await nodes.a.publish([changeEvent(user)])
       await marker(nodes.a, heard.b, other)
@@ -235,7 +220,7 @@ export function eventBusContract(makeNodes: () => Promise<EventBusNodes>): void 
       await nodes.b.follow(user)
       const event = changeEvent(user)
       await nodes.a.publish([event])
-      await waitUntil(() => heard.b.changes.length === 1, "b's delivery")
+      await waitFor(() => heard.b.changes.length === 1, "b's delivery")
       expect(heard.b.changes).toEqual([event])
     })
   })

@@ -14,13 +14,8 @@ import { LocalBroker, LocalEventBus } from '../../src/adapters/local-bus/local-e
 import type { ChangeEvent } from '../../src/ports/event-bus.js'
 import { AMQP_URL, amqpAvailable } from '../helpers/amqp.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
-import {
-  changeEvent,
-  eventBusContract,
-  newUserId,
-  RecordingListener,
-  waitUntil,
-} from './event-bus.contract.js'
+import { waitFor } from '../helpers/wait-for.js'
+import { changeEvent, eventBusContract, newUserId, RecordingListener } from './event-bus.contract.js'
 
 const ignore = () => {}
 
@@ -52,7 +47,7 @@ describe('LocalEventBus', () => {
     await b.follow(user)
     const events = [changeEvent(user), changeEvent(user)]
     await a.publish(events)
-    await waitUntil(() => delivered.length === 2, 'both deliveries')
+    await waitFor(() => delivered.length === 2, 'both deliveries')
     expect(delivered).toEqual(events)
     expect(reported).toEqual(['listener.change'])
   })
@@ -163,7 +158,7 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     const event = changeEvent(user)
     await bus.publish([event])
     const ours = () => seen.find((message) => message.fields.routingKey === routingKeyOf(user))
-    await waitUntil(() => ours() !== undefined, 'the message in the tap queue')
+    await waitFor(() => ours() !== undefined, 'the message in the tap queue')
     const { fields, properties, content } = ours()!
     expect(fields.routingKey).toBe(`user.${user}.change`)
     expect(properties.deliveryMode).toBe(2)
@@ -195,11 +190,11 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     }
     const marker = changeEvent(user)
     await a.publish([marker])
-    await waitUntil(() => heard.changes.length > 0, 'the marker')
+    await waitFor(() => heard.changes.length > 0, 'the marker')
     expect(heard.changes).toEqual([marker])
     const ids = Object.keys(malformed).map((id) => `${id}-${user}`)
     const ourDead = () => dead.filter((message) => ids.includes(message.properties.messageId))
-    await waitUntil(() => ourDead().length === ids.length, 'the dead letters')
+    await waitFor(() => ourDead().length === ids.length, 'the dead letters')
     for (const message of ourDead()) {
       expect(message.fields.routingKey).toBe(routingKeyOf(user))
       expect(message.properties.headers?.['x-death']?.[0]?.reason).toBe('rejected')
@@ -228,7 +223,7 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     const [first, second] = [changeEvent(user), changeEvent(user)]
     await a.publish([first!, { userId: 'a.b', payload: {} }, huge])
     await a.publish([second!])
-    await waitUntil(() => delivered.length === 2, 'both deliveries')
+    await waitFor(() => delivered.length === 2, 'both deliveries')
     expect(delivered).toEqual([first, second])
     const contexts = errors.map(({ context }) => context)
     expect(contexts.filter((context) => context === 'amqp publish')).toHaveLength(2)
@@ -245,10 +240,10 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     const user = newUserId()
     await b.follow(user)
     await a.publish([changeEvent(user)])
-    await waitUntil(() => heard.changes.length === 1, 'the first delivery')
+    await waitFor(() => heard.changes.length === 1, 'the first delivery')
 
     proxy.cut()
-    await waitUntil(async () => !(await pings(b)), 'ping to fail')
+    await waitFor(async () => !(await pings(b)), 'ping to fail')
     await expect(b.ping()).rejects.toThrow(/^RabbitMQ connection down since \d{4}-\d\d-\d\dT[\d:.]+Z: ./)
     // Missed by b: its queue went with its connection. That is what resync is for.
     await a.publish([changeEvent(user)])
@@ -257,11 +252,11 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     expect(await pings(b)).toBe(false)
 
     proxy.restore()
-    await waitUntil(() => pings(b), 'b to reconnect')
+    await waitFor(() => pings(b), 'b to reconnect')
     expect(heard.resyncs).toBe(1)
     const after = changeEvent(user)
     await a.publish([after])
-    await waitUntil(() => heard.changes.length === 2, 'a delivery after the reconnect')
+    await waitFor(() => heard.changes.length === 2, 'a delivery after the reconnect')
     expect(heard.changes[1]).toEqual(after)
     expect(errors.some(({ context }) => context.startsWith('amqp'))).toBe(true)
   })
@@ -293,22 +288,22 @@ describe.skipIf(!available)('AmqpEventBus', () => {
       }
     }, 2)
     try {
-      await waitUntil(() => heardB.changes.length >= 50, 'events flowing')
+      await waitFor(() => heardB.changes.length >= 50, 'events flowing')
       proxy.cut()
-      await waitUntil(async () => !(await pings(a)), 'ping to fail')
+      await waitFor(async () => !(await pings(a)), 'ping to fail')
       const cutAt = settled
-      await waitUntil(() => settled >= cutAt + 50, 'publishes resolving while cut off')
+      await waitFor(() => settled >= cutAt + 50, 'publishes resolving while cut off')
       proxy.restore()
-      await waitUntil(() => pings(a), 'a to reconnect')
+      await waitFor(() => pings(a), 'a to reconnect')
       const backAt = published.length
-      await waitUntil(() => published.length >= backAt + 50, 'publishes after the reconnect')
+      await waitFor(() => published.length >= backAt + 50, 'publishes after the reconnect')
     } finally {
       clearInterval(flow)
     }
     await Promise.all(publishing)
 
     const received = () => new Set(heardB.changes.map((event) => event.payload.cursor))
-    await waitUntil(() => published.every((cursor) => received().has(cursor)), 'every event at b', 10_000)
+    await waitFor(() => published.every((cursor) => received().has(cursor)), 'every event at b', 10_000)
     // Messages the broker took but whose confirm the cut lost are sent twice: the first
     // arrivals are still in publish order.
     expect([...received()]).toEqual(published)
@@ -331,11 +326,11 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     await b.follow(user)
     await c.follow(bystander)
     proxy.cut()
-    await waitUntil(async () => !(await pings(a)), 'ping to fail')
+    await waitFor(async () => !(await pings(a)), 'ping to fail')
     const events = Array.from({ length: 5 }, () => changeEvent(user))
     for (const event of events) await a.publish([event])
     proxy.restore()
-    await waitUntil(
+    await waitFor(
       () => heardB.resyncs === 1 && heardB.changes.length === 3,
       'the newest 3 events and a resync',
     )
@@ -343,7 +338,7 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     expect(heardB.changes).toEqual(events.slice(2))
     const marker = changeEvent(bystander)
     await a.publish([marker])
-    await waitUntil(() => heardC.changes.length === 1, "c's marker")
+    await waitFor(() => heardC.changes.length === 1, "c's marker")
     expect(heardC.resyncs).toBe(0)
   })
 
@@ -363,11 +358,11 @@ describe.skipIf(!available)('AmqpEventBus', () => {
     const a = await openBus()
 
     proxy.restore()
-    await waitUntil(() => pings(bus), 'the bus to connect')
+    await waitFor(() => pings(bus), 'the bus to connect')
     expect(heard.resyncs).toBe(1)
     const event = changeEvent(user)
     await a.publish([event])
-    await waitUntil(() => heard.changes.length === 1, 'a delivery')
+    await waitFor(() => heard.changes.length === 1, 'a delivery')
     expect(heard.changes).toEqual([event])
   })
 
@@ -379,10 +374,10 @@ describe.skipIf(!available)('AmqpEventBus', () => {
       onError: ignore,
     })
     const started = bus.start()
-    await waitUntil(() => proxy.connections === 1, 'the first attempt to reach the proxy')
+    await waitFor(() => proxy.connections === 1, 'the first attempt to reach the proxy')
     await bus.close()
     await started
-    await waitUntil(() => proxy.active === 0, 'the connection to close')
+    await waitFor(() => proxy.active === 0, 'the connection to close')
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(proxy.connections).toBe(1)
     await expect(bus.ping()).rejects.toThrow(/closed/)

@@ -28,6 +28,7 @@ import { sha256Hex } from '../../src/domain/hashes.js'
 import type { User } from '../../src/domain/model.js'
 import type { AppServices } from '../../src/services/app-services.js'
 import type { CrashPoint } from '../../src/support/crash-points.js'
+import { expectAppError } from '../helpers/app-error.js'
 import { createTestDatabase, DATABASES, type DatabaseKind } from '../helpers/databases.js'
 import { bodyOf, fingerprint } from '../helpers/streams.js'
 import type { ChildOperation, ChildScenario } from './child.js'
@@ -437,7 +438,7 @@ describe.each(DATABASES)('$name', ({ name: db, available }) => {
         expect((await s.meta.chunks.find(sha256Hex(h)))?.refCount).toBe(0)
         expect((await s.meta.chunks.find(sha256Hex(a)))?.refCount).toBe(1)
         await expectLive(s, user, [keep])
-        await expect(s.trash.purge(user, trashed.id)).rejects.toMatchObject({ code: 'NOT_FOUND' })
+        await expectAppError(s.trash.purge(user, trashed.id), 'NOT_FOUND')
 
         clock.offsetMs += STEP
         expect(await s.gc.run({ orphans: true })).toMatchObject({ swept: 0, marked: 1, errors: [] })

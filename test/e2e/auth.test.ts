@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
-describe.each(BACKENDS)('auth on %s', (backend, available) => {
+describe.each(DATABASES)('auth on %s', ({ name: backend, available }) => {
   let server: TestServer
   const client = () => new ApiClient(server.api)
 

@@ -4,8 +4,9 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 /** How long the stalled client waits for an answer before the test gives up on the server. */
 const GIVE_UP_MS = 15_000
@@ -15,7 +16,7 @@ const GIVE_UP_MS = 15_000
  * progress for BODY_IDLE_TIMEOUT_SECONDS, removes the temp file it was writing, and serves others
  * meanwhile.
  */
-describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, available) => {
+describe.each(DATABASES)('a request body that stops arriving on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {
@@ -88,11 +89,3 @@ describe.each(BACKENDS)('a request body that stops arriving on %s', (backend, av
     expect(answer).toContain('"code":"REQUEST_TIMEOUT"')
   })
 })
-
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new Error('condition not met within 10 s')
-}

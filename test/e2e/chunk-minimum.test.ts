@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { type PlainReply, plainRequest, uploadRowsOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -21,7 +21,7 @@ function expectTooSmall(reply: PlainReply, index: number): void {
   expect(reply.body.error.message).toContain(`at least ${MIN} bytes`)
 }
 
-describe.each(BACKENDS)('the least chunk size on %s', (backend, available) => {
+describe.each(DATABASES)('the least chunk size on %s', ({ name: backend, available }) => {
   let server: TestServer
 
   beforeAll(async () => {
@@ -38,7 +38,7 @@ describe.each(BACKENDS)('the least chunk size on %s', (backend, available) => {
   /** Nothing of a refused init remains: no session, no chunk rows, no quota held. */
   async function expectNothingRecorded(client: ApiClient): Promise<void> {
     expect(await uploadRowsOf(server, client.user.id)).toEqual({ sessions: 0, chunks: 0 })
-    expect((await client.get('/auth/me')).body.user.usedBytes).toBe(0)
+    expect(await client.usedBytes()).toBe(0)
   }
 
   /** Declares `bytes` cut at `sizes`, sends every chunk with plain fetch, completes, downloads. */

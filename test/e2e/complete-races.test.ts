@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { holdAt } from '../helpers/pause.js'
 import { type PlainReply, plainRequest } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -68,8 +68,6 @@ function expectUploadNotFound(reply: PlainReply): void {
   expect(reply.body).toMatchObject({ error: { code: 'UPLOAD_NOT_FOUND' } })
 }
 
-const usedBytes = async (client: ApiClient): Promise<number> =>
-  (await client.get('/auth/me')).body.user.usedBytes
 const latestCursor = async (client: ApiClient): Promise<string> =>
   (await client.get('/sync/latest')).body.cursor
 
@@ -89,7 +87,7 @@ async function rootNames(client: ApiClient): Promise<string[]> {
   return listing.body.items.map((item: any) => item.name)
 }
 
-describe.each(BACKENDS)('complete races on %s', (backend, available) => {
+describe.each(DATABASES)('complete races on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 
@@ -136,7 +134,7 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
           expect(previous.status).toBe(200)
           expect(sha256(previous.body)).toBe(sha256(contents[round - 1] as Buffer))
         }
-        expect(sha256((await ann.download(fileId as string)).body)).toBe(sha256(bytes))
+        expect(await ann.downloadedHash(fileId as string)).toBe(sha256(bytes))
 
         // One journal entry for it, whatever the number of requests.
         const changes = await changesSince(ann, cursor)
@@ -149,7 +147,7 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
           }),
         ])
         // The current version counts once.
-        expect(await usedBytes(ann)).toBe(bytes.length)
+        expect(await ann.usedBytes()).toBe(bytes.length)
       }
       const scrub = await server.services.scrubber.run()
       expect(scrub.refCountMismatches).toEqual([])
@@ -183,7 +181,7 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
       const versions = (await ann.get(`/files/${done.body.file.id}/versions`)).body.versions
       expect(versions.map((v: any) => v.version)).toEqual([2, 1])
       expect(await changesSince(ann, cursor)).toEqual([])
-      expect(await usedBytes(ann)).toBe(bytes.length)
+      expect(await ann.usedBytes()).toBe(bytes.length)
       // Completed, the session is no longer open: nothing else can be done with it.
       expectUploadNotFound(await plainRequest(server.api, 'POST', `/upload/${uploadId}/check`, ann.token))
       expectUploadNotFound(await abortOnce(server, ann, uploadId))
@@ -238,7 +236,7 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
           expect(reply.body).toMatchObject({ conflict: false, file: { id: v1.id, version: round + 2 } })
         }
         expect(await rootNames(ann)).toEqual(['plan.txt'])
-        expect(sha256((await ann.download(v1.id)).body)).toBe(sha256(bytes))
+        expect(await ann.downloadedHash(v1.id)).toBe(sha256(bytes))
       }
     },
   )
@@ -261,11 +259,11 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
 
       expect(await rootNames(ann)).toEqual([copy.name, 'budget.txt'].sort())
       expect((await ann.get(`/files/${v1.id}`)).body.version).toBe(2)
-      expect(sha256((await ann.download(copy.id)).body)).toBe(sha256(bytes))
+      expect(await ann.downloadedHash(copy.id)).toBe(sha256(bytes))
       expect(await changesSince(ann, cursor)).toEqual([
         expect.objectContaining({ action: 'create', id: copy.id, name: copy.name, version: 1 }),
       ])
-      expect(await usedBytes(ann)).toBe('v2 from the laptop'.length + bytes.length)
+      expect(await ann.usedBytes()).toBe('v2 from the laptop'.length + bytes.length)
     },
   )
 
@@ -388,7 +386,7 @@ describe.each(BACKENDS)('complete races on %s', (backend, available) => {
     expect(changes.map((change: any) => [change.action, change.version])).toEqual(
       Array.from({ length: outcomes.completeWon }, (_, i) => ['update', i + 2]),
     )
-    expect(await usedBytes(ann)).toBe(currentSize)
+    expect(await ann.usedBytes()).toBe(currentSize)
     console.info(`abort vs complete on ${backend}: ${JSON.stringify(outcomes)}`)
   })
 

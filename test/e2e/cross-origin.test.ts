@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers } from '../helpers/test-server.js'
 
 const EVIL = 'https://evil.example'
@@ -16,7 +16,8 @@ interface Change {
   happened(): Promise<boolean>
 }
 
-describe.each(BACKENDS)('cross-site requests with the session cookie (%s)', (backend, available) => {
+describe.each(DATABASES)('cross-site requests with the session cookie (%s)', (listed) => {
+  const { name: backend, available } = listed
   const ctx = serverWithUsers(backend, available, 1)
   const ann = () => ctx.users[0] as ApiClient
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { plainRequest } from '../helpers/plain-requests.js'
 import { serverWithUsers } from '../helpers/test-server.js'
 
@@ -27,7 +27,7 @@ const HIDDEN = {
   'lone surrogate': 'ann\ud800@example.com',
 }
 
-describe.each(BACKENDS)('emails with hidden characters (%s)', (backend, available) => {
+describe.each(DATABASES)('emails with hidden characters (%s)', ({ name: backend, available }) => {
   const ctx = serverWithUsers(backend, available, 1)
 
   it.skipIf(!available)(

@@ -2,7 +2,7 @@ import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MAX_JSON_DEPTH, MAX_JSON_VALUES } from '../../src/http/json-body.js'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const CONTRACT_SHAPE = { error: { code: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String) } }
@@ -11,7 +11,7 @@ const CONTRACT_SHAPE = { error: { code: expect.stringMatching(/^[A-Z_]+$/), mess
  * Every error, from every layer (router, body parsers, Node's own HTTP parser), answers the
  * contract's `{"error": {"code", "message"}}` (issue 10), never Fastify's or Node's own shape.
  */
-describe.each(BACKENDS)('error answers from every layer on %s', (backend, available) => {
+describe.each(DATABASES)('error answers from every layer on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (available) server = await startTestServer(backend)

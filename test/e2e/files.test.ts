@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, CHUNK } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers, type TestServer } from '../helpers/test-server.js'
 
-describe.each(BACKENDS)('files on %s', (backend, available) => {
+describe.each(DATABASES)('files on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let server: TestServer
   let ann: ApiClient

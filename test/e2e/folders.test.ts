@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers } from '../helpers/test-server.js'
 
-describe.each(BACKENDS)('folders on %s', (backend, available) => {
+describe.each(DATABASES)('folders on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let ann: ApiClient
   let bob: ApiClient

@@ -13,7 +13,7 @@ import {
   uploadParts,
 } from '../gc/gc-helpers.js'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -84,7 +84,7 @@ async function flipOneByte(path: string, at: number): Promise<void> {
   await writeFile(path, bytes)
 }
 
-describe.each(BACKENDS)('stored bytes that go bad, on %s', (backend, available) => {
+describe.each(DATABASES)('stored bytes that go bad, on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
   const downloadUrl = (fileId: string, version?: number) =>

@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { onPausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import {
   databaseOf,
   type PlainReply,
@@ -108,7 +108,7 @@ function whenDeclaring(whileHeld: () => Promise<void> = async () => {}) {
   return { declaring, remove }
 }
 
-describe.each(BACKENDS)('large upload declarations on %s', (backend, available) => {
+describe.each(DATABASES)('large upload declarations on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 
@@ -191,7 +191,7 @@ describe.each(BACKENDS)('large upload declarations on %s', (backend, available) 
       expect(incomplete.body.missing).toHaveLength(MAX_CHUNKS - 1)
       expect((await plainRequest(server.api, 'DELETE', `/upload/${uploadId}`, ann.token)).status).toBe(204)
       expect(await uploadRowsOf(server, ann.user.id)).toEqual({ sessions: 0, chunks: 0 })
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(0)
+      expect(await ann.usedBytes()).toBe(0)
     },
     LONG,
   )

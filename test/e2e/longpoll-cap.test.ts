@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 const CAP = 20
 
 /** Long polls are capped per user per node, like sync sockets (issue 10). */
-describe.each(BACKENDS)('long polls per user on %s', (backend, available) => {
+describe.each(DATABASES)('long polls per user on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient
@@ -52,11 +53,3 @@ describe.each(BACKENDS)('long polls per user on %s', (backend, available) => {
     await Promise.all(open)
   })
 })
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new Error('condition not met within 10 s')
-}

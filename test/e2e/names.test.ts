@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { plainRequest, uploadRowsOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -30,7 +30,7 @@ const REFUSED: Array<[string, RegExp]> = [
   ['trailing ', /end with a dot or a space/],
 ]
 
-describe.each(BACKENDS)('name rules on %s', (backend, available) => {
+describe.each(DATABASES)('name rules on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, type Reply } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { serverWithUsers } from '../helpers/test-server.js'
 
 /**
@@ -130,7 +130,7 @@ const MATRIX: [string, Cell, [number, number, number, number, number]][] = [
   ['DELETE /trash/T', (c, s) => c.delete(`/trash/${s.T}`), [204, 404, 404, 404, 401]],
 ]
 
-describe.each(BACKENDS)('the permission matrix on %s', (backend, available) => {
+describe.each(DATABASES)('the permission matrix on %s', ({ name: backend, available }) => {
   // Every scene leaves the owner an upload open (the matrix's pending session): hundreds of them.
   const setup = serverWithUsers(backend, available, 5, { UPLOAD_MAX_OPEN_SESSIONS: '100000' })
   let users: Scene['users']
@@ -211,7 +211,7 @@ describe.each(BACKENDS)('the permission matrix on %s', (backend, available) => {
  * (for a file link, and for a folder link with a file inside and one outside), with the exact
  * status. A link grants nothing on the authenticated routes: that is the anonymous column above.
  */
-describe.each(BACKENDS)('the link matrix on %s', (backend, available) => {
+describe.each(DATABASES)('the link matrix on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 1)
   const HOUR = 3_600_000
 

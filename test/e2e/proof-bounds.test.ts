@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { plainRequest } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -16,7 +16,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
 const MAX_PROOFS = 1_024
 const CHUNK_BYTES = 64 * 1024
 
-describe.each(BACKENDS)('proof bounds on %s', (backend, available) => {
+describe.each(DATABASES)('proof bounds on %s', ({ name: backend, available }) => {
   let server: TestServer
   let reads: Map<string, number>
   let restore: () => void

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, chunksOf, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { databaseOf, plainRequest, randomHashes } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -17,7 +17,7 @@ const QUOTA = 10 * MiB
 const MAX_OPEN = 4
 const DAY = 24 * 3_600_000
 
-describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend, available) => {
+describe.each(DATABASES)('quota reservations of upload sessions on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return
@@ -37,7 +37,6 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
       size,
       chunkHashes: randomHashes(Math.ceil(size / (4 * MiB))),
     })
-  const usedBytes = async (client: ApiClient) => (await client.get('/auth/me')).body.user.usedBytes
   /** Every chunk of `bytes` sent for the session `init` answered (201). */
   const sendChunks = async (client: ApiClient, init: { body: { uploadId: string } }, bytes: Buffer) => {
     for (const [index, chunk] of chunksOf(bytes).entries()) {
@@ -73,7 +72,7 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
       // The first one's end hands the credit on.
       expect((await ann.delete(`/upload/${first.body.uploadId}`)).status).toBe(204)
       expect((await declare(ann, 8 * MiB, 'X.bin')).status).toBe(201)
-      expect(await usedBytes(ann)).toBe(8 * MiB)
+      expect(await ann.usedBytes()).toBe(8 * MiB)
     },
   )
 
@@ -82,7 +81,7 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
     async () => {
       const ann = await someone()
       await ann.upload('full.bin', randomBytes(QUOTA))
-      expect(await usedBytes(ann)).toBe(QUOTA)
+      expect(await ann.usedBytes()).toBe(QUOTA)
       const next = randomBytes(QUOTA)
       const init = await ann.init('full.bin', next, { baseVersion: 1 })
       expect(init.status).toBe(201)
@@ -91,14 +90,14 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
       const done = await ann.post(`/upload/${init.body.uploadId}/complete`)
       expect(done.status).toBe(201)
       expect(done.body.file.version).toBe(2)
-      expect(await usedBytes(ann)).toBe(QUOTA)
+      expect(await ann.usedBytes()).toBe(QUOTA)
       // Once completed, the file covers the next replacement again, a smaller one too.
       const smaller = randomBytes(QUOTA - MiB)
       const again = await ann.init('full.bin', smaller, { baseVersion: 2 })
       expect(again.status).toBe(201)
       await sendChunks(ann, again, smaller)
       expect((await ann.post(`/upload/${again.body.uploadId}/complete`)).status).toBe(201)
-      expect(await usedBytes(ann)).toBe(QUOTA - MiB)
+      expect(await ann.usedBytes()).toBe(QUOTA - MiB)
     },
   )
 
@@ -125,7 +124,7 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
     expect((await declare(ann, 8 * MiB)).status).toBe(507)
     // Purged, it neither counts nor covers: the session now holds its 8 MiB itself.
     expect((await ann.delete(`/trash/${file.id}`)).status).toBe(204)
-    expect(await usedBytes(ann)).toBe(0)
+    expect(await ann.usedBytes()).toBe(0)
     expect((await declare(ann, 8 * MiB)).status).toBe(507)
     expect((await declare(ann, 2 * MiB)).status).toBe(201)
   })
@@ -188,7 +187,7 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
       expect((await declare(ann, 2 * MiB + 1)).status).toBe(507)
       expect((await declare(ann, 2 * MiB)).status).toBe(201)
       // usedBytes keeps its meaning: the files kept, not the sessions open.
-      expect(await usedBytes(ann)).toBe(0)
+      expect(await ann.usedBytes()).toBe(0)
     },
   )
 
@@ -226,7 +225,7 @@ describe.each(BACKENDS)('quota reservations of upload sessions on %s', (backend,
         expect((await ann.putChunk(init.body.uploadId, index, chunks[index] as Buffer)).status).toBe(200)
       }
       expect((await ann.post(`/upload/${init.body.uploadId}/complete`)).status).toBe(201)
-      expect(await usedBytes(ann)).toBe(6 * MiB)
+      expect(await ann.usedBytes()).toBe(6 * MiB)
       // 6 MiB used and nothing held: 4 MiB fit, and are held now.
       const four = await declare(ann, 4 * MiB)
       expect(four.status).toBe(201)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 /** A header no one has ever been given: what a guesser sends for a fresh budget each time. */
@@ -49,7 +49,8 @@ function refusedAndServed(answers: Answer[]): { served: Answer[]; refused: Answe
   return { served: answers.filter((answer) => answer.status !== 429), refused }
 }
 
-describe.each(BACKENDS)('rate limits key on what the server verified (%s)', (backend, available) => {
+describe.each(DATABASES)('rate limits key on what the server verified (%s)', (listed) => {
+  const { name: backend, available } = listed
   let server: TestServer | undefined
   const start = async (env: Record<string, string>) => {
     server = await startTestServer(backend, env)

@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import { REQUEST_TABLES } from '../../src/adapters/sql/request-schema.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { databaseOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
  * /readyz checks what requests need, and tells anonymous callers only which check failed: the
  * probe's message (internal hosts and ports) goes to the log and /metrics has a gauge (issue 10).
  */
-describe.each(BACKENDS)('readiness on %s', (backend, available) => {
+describe.each(DATABASES)('readiness on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

@@ -6,8 +6,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js'
+import { createTestDatabase, DATABASES, type TestDatabase } from '../helpers/databases.js'
 import { randomHashes } from '../helpers/plain-requests.js'
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.js'
 
@@ -21,7 +20,8 @@ const TRIES = 20
  * process of its own (in this process the client and server would share one event loop, which
  * hides the race between the server's close and the client's sending).
  */
-describe.each(BACKENDS)('chunk PUTs refused before their body is read on %s', (backend, available) => {
+describe.each(DATABASES)('chunk PUTs refused before their body is read on %s', (listed) => {
+  const { name: backend, available } = listed
   const context = {} as { server: ServerProcess }
   const body = randomBytes(4 * MiB)
   // The session declares one chunk of 1 MiB: a 4 MiB body is also the wrong length.

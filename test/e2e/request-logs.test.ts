@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.js'
 import { type RunningServer, startServer } from '../../src/main.js'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js'
+import { createTestDatabase, DATABASES, type TestDatabase } from '../helpers/databases.js'
 
 interface LogLine {
   level: number
@@ -22,7 +21,7 @@ const ERROR_LEVEL = 50
  * What the request log holds (issue 10): no share link token (the key to what it shares), and a
  * full quota logged as the user's business (info), not as a server error.
  */
-describe.each(BACKENDS)('request logs on %s', (backend, available) => {
+describe.each(DATABASES)('request logs on %s', ({ name: backend, available }) => {
   const lines: LogLine[] = []
   let server: RunningServer
   let api: string

@@ -2,14 +2,15 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 const HOUR = 3_600_000
 /** More than loopback socket buffers hold: a reader that stops early cuts the transfer off. */
 const LARGE = 24 * 1024 * 1024
 
-describe.each(BACKENDS)('share link values on %s', (backend, available) => {
+describe.each(DATABASES)('share link values on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {
@@ -134,14 +135,14 @@ describe.each(BACKENDS)('share link values on %s', (backend, available) => {
     const whole = await fetch(url)
     expect(whole.status).toBe(200)
     expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true)
-    await waitFor(async () => (await downloadsOf(token)) >= 1)
+    await waitFor(async () => (await downloadsOf(token)) >= 1, 'the download counted', 5000)
     expect(await downloadsOf(token)).toBe(1)
 
     // A range of the whole file is a whole download too.
     const all = await fetch(url, { headers: { range: `bytes=0-${LARGE - 1}` } })
     expect(all.status).toBe(206)
     await all.arrayBuffer()
-    await waitFor(async () => (await downloadsOf(token)) >= 2)
+    await waitFor(async () => (await downloadsOf(token)) >= 2, 'the second download counted', 5000)
     expect(await downloadsOf(token)).toBe(2)
   })
 })
@@ -162,12 +163,4 @@ function readHeadThenHangUp(url: URL): Promise<void> {
     })
     socket.on('error', reject)
   })
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }

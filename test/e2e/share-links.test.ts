@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 const HOUR = 3_600_000
 
-describe.each(BACKENDS)('share links on %s', (backend, available) => {
+describe.each(DATABASES)('share links on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let visitor: ApiClient
@@ -71,7 +72,11 @@ describe.each(BACKENDS)('share links on %s', (backend, available) => {
       expect((await visitor.get(`/share/${link.token}/download`, { range: 'bytes=5-9' })).status).toBe(206)
       const all = `bytes=0-${html.length - 1}`
       expect((await visitor.get(`/share/${link.token}/download`, { range: all })).status).toBe(206)
-      await waitFor(async () => (await linkOf(link.token)).downloads === 2)
+      await waitFor(
+        async () => (await linkOf(link.token)).downloads === 2,
+        'the second download counted',
+        3000,
+      )
     },
   )
 
@@ -230,11 +235,3 @@ describe('share link throttling per address', () => {
     expect(statuses).toEqual([404, 404, 404, 404, 404, 429, 429])
   })
 })
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
-import { postgresAvailable } from '../helpers/databases.js'
+import { DATABASES, postgresAvailable } from '../helpers/databases.js'
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -53,7 +52,7 @@ async function passwordLink(api: string): Promise<string> {
   return reply.body.token
 }
 
-describe.each(BACKENDS)('share link password throttle on %s', (backend, available) => {
+describe.each(DATABASES)('share link password throttle on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (available) server = await startTestServer(backend, throttleEnv(4))

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { SyncSocket } from '../helpers/sync-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const QUOTA = 10_000
 
-describe.each(BACKENDS)('shared folders on %s', (backend, available) => {
+describe.each(DATABASES)('shared folders on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient
@@ -111,13 +111,13 @@ describe.each(BACKENDS)('shared folders on %s', (backend, available) => {
     const folder = (await ann.post('/folders', { name: `quota ${tag()}` })).body
     await invite(folder.id, bob, 'editor')
     const before = {
-      ann: (await ann.get('/auth/me')).body.user.usedBytes,
-      bob: (await bob.get('/auth/me')).body.user.usedBytes,
+      ann: await ann.usedBytes(),
+      bob: await bob.usedBytes(),
     }
     const file = await bob.upload('from bob.bin', randomBytes(600), { folderId: folder.id })
     expect((await ann.get(`/files/${file.id}`)).status).toBe(200)
-    expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(before.ann + 600)
-    expect((await bob.get('/auth/me')).body.user.usedBytes).toBe(before.bob)
+    expect(await ann.usedBytes()).toBe(before.ann + 600)
+    expect(await bob.usedBytes()).toBe(before.bob)
     // The owner's quota is what runs out, whatever room the editor has of their own.
     const tooBig = await bob.init('too big.bin', randomBytes(QUOTA - before.ann - 600 + 1), {
       folderId: folder.id,

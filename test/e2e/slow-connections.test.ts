@@ -1,7 +1,8 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 /** How long a test waits for the server to close a socket before it counts it as left open. */
 const GIVE_UP_MS = 15_000
@@ -34,16 +35,12 @@ function connect(url: string): Promise<RawClient> {
   )
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 20))
-}
-
 /**
  * Slow and many connections (review finding 6): the unread body of an answered request is
  * drained for BODY_IDLE_TIMEOUT_SECONDS in all, however often its bytes trickle in; one client
  * address holds at most MAX_CONNECTIONS_PER_ADDRESS connections.
  */
-describe.each(BACKENDS)('slow and many connections on %s', (backend, available) => {
+describe.each(DATABASES)('slow and many connections on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()
@@ -63,7 +60,7 @@ describe.each(BACKENDS)('slow and many connections on %s', (backend, available) 
         client.socket.write(
           'PUT /api/v1/upload/x/chunk/0 HTTP/1.1\r\nHost: x\r\nContent-Length: 16000000\r\n\r\n',
         )
-        await until(() => client.received().includes('\r\n\r\n'))
+        await waitFor(() => client.received().includes('\r\n\r\n'), 'the answer')
         clients.push(client)
       }
       expect(clients.map((client) => client.received().split(' ')[1])).toEqual(['401', '401', '429', '429'])

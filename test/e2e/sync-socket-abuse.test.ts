@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { SYNC_CLOSE } from '../../src/http/sync-connection.js'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { SyncSocket } from '../helpers/sync-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { upgrade } from '../helpers/upgrades.js'
@@ -11,7 +11,7 @@ import { upgrade } from '../helpers/upgrades.js'
  * devices (second outside review): flood pings without reading the pongs, spend the user's
  * socket slots on handshakes the server refuses, or name a parameter twice.
  */
-describe.each(BACKENDS)('sync socket abuse on %s', (backend, available) => {
+describe.each(DATABASES)('sync socket abuse on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { type UpgradeAnswer, upgrade } from '../helpers/upgrades.js'
 
@@ -17,7 +17,8 @@ function expectRateLimited(answer: UpgradeAnswer): void {
  * finding 7): a failed one against the address's unauthenticated budget, a valid one against its
  * user's, one to another path like a request for no route.
  */
-describe.each(BACKENDS)('sync socket handshakes and rate limits on %s', (backend, available) => {
+describe.each(DATABASES)('sync socket handshakes and rate limits on %s', (listed) => {
+  const { name: backend, available } = listed
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { ApiClient } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { SyncSocket } from '../helpers/sync-client.js'
 import { serverWithUsers, startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -32,7 +32,7 @@ async function readAll(client: ApiClient, cursor: string | undefined, limit = 10
 
 const latest = async (client: ApiClient): Promise<string> => (await client.get('/sync/latest')).body.cursor
 
-describe.each(BACKENDS)('sync on %s', (backend, available) => {
+describe.each(DATABASES)('sync on %s', ({ name: backend, available }) => {
   const setup = serverWithUsers(backend, available, 2)
   let ann: ApiClient
   let bob: ApiClient
@@ -351,7 +351,7 @@ describe.each(BACKENDS)('sync on %s', (backend, available) => {
   )
 })
 
-describe.each(BACKENDS)('sync journal upkeep on %s', (backend, available) => {
+describe.each(DATABASES)('sync journal upkeep on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   beforeAll(async () => {

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GRACE_SECONDS = 60
@@ -11,11 +11,6 @@ const QUIET = { GC_GRACE_SECONDS: String(GRACE_SECONDS), GC_INTERVAL_SECONDS: '0
 const HOUR = 3600_000
 const DAY = 24 * HOUR
 
-const usedBytes = async (client: ApiClient): Promise<number> => {
-  const me = await client.get('/auth/me')
-  expect(me.status).toBe(200)
-  return me.body.user.usedBytes
-}
 const trashOf = async (client: ApiClient): Promise<any[]> => {
   const reply = await client.get('/trash')
   expect(reply.status).toBe(200)
@@ -44,7 +39,7 @@ function expectNotFound(reply: { status: number; body: any }): void {
 
 const TRASH_ITEM_KEYS = ['deletedAt', 'folderId', 'id', 'name', 'originalPath', 'purgeAt', 'size', 'type']
 
-describe.each(BACKENDS)('trash on %s', (backend, available) => {
+describe.each(DATABASES)('trash on %s', ({ name: backend, available }) => {
   let server: TestServer
   let bob: ApiClient
   const fresh = () => new ApiClient(server.api).register()
@@ -70,13 +65,13 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       const v2 = randomBytes(700)
       await ann.upload('report.txt', v1, { folderId: docs.id })
       const file = await ann.upload('report.txt', v2, { folderId: docs.id })
-      expect(await usedBytes(ann)).toBe(700)
+      expect(await ann.usedBytes()).toBe(700)
 
       expect((await ann.delete(`/files/${file.id}`)).status).toBe(204)
       expectNotFound(await ann.get(`/files/${file.id}`))
       expectNotFound(await ann.download(file.id))
       expect(await namesIn(ann, docs.id)).toEqual([])
-      expect(await usedBytes(ann)).toBe(700)
+      expect(await ann.usedBytes()).toBe(700)
 
       const items = await trashOf(ann)
       expect(items).toHaveLength(1)
@@ -107,7 +102,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expect(versions.map((v: any) => v.version)).toEqual([2, 1])
       expectBytes(await ann.get<Buffer>(`/files/${file.id}/versions/1/download`), v1)
       expect(await trashOf(ann)).toEqual([])
-      expect(await usedBytes(ann)).toBe(700)
+      expect(await ann.usedBytes()).toBe(700)
       // It is live again, so not in the trash any more.
       expectNotFound(await restore(ann, file.id))
       expectNotFound(await purge(ann, file.id))
@@ -126,14 +121,14 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       const x = await ann.upload('x.bin', xBytes, { folderId: inner.id })
       const y = await ann.upload('y.bin', yBytes, { folderId: projects.id })
       const total = xBytes.length + yBytes.length
-      expect(await usedBytes(ann)).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
 
       expect((await ann.delete(`/folders/${projects.id}`)).status).toBe(204)
       expectNotFound(await ann.get(`/folders/${projects.id}`))
       expectNotFound(await ann.get(`/folders/${inner.id}`))
       expectNotFound(await ann.get(`/files/${x.id}`))
       expect(await namesIn(ann, null)).toEqual([])
-      expect(await usedBytes(ann)).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
 
       const items = await trashOf(ann)
       expect(items).toEqual([
@@ -167,7 +162,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expectBytes(await ann.download(x.id), xBytes)
       expectBytes(await ann.download(y.id), yBytes)
       expect(await trashOf(ann)).toEqual([])
-      expect(await usedBytes(ann)).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
     },
   )
 
@@ -184,7 +179,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expect((await ann.delete(`/files/${early.id}`)).status).toBe(204)
       server.advance(1000)
       expect((await ann.delete(`/folders/${folder.id}`)).status).toBe(204)
-      expect(await usedBytes(ann)).toBe(333)
+      expect(await ann.usedBytes()).toBe(333)
       const items = await trashOf(ann)
       // Most recently deleted first; the folder's size is what was deleted with it.
       expect(
@@ -221,7 +216,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expect(await namesIn(ann, folder.id)).toEqual(['early.txt', 'keep.txt'])
       expectBytes(await ann.download(early.id), earlyBytes)
       expect(await trashOf(ann)).toEqual([])
-      expect(await usedBytes(ann)).toBe(333)
+      expect(await ann.usedBytes()).toBe(333)
     },
   )
 
@@ -239,20 +234,20 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       const keep = await ann.upload('keep.bin', keepBytes, { folderId: folder.id })
       const bobs = Buffer.concat([shared, randomBytes(10)])
       const bobFile = await bob.upload('copy.bin', bobs)
-      const bobUsed = await usedBytes(bob)
+      const bobUsed = await bob.usedBytes()
       const earlySize = CHUNK + 101
-      expect(await usedBytes(ann)).toBe(earlySize + 250)
+      expect(await ann.usedBytes()).toBe(earlySize + 250)
 
       await ann.delete(`/files/${early.id}`)
       server.advance(1000)
       await ann.delete(`/folders/${folder.id}`)
-      expect(await usedBytes(ann)).toBe(earlySize + 250)
+      expect(await ann.usedBytes()).toBe(earlySize + 250)
 
       const purged = await purge(ann, folder.id)
       expect(purged.status).toBe(204)
       expect(purged.body.length).toBe(0)
       expect(await trashOf(ann)).toEqual([])
-      expect(await usedBytes(ann)).toBe(0)
+      expect(await ann.usedBytes()).toBe(0)
       for (const id of [folder.id, early.id, keep.id]) {
         expectNotFound(await restore(ann, id))
         expectNotFound(await purge(ann, id))
@@ -282,7 +277,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       }
       expect(await rowCopyOnDisk(server, sha256(shared))).toBe(true)
       expectBytes(await bob.download(bobFile.id), bobs)
-      expect(await usedBytes(bob)).toBe(bobUsed)
+      expect(await bob.usedBytes()).toBe(bobUsed)
       expect((await server.services.scrubber.run()).clean).toBe(true)
     },
   )
@@ -312,7 +307,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expect((await purge(ann, folder.id)).status).toBe(204)
       expectNotFound(await ann.get(`/files/${sibling.id}`))
       expectBytes(await ann.download(file.id), bytes)
-      expect(await usedBytes(ann)).toBe(77)
+      expect(await ann.usedBytes()).toBe(77)
       expect(await trashOf(ann)).toEqual([])
 
       // Deleted again: its folder is now purged for good, so it comes back in the root.
@@ -358,7 +353,7 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expectBytes(await ann.download(first.id), contents[0] as Buffer)
       expectBytes(await ann.download(second.id), contents[1] as Buffer)
       expectBytes(await ann.download(third.id), contents[2] as Buffer)
-      expect(await usedBytes(ann)).toBe(60)
+      expect(await ann.usedBytes()).toBe(60)
 
       // A folder's name has no extension to keep; its contents come back with it.
       const photos = await mkdir(ann, 'Photos 2024.06')
@@ -470,12 +465,12 @@ describe.each(BACKENDS)('trash on %s', (backend, available) => {
       expect(await trashOf(ann)).toEqual(before)
       expectBytes(await ann.download(liveFile.id), Buffer.from('live'))
       expect((await ann.get(`/folders/${liveFolder.id}`)).status).toBe(200)
-      expect(await usedBytes(ann)).toBe(4 + 7 + 6)
+      expect(await ann.usedBytes()).toBe(4 + 7 + 6)
     },
   )
 })
 
-describe.each(BACKENDS)('trash retention on %s', (backend, available) => {
+describe.each(DATABASES)('trash retention on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return
@@ -499,19 +494,19 @@ describe.each(BACKENDS)('trash retention on %s', (backend, available) => {
     await ann.delete(`/folders/${folder.body.id}`)
     expect(await server.services.trash.emptyExpired()).toBe(0)
     expect(await trashIds(ann)).toEqual([folder.body.id, old.id])
-    expect(await usedBytes(ann)).toBe(1350)
+    expect(await ann.usedBytes()).toBe(1350)
 
     server.advance(12 * HOUR + 1000)
     expect(await server.services.trash.emptyExpired()).toBe(1)
     expect(await trashIds(ann)).toEqual([folder.body.id])
-    expect(await usedBytes(ann)).toBe(350)
+    expect(await ann.usedBytes()).toBe(350)
     expectNotFound(await restore(ann, old.id))
     expect((await server.services.meta.chunks.find(sha256(oldBytes)))?.refCount).toBe(0)
 
     server.advance(12 * HOUR)
     expect(await server.services.trash.emptyExpired()).toBe(1)
     expect(await trashOf(ann)).toEqual([])
-    expect(await usedBytes(ann)).toBe(50)
+    expect(await ann.usedBytes()).toBe(50)
     expectBytes(await ann.download(kept.id), keptBytes)
   })
 })

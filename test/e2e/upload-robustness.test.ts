@@ -7,11 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { blobName } from '../../src/domain/blob-key.js'
 import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
-
-/** How long to wait for the server to reach a state (a temp file appearing or going) before failing. */
-const WAIT_LIMIT_MS = 10_000
+import { waitFor } from '../helpers/wait-for.js'
 
 interface RawReply {
   status: number
@@ -54,15 +52,7 @@ function openChunkPut(
   return { request, reply }
 }
 
-async function waitFor(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_LIMIT_MS
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
-describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
+describe.each(DATABASES)('upload robustness on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 
@@ -103,10 +93,10 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       put.request.on('error', () => {})
       put.request.write(bytes.subarray(0, bytes.length / 2))
       // The server streams the chunk into a temp file: cut the connection once it has begun.
-      await waitFor('the server to start writing the chunk', async () => (await tempFiles()).length > 0)
+      await waitFor(async () => (await tempFiles()).length > 0, 'the server to start writing the chunk')
       put.request.destroy()
 
-      await waitFor('the temp file to be removed', async () => (await tempFiles()).length === 0)
+      await waitFor(async () => (await tempFiles()).length === 0, 'the temp file to be removed')
       // The server keeps serving, and holds nothing under the hash.
       const me = await ann.get('/auth/me')
       expect(me.status).toBe(200)
@@ -157,7 +147,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
 
       expect(await storedCopies(hash)).toEqual([])
       expect(await server.services.meta.chunks.find(hash)).toBeNull()
-      await waitFor('the temp file to be removed', async () => (await tempFiles()).length === 0)
+      await waitFor(async () => (await tempFiles()).length === 0, 'the temp file to be removed')
       expect((await ann.post(`/upload/${uploadId}/check`)).body.chunksNeeded).toEqual([0])
       expect((await ann.post(`/upload/${uploadId}/complete`)).status).toBe(409)
 
@@ -187,7 +177,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       first.request.write(bytes.subarray(0, bytes.length / 2))
       second.request.write(bytes.subarray(0, bytes.length / 2))
       // Both are being written at once before either finishes.
-      await waitFor('both PUTs to be in progress', async () => (await tempFiles()).length === 2)
+      await waitFor(async () => (await tempFiles()).length === 2, 'both PUTs to be in progress')
       first.request.end(bytes.subarray(bytes.length / 2))
       second.request.end(bytes.subarray(bytes.length / 2))
       const replies = await Promise.all([first.reply, second.reply])
@@ -201,7 +191,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
 
       const done = await ann.post(`/upload/${uploadId}/complete`)
       expect(done.status).toBe(201)
-      expect(sha256((await ann.download(done.body.file.id)).body)).toBe(hash)
+      expect(await ann.downloadedHash(done.body.file.id)).toBe(hash)
       expect(await server.services.meta.chunks.find(hash)).toMatchObject({ refCount: 1 })
     },
   )
@@ -256,7 +246,7 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       }
       // Quota counts each file's current version, once.
       const total = currentSizes.reduce((sum, size) => sum + size, 0)
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
     },
   )
 
@@ -281,10 +271,10 @@ describe.each(BACKENDS)('upload robustness on %s', (backend, available) => {
       expect(listing.body.items.map((item: any) => item.name)).toEqual(names)
       expect(listing.body.items.map((item: any) => item.size)).toEqual(contents.map((bytes) => bytes.length))
       for (const [i, file] of files.entries()) {
-        expect(sha256((await ann.download(file.id)).body)).toBe(sha256(contents[i] as Buffer))
+        expect(await ann.downloadedHash(file.id)).toBe(sha256(contents[i] as Buffer))
       }
       const total = contents.reduce((sum, bytes) => sum + bytes.length, 0)
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(total)
+      expect(await ann.usedBytes()).toBe(total)
     },
   )
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { type PlainReply, plainRequest, randomHashes, uploadRowsOf } from '../helpers/plain-requests.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -19,7 +19,7 @@ function expectSizeMismatch(reply: PlainReply, index: number): void {
   })
 }
 
-describe.each(BACKENDS)('declared chunk sizes on %s', (backend, available) => {
+describe.each(DATABASES)('declared chunk sizes on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 
@@ -130,7 +130,7 @@ describe.each(BACKENDS)('declared chunk sizes on %s', (backend, available) => {
       )
       expect(copy.status).toBe(201)
       expect(copy.body.file).toMatchObject({ size: TEN, contentHash: file.contentHash })
-      expect((await owner.get('/auth/me')).body.user.usedBytes).toBe(2 * TEN)
+      expect(await owner.usedBytes()).toBe(2 * TEN)
       // Fixed-size chunking of the same 10 bytes: the same chunk.
       const fixed = await init(owner, { filename: 'fixed.bin', size: TEN, chunkHashes: [hash] })
       expect(fixed.status).toBe(201)
@@ -160,7 +160,7 @@ describe.each(BACKENDS)('declared chunk sizes on %s', (backend, available) => {
       const download = await other.download(done.body.file.id)
       expect(download.body.equals(bytes)).toBe(true)
       expect(download.headers.get('etag')).toBe(`"${file.contentHash}"`)
-      expect((await other.get('/auth/me')).body.user.usedBytes).toBe(TEN)
+      expect(await other.usedBytes()).toBe(TEN)
       expect(await server.services.meta.chunks.find(hash)).toMatchObject({ size: TEN, refCount: 3 })
     },
   )
@@ -193,7 +193,7 @@ describe.each(BACKENDS)('declared chunk sizes on %s', (backend, available) => {
       // Nothing was made, and the session is still hers to abort.
       const listing = await ann.get('/files')
       expect(listing.body.items).toEqual([])
-      expect((await ann.get('/auth/me')).body.user.usedBytes).toBe(0)
+      expect(await ann.usedBytes()).toBe(0)
       expect((await plainRequest(server.api, 'DELETE', `/upload/${id}`, ann.token)).status).toBe(204)
       expect(await server.services.meta.chunks.find(hash)).toMatchObject({ size: TEN, refCount: 1 })
     },

@@ -2,12 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { copiesOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, hmac, MiB, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GiB = 1024 ** 3
 
-describe.each(BACKENDS)('uploads on %s', (backend, available) => {
+describe.each(DATABASES)('uploads on %s', ({ name: backend, available }) => {
   let server: TestServer
   let ann: ApiClient
   let bob: ApiClient
@@ -205,7 +205,7 @@ describe.each(BACKENDS)('uploads on %s', (backend, available) => {
       expect(v2.version).toBe(2)
       expect((await carol.download(v1.id)).body.toString()).toBe('second, longer version')
       await carol.upload('other.txt', Buffer.from('12345'))
-      expect((await carol.get('/auth/me')).body.user.usedBytes).toBe('second, longer version'.length + 5)
+      expect(await carol.usedBytes()).toBe('second, longer version'.length + 5)
       const old = await carol.get(`/files/${v1.id}/versions/1/download`)
       expect(old.body.toString()).toBe('first version')
     },

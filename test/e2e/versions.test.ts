@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { copiesOnDisk, rowCopyOnDisk } from '../gc/gc-helpers.js'
 import { ApiClient, CHUNK, chunksOf, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const GRACE_SECONDS = 60
@@ -52,7 +52,7 @@ async function collectGarbage(server: TestServer, garbage: readonly string[]): P
   expect(report.errors).toEqual([])
 }
 
-describe.each(BACKENDS)('versions on %s', (backend, available) => {
+describe.each(DATABASES)('versions on %s', ({ name: backend, available }) => {
   let server: TestServer
   let bob: ApiClient
   const fresh = () => new ApiClient(server.api).register()
@@ -292,7 +292,7 @@ describe.each(BACKENDS)('versions on %s', (backend, available) => {
   )
 })
 
-describe.each(BACKENDS)('version restore against the quota on %s', (backend, available) => {
+describe.each(DATABASES)('version restore against the quota on %s', ({ name: backend, available }) => {
   let server: TestServer
   beforeAll(async () => {
     if (!available) return
@@ -333,7 +333,7 @@ describe.each(BACKENDS)('version restore against the quota on %s', (backend, ava
   )
 })
 
-describe.each(BACKENDS)('version retention on %s', (backend, available) => {
+describe.each(DATABASES)('version retention on %s', ({ name: backend, available }) => {
   let server: TestServer
   /** How far the test moved the server's clock (for `history.sweep(now)`). */
   let advanced = 0

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GarbageCollector } from '../../src/services/garbage-collector.js'
 import type { PausePoint } from '../../src/support/pause-points.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { spawnTessera } from '../helpers/tessera-cli.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -32,7 +32,7 @@ const STEPS: PausePoint[] = [
   'gc.sweep.after-row-delete',
 ]
 
-describe.each(BACKENDS)('two collectors on %s', (backend, available) => {
+describe.each(DATABASES)('two collectors on %s', ({ name: backend, available }) => {
   let server: TestServer
   const hold = holdsReleasedAfterEach()
   const fresh = () => new ApiClient(server.api).register()

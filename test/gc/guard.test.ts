@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { holdsReleasedAfterEach } from '../helpers/pause.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { copiesOnDisk, deleteAndPurge, initParts, PAST_GRACE_MS, uploadParts } from './gc-helpers.js'
@@ -15,7 +15,8 @@ import { copiesOnDisk, deleteAndPurge, initParts, PAST_GRACE_MS, uploadParts } f
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-describe.each(BACKENDS)('the collector against uploads in flight, on %s', (backend, available) => {
+describe.each(DATABASES)('the collector against uploads in flight, on %s', (listed) => {
+  const { name: backend, available } = listed
   let server: TestServer
   const hold = holdsReleasedAfterEach()
   const fresh = () => new ApiClient(server.api).register()

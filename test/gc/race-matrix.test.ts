@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import {
   concat,
@@ -45,7 +45,7 @@ function positionsOf(proofBy: ProofBy): string[] {
   ]
 }
 
-describe.each(BACKENDS)('gc race matrix on %s', (backend, available) => {
+describe.each(DATABASES)('gc race matrix on %s', ({ name: backend, available }) => {
   let server: TestServer
   const fresh = () => new ApiClient(server.api).register()
 

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { type BlobKey, blobName, LEGACY_GENERATION, newGeneration } from '../../src/domain/blob-key.js'
 import type { BlobStore } from '../../src/ports/blob-store.js'
 import { ApiClient, sha256 } from '../helpers/api-client.js'
-import { BACKENDS } from '../helpers/backends.js'
+import { DATABASES } from '../helpers/databases.js'
 import { seededRandom } from '../helpers/random.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import {
@@ -30,7 +30,7 @@ const SEED = 0x5c4b
 const sorted = (hashes: Iterable<string>): string[] => [...hashes].sort()
 const sortedCopies = (copies: readonly BlobKey[]): string[] => copies.map(blobName).sort()
 
-describe.each(BACKENDS)('scrub detection on %s', (backend, available) => {
+describe.each(DATABASES)('scrub detection on %s', ({ name: backend, available }) => {
   let server: TestServer | undefined
   afterEach(async () => {
     await server?.stop()

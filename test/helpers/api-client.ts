@@ -106,4 +106,18 @@ export class ApiClient {
   async download(fileId: string, headers?: Record<string, string>): Promise<Reply<Buffer>> {
     return this.get<Buffer>(`/files/${fileId}/download`, headers)
   }
+
+  /** The account's `usedBytes`, as GET /auth/me answers it. */
+  async usedBytes(): Promise<number> {
+    const me = await this.get('/auth/me')
+    if (me.status !== 200) throw new Error(`GET /auth/me answered ${me.status} ${JSON.stringify(me.body)}`)
+    return me.body.user.usedBytes
+  }
+
+  /** The SHA-256 of the file's current content as downloaded (failing unless the answer is 200). */
+  async downloadedHash(fileId: string): Promise<string> {
+    const reply = await this.download(fileId)
+    if (reply.status !== 200) throw new Error(`download of ${fileId} answered ${reply.status}`)
+    return sha256(reply.body)
+  }
 }

@@ -7,15 +7,17 @@ import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metada
 import type { Config } from '../../src/config.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import {
+  createTestDatabaseNamed,
   databaseUrl,
   dropDatabase,
-  quoteIdent,
   templateName,
   testDatabasePrefix,
   withAdminClient,
 } from './postgres-admin.js'
 
-export type DatabaseKind = 'sqlite' | 'postgres'
+import { type DatabaseKind, selectedDatabases } from './test-backends.js'
+
+export type { DatabaseKind } from './test-backends.js'
 
 /**
  * Whether PostgreSQL answered when the run started (global-setup.ts). Guard PostgreSQL
@@ -24,11 +26,23 @@ export type DatabaseKind = 'sqlite' | 'postgres'
  */
 export const postgresAvailable = (): boolean => inject('postgresAvailable')
 
-/** Every metadata database, for suites that run once per database. */
-export const DATABASES: ReadonlyArray<{ name: DatabaseKind; available: boolean }> = [
-  { name: 'sqlite', available: true },
-  { name: 'postgres', available: postgresAvailable() },
-]
+/** One test database of this run; prints as its name (`describe.each(DATABASES)('... on %s')`). */
+export interface ListedDatabase {
+  name: DatabaseKind
+  /** False for PostgreSQL when it did not answer: its suites show up as skipped. */
+  available: boolean
+}
+
+/**
+ * The one list of test databases: every suite that runs once per database loops over it
+ * (`describe.each(DATABASES)('... on %s', ({ name, available }) => ...)`). `TEST_BACKENDS`
+ * leaves out the others (test-backends.ts); global setup says why PostgreSQL is unavailable.
+ */
+export const DATABASES: ReadonlyArray<ListedDatabase> = selectedDatabases().map((name) => ({
+  name,
+  available: name === 'sqlite' || postgresAvailable(),
+  toString: () => name,
+}))
 
 export interface TestDatabase {
   url: string
@@ -52,9 +66,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const runId = inject('postgresRunId')
   clones += 1
   const name = `${testDatabasePrefix(runId)}${process.pid.toString(36)}_${clones}`
-  await withAdminClient(base, (client) =>
-    client.query(`create database ${quoteIdent(name)} template ${quoteIdent(templateName(runId))}`),
-  )
+  await withAdminClient(base, (client) => createTestDatabaseNamed(client, name, templateName(runId)))
   let dropped: Promise<void> | undefined
   return {
     url: databaseUrl(base, name),
@@ -73,8 +85,25 @@ export interface TestMetadataStore {
   cleanup(): Promise<void>
 }
 
+export interface TestMetadataStoreOptions {
+  /**
+   * SQLite only: the database lives in memory (`:memory:`), for unit tests, which never open a
+   * second connection to it: a store or server opened on `config` sees an empty database. It
+   * saves the temporary file and an fsync at every commit (the store runs synchronous=FULL).
+   */
+  sqliteInMemory?: boolean
+}
+
 /** A migrated, empty metadata store of its own: a temporary SQLite file or a cloned database. */
-export async function openTestMetadataStore(kind: DatabaseKind): Promise<TestMetadataStore> {
+export async function openTestMetadataStore(
+  kind: DatabaseKind,
+  options: TestMetadataStoreOptions = {},
+): Promise<TestMetadataStore> {
+  if (kind === 'sqlite' && options.sqliteInMemory) {
+    const file = ':memory:'
+    const store = await openSqliteMetadataStore({ file })
+    return { store, config: { kind: 'sqlite', file }, cleanup: () => store.close() }
+  }
   if (kind === 'sqlite') {
     const directory = await mkdtemp(path.join(tmpdir(), 'tessera-test-db-'))
     const file = path.join(directory, 'tessera.db')

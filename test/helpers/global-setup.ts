@@ -2,13 +2,17 @@ import type { TestProject } from 'vitest/node'
 import { openPostgresMetadataStore } from '../../src/adapters/postgres/postgres-metadata-store.js'
 import {
   baseUrl,
+  createTestDatabaseNamed,
   databaseUrl,
   dropRunDatabases,
   newRunId,
-  quoteIdent,
   templateName,
   withAdminClient,
 } from './postgres-admin.js'
+import { selectedDatabases } from './test-backends.js'
+
+/** Projects (vitest.config.ts) whose tests never open PostgreSQL. */
+const NO_POSTGRES_PROJECTS = new Set(['unit'])
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -29,6 +33,13 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const url = baseUrl()
   const runId = newRunId()
+  project.provide('postgresBaseUrl', url)
+  project.provide('postgresRunId', runId)
+  if (!postgresWanted(project)) {
+    // Not a failure, not worth a warning: the run asked for no PostgreSQL.
+    project.provide('postgresAvailable', false)
+    return async () => {}
+  }
   const problem = await prepareTemplate(url, runId)
   const message = (why: string) =>
     [
@@ -46,8 +57,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.warn(message(problem))
   }
   project.provide('postgresAvailable', problem === null)
-  project.provide('postgresBaseUrl', url)
-  project.provide('postgresRunId', runId)
 
   return async () => {
     if (problem !== null) {
@@ -64,7 +73,7 @@ async function prepareTemplate(url: string, runId: string): Promise<string | nul
   try {
     await withAdminClient(url, async (client) => {
       await dropRunDatabases(client, runId)
-      await client.query(`create database ${quoteIdent(templateName(runId))}`)
+      await createTestDatabaseNamed(client, templateName(runId))
     })
   } catch (error) {
     return `Connecting failed: ${error instanceof Error ? error.message : String(error)}`
@@ -73,6 +82,12 @@ async function prepareTemplate(url: string, runId: string): Promise<string | nul
   const store = await openPostgresMetadataStore({ url: databaseUrl(url, templateName(runId)), poolSize: 1 })
   await store.close()
   return null
+}
+
+/** TEST_BACKENDS lists PostgreSQL, and the run has a project that may use it. */
+function postgresWanted(project: TestProject): boolean {
+  if (!selectedDatabases().includes('postgres')) return false
+  return project.vitest.projects.some((each) => !NO_POSTGRES_PROJECTS.has(each.name))
 }
 
 const redact = (url: string): string => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')

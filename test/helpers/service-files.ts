@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { afterEach, beforeEach, expect } from 'vitest'
-import { AppError, type ErrorCode } from '../../src/domain/errors.js'
+import { afterEach, beforeEach } from 'vitest'
 import type { NodeRecord, User } from '../../src/domain/model.js'
 import type { AppServices } from '../../src/services/app-services.js'
 import { openServiceFixture, type ServiceFixture } from './service-fixture.js'
@@ -39,16 +38,6 @@ export async function storeFile(
     )
   }
   return (await services.uploads.complete(user, view.uploadId)).file
-}
-
-/** The AppError code a promise rejects with (fails the test when it resolves or throws something else). */
-export async function errorCodeOf(promise: Promise<unknown>): Promise<ErrorCode> {
-  const error = await promise.then(
-    () => new Error('expected a rejection'),
-    (reason: unknown) => reason,
-  )
-  expect(error).toBeInstanceOf(AppError)
-  return (error as AppError).code
 }
 
 /** A service fixture with one account in it, made anew for each test. */

@@ -17,8 +17,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
 }
 
 /**
- * The services wired as the server wires them, over a fresh metadata store (SQLite by default,
- * the fastest), chunks in memory and an in-process bus, with a clock the test moves: what a
+ * The services wired as the server wires them, over a fresh metadata store (SQLite in memory by
+ * default, the fastest), chunks in memory and an in-process bus, with a clock the test moves: what a
  * service's unit test (`src/services/<name>.test.ts`) calls directly, without HTTP.
  */
 export interface ServiceFixture {
@@ -34,7 +34,7 @@ export interface ServiceFixture {
 }
 
 export async function openServiceFixture(kind: DatabaseKind = 'sqlite'): Promise<ServiceFixture> {
-  const db = await openTestMetadataStore(kind)
+  const db = await openTestMetadataStore(kind, { sqliteInMemory: true })
   const blobs = new MemoryBlobStore()
   let now = Date.UTC(2030, 0, 1)
   let users = 0

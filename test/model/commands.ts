@@ -3,8 +3,8 @@ import { Readable } from 'node:stream'
 import fc from 'fast-check'
 import { expect } from 'vitest'
 import { type BlobKey, blobName, newGeneration } from '../../src/domain/blob-key.js'
-import { AppError, type ErrorCode } from '../../src/domain/errors.js'
 import type { UploadSessionView } from '../../src/services/upload-service.js'
+import { expectAppError } from '../helpers/app-error.js'
 import { batchCommand } from './concurrent.js'
 import {
   bytesOf,
@@ -105,17 +105,6 @@ class StorageCommand implements fc.AsyncCommand<StorageModel, System> {
 export const pick = <T>(list: readonly T[], n: number): T => {
   if (list.length === 0) throw new Error('pick from an empty list')
   return list[n % list.length]!
-}
-
-/** Resolves with the AppError `promise` rejects with; fails when it resolves or rejects otherwise. */
-async function expectAppError(promise: Promise<unknown>, code: ErrorCode): Promise<AppError> {
-  const outcome = await promise.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  )
-  if (outcome.ok) throw new Error(`expected ${code}, but the call succeeded`)
-  if (!(outcome.error instanceof AppError) || outcome.error.code !== code) throw outcome.error
-  return outcome.error
 }
 
 export const hmacOf = (nonce: string, bytes: Buffer): string =>

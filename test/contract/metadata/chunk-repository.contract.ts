@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { LEGACY_GENERATION, newGeneration } from '../../../src/domain/blob-key.js'
 import { newId } from '../../../src/domain/ids.js'
 import type { MetadataStore } from '../../../src/ports/metadata-store.js'
+import { expectAppError } from '../../helpers/app-error.js'
 import {
   copyOf,
   deleting,
@@ -16,7 +17,6 @@ import {
   insertUser,
   insertVersion,
   liveChunk,
-  rejectsWithCode,
   sorted,
   T0,
 } from '../metadata-fixtures.js'
@@ -246,7 +246,7 @@ export function chunkRepositoryContract(open: OpenStore): void {
             [hash('b'), 3],
           ])
           let folderId = ''
-          await rejectsWithCode(
+          await expectAppError(
             store.transaction(async (tx) => {
               folderId = (await insertFolder(tx, user, user.rootFolderId, `written before ${bad}`)).id
               await tx.chunks.addReferences(counts)
@@ -255,7 +255,7 @@ export function chunkRepositoryContract(open: OpenStore): void {
           )
           expect(await store.nodes.findAnyState(folderId)).toBeNull()
           // On its own, outside a transaction, it is all or nothing as well.
-          await rejectsWithCode(store.chunks.addReferences(counts), 'CHUNKS_MISSING')
+          await expectAppError(store.chunks.addReferences(counts), 'CHUNKS_MISSING')
         }
         expect(await store.chunks.find(hash('a'))).toEqual(liveChunk(hash('a')))
         expect(await store.chunks.find(hash('b'))).toEqual(liveChunk(hash('b')))

@@ -3,6 +3,7 @@ import { AppError } from '../../../src/domain/errors.js'
 import { newId } from '../../../src/domain/ids.js'
 import type { MemberRole, NodeRecord } from '../../../src/domain/model.js'
 import type { MetadataStore } from '../../../src/ports/metadata-store.js'
+import { expectAppError } from '../../helpers/app-error.js'
 import {
   binaryCompare,
   hash,
@@ -10,7 +11,6 @@ import {
   insertFolder,
   insertUser,
   node,
-  rejectsWithCode,
   sorted,
   T0,
 } from '../metadata-fixtures.js'
@@ -41,14 +41,14 @@ export function nodeRepositoryContract(open: OpenStore): void {
       it('keeps sibling names unique across files and folders (NAME_TAKEN)', async () => {
         const user = await insertUser(store)
         const a = await insertFolder(store, user, user.rootFolderId, 'a')
-        await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
-        await rejectsWithCode(insertFile(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
+        await expectAppError(insertFolder(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
+        await expectAppError(insertFile(store, user, user.rootFolderId, 'a'), 'NAME_TAKEN')
         // Differing only by case, or by Unicode normalisation form, is the same name: macOS and
         // Windows clients could not hold both.
-        await rejectsWithCode(insertFile(store, user, user.rootFolderId, 'A'), 'NAME_TAKEN')
+        await expectAppError(insertFile(store, user, user.rootFolderId, 'A'), 'NAME_TAKEN')
         await insertFile(store, user, user.rootFolderId, 'Café')
-        await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'CAFÉ'), 'NAME_TAKEN')
-        await rejectsWithCode(insertFolder(store, user, user.rootFolderId, 'cafe\u0301'), 'NAME_TAKEN')
+        await expectAppError(insertFolder(store, user, user.rootFolderId, 'CAFÉ'), 'NAME_TAKEN')
+        await expectAppError(insertFolder(store, user, user.rootFolderId, 'cafe\u0301'), 'NAME_TAKEN')
         // The same name elsewhere is another name.
         await insertFile(store, user, a.id, 'a')
       })
@@ -60,14 +60,14 @@ export function nodeRepositoryContract(open: OpenStore): void {
         const other = await insertFile(store, user, root, 'notes.md')
         await store.nodes.update(file.id, { name: 'README.md', updatedAt: T0 + 1 })
         expect(await store.nodes.findLive(user.id, file.id)).toMatchObject({ name: 'README.md' })
-        await rejectsWithCode(
+        await expectAppError(
           store.nodes.update(other.id, { name: 'Readme.MD', updatedAt: T0 + 2 }),
           'NAME_TAKEN',
         )
         await store.nodes.trashSubtree(file.id, T0 + 3)
         // Trashed, it frees the name under every case.
         await store.nodes.update(other.id, { name: 'readme.md', updatedAt: T0 + 4 })
-        await rejectsWithCode(
+        await expectAppError(
           store.nodes.restoreTrash(file.id, { parentId: root, name: 'README.md', updatedAt: T0 + 5 }),
           'NAME_TAKEN',
         )
@@ -79,8 +79,8 @@ export function nodeRepositoryContract(open: OpenStore): void {
         const docs = await insertFolder(store, user, root, 'docs')
         const notes = await insertFile(store, user, root, 'notes.txt')
         const inDocs = await insertFile(store, user, docs.id, 'notes.txt')
-        await rejectsWithCode(store.nodes.update(notes.id, { name: 'docs', updatedAt: T0 + 1 }), 'NAME_TAKEN')
-        await rejectsWithCode(
+        await expectAppError(store.nodes.update(notes.id, { name: 'docs', updatedAt: T0 + 1 }), 'NAME_TAKEN')
+        await expectAppError(
           store.nodes.update(inDocs.id, { parentId: root, updatedAt: T0 + 1 }),
           'NAME_TAKEN',
         )
@@ -124,8 +124,8 @@ export function nodeRepositoryContract(open: OpenStore): void {
         await insertFile(store, user, user.rootFolderId, 'taken')
         const moved = await insertFile(store, user, user.rootFolderId, 'moved')
         const saved = await store.transaction(async (tx) => {
-          await rejectsWithCode(insertFile(tx, user, user.rootFolderId, 'taken'), 'NAME_TAKEN')
-          await rejectsWithCode(tx.nodes.update(moved.id, { name: 'taken', updatedAt: T0 }), 'NAME_TAKEN')
+          await expectAppError(insertFile(tx, user, user.rootFolderId, 'taken'), 'NAME_TAKEN')
+          await expectAppError(tx.nodes.update(moved.id, { name: 'taken', updatedAt: T0 }), 'NAME_TAKEN')
           return insertFile(tx, user, user.rootFolderId, 'taken (conflicted copy)')
         })
         expect(await store.nodes.findLive(user.id, saved.id)).toEqual(saved)
@@ -443,7 +443,7 @@ export function nodeRepositoryContract(open: OpenStore): void {
         const { user, a, a10 } = await trashScene()
         const squatter = await insertFolder(store, user, user.rootFolderId, 'A')
         const restored = await store.transaction(async (tx) => {
-          await rejectsWithCode(
+          await expectAppError(
             tx.nodes.restoreTrash(a.id, { parentId: user.rootFolderId, name: 'A', updatedAt: T0 + 9 }),
             'NAME_TAKEN',
           )
@@ -463,7 +463,7 @@ export function nodeRepositoryContract(open: OpenStore): void {
         // Outside a transaction too, and the item stays in the trash.
         const { user: second, f4 } = await trashScene()
         await insertFile(store, second, second.rootFolderId, 'f4')
-        await rejectsWithCode(
+        await expectAppError(
           store.nodes.restoreTrash(f4.id, { parentId: second.rootFolderId, name: 'f4', updatedAt: T0 + 9 }),
           'NAME_TAKEN',
         )

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { newId } from '../../../src/domain/ids.js'
 import type { MetadataStore } from '../../../src/ports/metadata-store.js'
-import { insertUser, rejectsWithCode } from '../metadata-fixtures.js'
+import { expectAppError } from '../../helpers/app-error.js'
+import { insertUser } from '../metadata-fixtures.js'
 import { type OpenStore, useFreshStore } from './fresh-store.js'
 
 /** What UserRepository promises (src/ports/metadata/user-repository.ts). */
@@ -23,7 +24,7 @@ export function userRepositoryContract(open: OpenStore): void {
 
       it('refuses a second user with the same email (EMAIL_TAKEN)', async () => {
         const first = await insertUser(store)
-        await rejectsWithCode(insertUser(store, { email: first.email }), 'EMAIL_TAKEN')
+        await expectAppError(insertUser(store, { email: first.email }), 'EMAIL_TAKEN')
       })
 
       it('enforces the quota in addUsedBytes only when asked', async () => {
