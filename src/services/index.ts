@@ -22,7 +22,7 @@ import { type ShareLinkOptions, ShareLinkService } from './share-link-service.js
 import { SyncHub } from './sync-hub.js'
 import { type SyncOptions, SyncService } from './sync-service.js'
 import { TrashService } from './trash-service.js'
-import { UploadService } from './upload-service.js'
+import { UploadService } from './uploads/upload-service.js'
 import { VersionHistory } from './version-history.js'
 import { VersionService } from './version-service.js'
 
@@ -74,11 +74,14 @@ export function buildServices(
     }),
     folders: new FolderService(meta, journal, clock),
     files: new FileService(meta, journal, clock, reader),
-    uploads: new UploadService(meta, journal, blobs, clock, history, integrity, hashers, {
-      sessionTtlMs: options.uploadSessionTtlMs,
-      maxOpenSessions: options.uploadMaxOpenSessions ?? 100,
-      minChunkBytes: options.uploadMinChunkBytes ?? DEFAULT_MIN_CHUNK_SIZE,
-    }),
+    uploads: new UploadService(
+      { meta, journal, blobs, clock, history, integrity, hashers },
+      {
+        sessionTtlMs: options.uploadSessionTtlMs,
+        maxOpenSessions: options.uploadMaxOpenSessions ?? 100,
+        minChunkBytes: options.uploadMinChunkBytes ?? DEFAULT_MIN_CHUNK_SIZE,
+      },
+    ),
     versions: new VersionService(meta, journal, clock, history),
     trash: new TrashService(meta, journal, clock, {
       retentionMs: options.trashRetentionMs ?? 30 * 24 * HOUR,

@@ -15,7 +15,7 @@ export const HOUR = 3_600_000
 export const DAY = 24 * HOUR
 export const GC_GRACE_MS = HOUR
 export const UPLOAD_TTL_MS = 24 * HOUR
-/** A completed session answers a retried complete at least this long (upload-service.ts). */
+/** A completed session answers a retried complete at least this long (services/uploads/commit.ts). */
 export const COMPLETION_REMEMBERED_MS = HOUR
 /** What the trash listing shows as purgeAt (buildServices' default retention). */
 export const TRASH_RETENTION_MS = 30 * 24 * HOUR
