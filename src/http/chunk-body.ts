@@ -44,7 +44,7 @@ function contentLength(request: FastifyRequest): number | undefined {
  *   lets the rest of them be read and dropped rather than destroying the request: that would
  *   reset the connection before the client heard why (request-bodies.ts settles the rest).
  */
-class ChunkBody extends Readable {
+export class ChunkBody extends Readable {
   readonly #source: Readable
   #reading = false
 

@@ -22,9 +22,18 @@ export const uploadInitBody = z.object({
   baseVersion: z.number({ error: BASE_VERSION }).nullish(),
 })
 
+/**
+ * Any JSON object, handed on as parsed. Not `z.record`: it copies the entries into a new object,
+ * where a `"__proto__"` key would set the prototype instead of being an entry (and so escape
+ * the index check that refuses it).
+ */
+const jsonObject = (error: string) =>
+  z.custom<Readonly<Record<string, unknown>>>(
+    (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+    { error },
+  )
+
 /** `POST /upload/:id/prove`: `{"<index>": "<hex HMAC-SHA256>"}`, each entry checked against the session. */
 export const uploadProveBody = z.object({
-  proofs: z.record(z.string(), z.unknown(), {
-    error: 'proofs must be an object of "<index>": "<hex HMAC-SHA256>"',
-  }),
+  proofs: jsonObject('proofs must be an object of "<index>": "<hex HMAC-SHA256>"'),
 })
