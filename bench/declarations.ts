@@ -9,28 +9,20 @@
 // SQLite and PostgreSQL, with plain undici clients.
 //
 //   npx tsx bench/declarations.ts
-import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import { request } from 'undici'
-import { API_PREFIX } from './lib/api.js'
-import { BEFORE_INTEGRITY, buildBaseline } from './lib/baseline.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
-import { installExitHandlers, onCleanup, REPO_ROOT, runCleanups } from './lib/processes.js'
-import { postJson, startTessera } from './lib/sync-servers.js'
-import { fmt, percentile, table } from './lib/timing.js'
+import { API_PREFIX, register } from './lib/api.js'
+import { BEFORE_INTEGRITY, compareWithBaseline, type Database, databaseEnv } from './lib/baseline.js'
+import { failedPhasesExitCode } from './lib/phases.js'
+import { runBenchmark } from './lib/processes.js'
+import { beginBenchmark } from './lib/settings.js'
+import { MANY_ACCOUNTS_ENV, startTessera, type TesseraCommand } from './lib/tessera-server.js'
+import { fmt, latenciesUntil, percentile, table } from './lib/timing.js'
 
 const CHUNKS = 65_536
 const CHUNK_SIZE = 163_840
 const BASELINE_REF = process.env.BENCH_BASELINE_REF || BEFORE_INTEGRITY
 const IDLE_MS = 3_000
-
-installExitHandlers()
-
-const runCommandSync = (command: string, args: string[]) =>
-  execFileSync(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
 
 interface Probe {
   name: string
@@ -38,20 +30,8 @@ interface Probe {
 }
 
 /** Calls `probe` back to back until `stop` resolves; answers each call's latency in ms. */
-async function probeUntil(probe: Probe, stop: Promise<unknown>): Promise<number[]> {
-  const latencies: number[] = []
-  let done = false
-  void stop.finally(() => {
-    done = true
-  })
-  while (!done) {
-    const start = performance.now()
-    await probe.run()
-    latencies.push(performance.now() - start)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return latencies
-}
+const probeUntil = (probe: Probe, stop: Promise<unknown>): Promise<number[]> =>
+  latenciesUntil(stop, 10, () => probe.run())
 
 async function call(
   base: string,
@@ -103,35 +83,8 @@ const summary = (values: number[]) =>
     ? 'n/a'
     : `${fmt(percentile(values, 50))} / ${fmt(percentile(values, 99))} / ${fmt(Math.max(...values))}`
 
-async function measure(
-  label: string,
-  command: { command: string; args: string[] },
-  db: 'sqlite' | 'postgres',
-  work: string,
-) {
-  const env: Record<string, string> = {
-    DEFAULT_QUOTA_BYTES: String(64 * 1024 ** 4),
-    GC_INTERVAL_SECONDS: '1',
-  }
-  if (db === 'postgres') {
-    const database = await createBenchDatabase(DEFAULT_ADMIN_URL)
-    onCleanup(() => database.drop())
-    env.DATABASE_URL = database.url
-  }
-  const server = await startTessera(command, `${label}-${db}`.replace(/[^a-z0-9-]/gi, '_'), work, env)
-  const register = (who: string) =>
-    postJson<{ token: string }>(
-      server.url,
-      '/auth/register',
-      { email: `${who}@example.com`, password: 'benchmark password 1' },
-      201,
-    )
-  const [big, small] = [(await register('big')).token, (await register('small')).token]
-  const smallProbes = probes(server.url, small)
-
-  const idleDone = new Promise((resolve) => setTimeout(resolve, IDLE_MS))
-  const idle = await Promise.all(smallProbes.map((probe) => probeUntil(probe, idleDone)))
-
+/** The 10 GiB declaration, and how long the server takes to accept it. */
+function declare(base: string, token: string): Promise<number> {
   const declaration = {
     filename: 'huge.bin',
     size: CHUNKS * CHUNK_SIZE,
@@ -139,60 +92,56 @@ async function measure(
     chunkSizes: Array.from({ length: CHUNKS }, () => CHUNK_SIZE),
   }
   const start = performance.now()
-  const init = call(server.url, big, 'POST', '/upload/init', declaration).then(
-    () => performance.now() - start,
-  )
+  return call(base, token, 'POST', '/upload/init', declaration).then(() => performance.now() - start)
+}
+
+async function measure(target: { label: string; command: TesseraCommand }, db: Database, work: string) {
+  const env = { ...MANY_ACCOUNTS_ENV, DEFAULT_QUOTA_BYTES: String(64 * 1024 ** 4), GC_INTERVAL_SECONDS: '1' }
+  const server = await startTessera({
+    command: target.command,
+    name: `${target.label}-${db}`.replace(/[^a-z0-9-]/gi, '_'),
+    root: work,
+    env: { ...env, ...(await databaseEnv(db)) },
+  })
+  const big = (await register(server.url, 'big@example.com')).token
+  const small = (await register(server.url, 'small@example.com')).token
+  const smallProbes = probes(server.url, small)
+
+  const idleDone = new Promise((resolve) => setTimeout(resolve, IDLE_MS))
+  const idle = await Promise.all(smallProbes.map((probe) => probeUntil(probe, idleDone)))
+  const init = declare(server.url, big)
   const during = await Promise.all(smallProbes.map((probe) => probeUntil(probe, init)))
   const initMs = await init
   await server.stop()
-  return {
-    label,
-    db,
-    initMs,
-    rows: smallProbes.map((probe, i) => ({ name: probe.name, idle: idle[i] ?? [], during: during[i] ?? [] })),
-  }
-}
-
-async function main() {
-  const work = await mkdtemp(path.join(tmpdir(), 'tessera-bench-declarations-'))
-  onCleanup(() => rm(work, { recursive: true, force: true }))
-  const baselineTree = await buildBaseline(BASELINE_REF, work)
-  runCommandSync('npm', ['run', 'build', '--silent'])
-  const built = (tree: string) => ({ command: process.execPath, args: [path.join(tree, 'dist/cli/main.js')] })
-  const targets = [
-    { label: 'this checkout', command: built(REPO_ROOT) },
-    { label: `before (${BASELINE_REF})`, command: built(baselineTree) },
-  ]
+  console.log(`${db}, ${target.label}: the declaration took ${fmt(initMs / 1000, 2)} s`)
   console.log(
-    `declaring ${CHUNKS} chunks of ${CHUNK_SIZE} bytes (10 GiB) while other clients make small requests`,
+    table(
+      [
+        ['', 'idle', 'during the declaration', 'requests during'],
+        ...smallProbes.map((probe, i) => [
+          probe.name,
+          summary(idle[i] ?? []),
+          summary(during[i] ?? []),
+          String(during[i]?.length ?? 0),
+        ]),
+      ],
+      ['l', 'r', 'r', 'r'],
+    ),
   )
-  console.log('latency in ms: p50 / p99 / max, on the idle server and while the declaration runs\n')
-  for (const db of ['sqlite', 'postgres'] as const) {
-    for (const target of targets) {
-      const result = await measure(target.label, target.command, db, work)
-      console.log(`${db}, ${result.label}: the declaration took ${fmt(result.initMs / 1000, 2)} s`)
-      console.log(
-        table(
-          [
-            ['', 'idle', 'during the declaration', 'requests during'],
-            ...result.rows.map((row) => [
-              row.name,
-              summary(row.idle),
-              summary(row.during),
-              String(row.during.length),
-            ]),
-          ],
-          ['l', 'r', 'r', 'r'],
-        ),
-      )
-      console.log('')
-    }
-  }
+  console.log('')
 }
 
-main()
-  .catch((error) => {
-    console.error(error)
-    process.exitCode = 1
+async function main(): Promise<number> {
+  const work = await beginBenchmark({
+    title: 'Tessera declarations benchmark',
+    settings: [
+      `declaring ${CHUNKS} chunks of ${CHUNK_SIZE} bytes (10 GiB) while other clients make small requests`,
+      'latency in ms: p50 / p99 / max, on the idle server and while the declaration runs',
+    ],
+    tmpPrefix: 'tessera-bench-declarations-',
   })
-  .finally(() => runCleanups())
+  await compareWithBaseline(BASELINE_REF, work, (target, db) => measure(target, db, work))
+  return failedPhasesExitCode()
+}
+
+runBenchmark(main)

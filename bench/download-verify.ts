@@ -9,23 +9,18 @@
 //   npx tsx bench/download-verify.ts          (BENCH_SIZE_MIB=1024, BENCH_REPEAT=5)
 import { execFile, execFileSync } from 'node:child_process'
 import { createReadStream } from 'node:fs'
-import { mkdtemp, open, rm, stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Agent } from 'undici'
-import { Tessera } from './lib/api.js'
-import { BEFORE_INTEGRITY, buildBaseline } from './lib/baseline.js'
-import { intEnv } from './lib/env.js'
+import { register, sha256Hex, Tessera } from './lib/api.js'
+import { BEFORE_INTEGRITY, buildContenders, type Contenders } from './lib/baseline.js'
 import { writeRandomFile } from './lib/files.js'
 import { freePort } from './lib/net.js'
-import {
-  installExitHandlers,
-  onCleanup,
-  REPO_ROOT,
-  runCleanups,
-  startServerProcess,
-} from './lib/processes.js'
+import { failedPhasesExitCode, phase } from './lib/phases.js'
+import { onCleanup, runBenchmark } from './lib/processes.js'
+import { beginBenchmark, intEnv } from './lib/settings.js'
+import { startTessera } from './lib/tessera-server.js'
 import { fmtMiBs, fmtRatio, MiB, median, mibPerSecond, table } from './lib/timing.js'
 
 const SIZE = intEnv('BENCH_SIZE_MIB', 1024) * MiB
@@ -33,43 +28,9 @@ const REPEAT = intEnv('BENCH_REPEAT', 5)
 const BASELINE_REF = process.env.BENCH_BASELINE_REF || BEFORE_INTEGRITY
 const CHUNK = 4 * MiB
 
-installExitHandlers()
-
-const run = (command: string, args: string[], cwd: string) =>
-  execFileSync(command, args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] })
-
-async function startTessera(name: string, tree: string, work: string) {
-  const port = await freePort()
-  const dataDir = path.join(work, `${name}-data`)
-  const server = await startServerProcess({
-    name,
-    command: process.execPath,
-    args: [path.join(tree, 'dist/cli/main.js'), 'serve'],
-    port,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_MINUTE: '0',
-      GC_INTERVAL_SECONDS: '0',
-      DATABASE_URL: '',
-    },
-    logFile: path.join(work, `${name}.log`),
-  })
-  onCleanup(() => server.stop())
-  return server
-}
-
 /** Registers, uploads `file` in 4 MiB chunks, answers the download URL and the bearer token. */
 async function upload(base: string, file: string): Promise<{ url: string; token: string }> {
-  const response = await fetch(`${base}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `bench-${Date.now()}@example.com`, password: 'correct horse battery' }),
-  })
-  const { token } = (await response.json()) as { token: string }
+  const { token } = await register(base, `bench-${Date.now()}@example.com`)
   const dispatcher = new Agent({ connections: 4 })
   const api = new Tessera(base, token, dispatcher)
   const handle = await open(file)
@@ -80,8 +41,7 @@ async function upload(base: string, file: string): Promise<{ url: string; token:
     chunks.push(bytes)
   }
   await handle.close()
-  const { createHash } = await import('node:crypto')
-  const hashes = chunks.map((bytes) => createHash('sha256').update(bytes).digest('hex'))
+  const hashes = chunks.map((bytes) => sha256Hex(bytes))
   const session = await api.init({ filename: 'big.bin', size: SIZE, chunkHashes: hashes })
   for (const index of session.chunksNeeded) {
     const bytes = chunks[index] as Buffer
@@ -125,25 +85,32 @@ async function bareServer(file: string) {
   return `http://127.0.0.1:${port}/`
 }
 
-async function main() {
-  const work = await mkdtemp(path.join(tmpdir(), 'tessera-bench-verify-'))
-  onCleanup(() => rm(work, { recursive: true, force: true }))
-  console.log(`download verification: ${SIZE / MiB} MiB in 4 MiB chunks, ${REPEAT} curl downloads each`)
-  const file = path.join(work, 'big.bin')
-  await writeRandomFile(file, SIZE)
-  if ((await stat(file)).size !== SIZE) throw new Error('the test file is short')
+interface Target {
+  name: string
+  url: string
+  token: string
+}
 
-  run('npm', ['run', 'build', '--silent'], REPO_ROOT)
-  const baselineTree = await buildBaseline(BASELINE_REF, work)
-  const current = await startTessera('verifying', REPO_ROOT, work)
-  const baseline = await startTessera(`baseline-${BASELINE_REF}`, baselineTree, work)
-  const targets = [
+/** This checkout's server and the baseline's, each with the file uploaded, and the bare server. */
+async function startTargets(contenders: Contenders, file: string, work: string): Promise<Target[]> {
+  const env = { GC_INTERVAL_SECONDS: '0' }
+  const current = await startTessera({ command: contenders.current, name: 'verifying', root: work, env })
+  const baseline = await startTessera({
+    command: contenders.baseline,
+    name: `baseline-${BASELINE_REF}`,
+    root: work,
+    env,
+  })
+  return [
     { name: `Tessera, verifying (this checkout)`, ...(await upload(current.url, file)) },
     { name: `Tessera, not verifying (${BASELINE_REF})`, ...(await upload(baseline.url, file)) },
     { name: 'bare Node http + fs.createReadStream', url: await bareServer(file), token: '' },
   ]
+}
+
+/** One warm-up each, then alternate, so that drift on the machine hits all alike. */
+async function downloads(targets: readonly Target[]): Promise<Map<string, number[]>> {
   const times = new Map<string, number[]>(targets.map((target) => [target.name, []]))
-  // One warm-up each, then alternate, so that drift on the machine hits all alike.
   for (let round = 0; round <= REPEAT; round++) {
     for (const target of targets) {
       const headers = target.token ? ['-H', `authorization: Bearer ${target.token}`] : []
@@ -151,8 +118,10 @@ async function main() {
       if (round > 0) times.get(target.name)?.push(ms)
     }
   }
-  opensslMs(file)
-  const openssl = median(Array.from({ length: 3 }, () => opensslMs(file)))
+  return times
+}
+
+function report(targets: readonly Target[], times: Map<string, number[]>, openssl: number): void {
   const rate = (name: string) => mibPerSecond(SIZE, median(times.get(name) ?? []))
   const [verifying, notVerifying, bare] = targets.map((target) => rate(target.name)) as [
     number,
@@ -178,9 +147,27 @@ async function main() {
   )
 }
 
-main()
-  .catch((error) => {
-    console.error(error)
-    process.exitCode = 1
+async function main(): Promise<number> {
+  const work = await beginBenchmark({
+    title: 'Tessera download verification benchmark',
+    settings: [`download verification: ${SIZE / MiB} MiB in 4 MiB chunks, ${REPEAT} curl downloads each`],
+    tmpPrefix: 'tessera-bench-verify-',
   })
-  .finally(() => runCleanups())
+  const file = path.join(work, 'big.bin')
+  await phase('generate a random file', async () => {
+    await writeRandomFile(file, SIZE)
+    if ((await stat(file)).size !== SIZE) throw new Error('the test file is short')
+  })
+  const contenders = await buildContenders(BASELINE_REF, work)
+  const targets =
+    contenders && (await phase('start the servers, upload', () => startTargets(contenders, file, work)))
+  if (!targets) return failedPhasesExitCode()
+  const times = await phase(`${REPEAT} curl downloads each, alternating`, () => downloads(targets))
+  if (!times) return failedPhasesExitCode()
+  opensslMs(file)
+  const openssl = median(Array.from({ length: 3 }, () => opensslMs(file)))
+  report(targets, times, openssl)
+  return failedPhasesExitCode()
+}
+
+runBenchmark(main)

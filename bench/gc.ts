@@ -1,63 +1,27 @@
-// `npm run bench:gc` (`npx tsx bench/gc.ts`): the garbage collector's cost must follow the
-// garbage, not the size of the store. A benchmark, not a test: a missed goal prints MISS and
-// never fails the process (a store that cannot be built or collected at all exits 1).
-//
-// Stores are built by bulk SQL: live chunk rows (ref_count > 0, no bytes: the collector never
-// touches a referenced chunk) and garbage rows (ref_count = 0) WITH a real 1 KiB file each in
-// the disk blob store (its copy, under the generation the row names), so the sweep really
-// deletes files. Then a full collection, as the
-// server's upkeep runs it: a first run marks, the clock moves past the grace period, a second
-// run sweeps (claim, delete the bytes, delete the rows). Cases:
-//   (a) ROWS rows, 1% garbage       (b) ROWS/10 rows, the same garbage count as (a)
-//   (c) ROWS rows, 0.1% garbage     (d) 3 x ROWS rows, the same garbage count as (a)
-// (d)/(a) should be ~1 (the store is 3x larger, the garbage the same) and (a)/(c) ~10.
-// (a)/(b) is shown too, but (b) is not a fair "same work" reference: its garbage is 10% of the
-// rows, so deleting it dirties every B-tree page of the chunk indexes a few times over, while in
-// (a) and (d) nearly every garbage row sits on a page of its own. The per-row cost is bounded
-// (a few pages per index) and reached once garbage is sparse, which (d)/(a) shows.
-// `select count(*) from chunks` on the same store is printed as what one scan of it costs.
-//
-//   BENCH_QUICK=1       smoke run: 100k rows, one repetition
-//   BENCH_GC_ROWS=N     rows of the large store (default 1,000,000; 100,000 with BENCH_QUICK=1)
-//   BENCH_GC_REPEAT=N   collections per case, the median is reported (default 3; 1 quick)
-//   BENCH_PG=0          SQLite only; otherwise PostgreSQL too when it answers
-//   BENCH_PG_URL=...    PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
-//   BENCH_KEEP_TMP=1    keep the temp directory
-import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
-import os from 'node:os'
+import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import BetterSqlite3 from 'better-sqlite3'
-import pg from 'pg'
-import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
-import { openPostgresMetadataStore } from '../src/adapters/postgres/postgres-metadata-store.js'
-import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
-import { type BlobKey, blobName, newGeneration } from '../src/domain/blob-key.js'
+import { blobName } from '../src/domain/blob-key.js'
 import type { Clock } from '../src/domain/clock.js'
-import type { MetadataStore } from '../src/ports/metadata-store.js'
 import { GarbageCollector } from '../src/services/garbage-collector.js'
-import { intEnv } from './lib/env.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
+import { type Backend, forEachBackend } from './lib/backends.js'
 import {
-  installExitHandlers,
-  isAborting,
-  onCleanup,
-  onExit,
-  runBenchmark,
-  runCleanups,
-} from './lib/processes.js'
+  type BenchStore,
+  copyPath,
+  GARBAGE_BYTES,
+  type Garbage,
+  openPostgresStore,
+  openSqliteStore,
+  writeGarbageFiles,
+} from './lib/gc-stores.js'
+import { failedPhasesExitCode, say } from './lib/phases.js'
+import { isAborting, runBenchmark, runCleanups } from './lib/processes.js'
+import { beginBenchmark, intEnv, QUICK } from './lib/settings.js'
 import { fmt, fmtRatio, fmtSeconds, median, now, table } from './lib/timing.js'
 
-const QUICK = process.env.BENCH_QUICK === '1'
 const ROWS = intEnv('BENCH_GC_ROWS', QUICK ? 100_000 : 1_000_000)
 const REPEAT = intEnv('BENCH_GC_REPEAT', QUICK ? 1 : 3)
-const PG_ENABLED = process.env.BENCH_PG !== '0'
-const PG_ADMIN_URL = process.env.BENCH_PG_URL || DEFAULT_ADMIN_URL
 /** The server's default GC_GRACE_SECONDS. */
 const GRACE_MS = 3600_000
-const GARBAGE_BYTES = 1024
-const LIVE_CHUNK_SIZE = 4 * 1024 * 1024
 /** (d)/(a) at most this counts as "scales with the garbage" (the store itself is 3x larger). */
 const SCALE_GOAL = 1.5
 
@@ -79,162 +43,6 @@ function count(n: number): string {
   if (n >= 1_000_000 && n % 100_000 === 0) return `${n / 1_000_000}M`
   if (n >= 1000 && n % 1000 === 0) return `${n / 1000}k`
   return String(n)
-}
-
-function say(line: string): void {
-  console.log(`  · ${line}`)
-}
-
-// ---------------------------------------------------------------------------------------
-// Stores built by bulk SQL
-
-/** A garbage chunk: its row, and the copy (hash and generation) the row names. */
-interface Garbage extends BlobKey {
-  size: number
-}
-
-/** One metadata store plus the bulk-loading side door the benchmark needs. */
-interface BenchStore {
-  meta: MetadataStore
-  blobs: DiskBlobStore
-  insertLive(rows: number): Promise<void>
-  insertGarbage(garbage: readonly Garbage[]): Promise<void>
-  /** What the database would have done on its own by now (PostgreSQL: autovacuum, analyze). */
-  settle(): Promise<void>
-  countRows(): Promise<number>
-  /** `select count(*) ... where state = 'live'`: reads every row (no index has the column). */
-  scanRows(): Promise<number>
-  close(): Promise<void>
-}
-
-type Backend = 'SQLite' | 'PostgreSQL'
-
-async function openSqliteStore(dir: string): Promise<BenchStore> {
-  const file = path.join(dir, 'tessera.db')
-  const meta = await openSqliteMetadataStore({ file })
-  // A second connection for the bulk load (the store's own is not exposed); never used while
-  // the store is running a query.
-  const bulk = new BetterSqlite3(file)
-  bulk.pragma('journal_mode = WAL')
-  bulk.pragma('synchronous = OFF')
-  bulk.pragma('cache_size = -262144')
-  const insert = bulk.prepare(
-    `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at, generation)
-     values (?, ?, ?, ?, 'live', null, 0, ?)`,
-  )
-  const createdAt = Date.now() - 86_400_000
-  // Live rows name no copy on disk (the collector never reads them): the legacy generation ''.
-  const insertMany = bulk.transaction((rows: readonly (readonly [string, number, number, string?])[]) => {
-    for (const [hash, size, refCount, generation = ''] of rows)
-      insert.run(hash, size, refCount, createdAt, generation)
-  })
-  const blobs = new DiskBlobStore({ root: path.join(dir, 'chunks') })
-  await blobs.init()
-  return {
-    meta,
-    blobs,
-    async insertLive(rows) {
-      const batch = 50_000
-      for (let done = 0; done < rows; done += batch) {
-        const n = Math.min(batch, rows - done)
-        const bytes = randomBytes(32 * n)
-        const slice: [string, number, number][] = []
-        for (let i = 0; i < n; i++)
-          slice.push([bytes.toString('hex', 32 * i, 32 * i + 32), LIVE_CHUNK_SIZE, 1])
-        insertMany(slice)
-      }
-    },
-    async insertGarbage(garbage) {
-      insertMany(garbage.map((g) => [g.hash, g.size, 0, g.generation] as const))
-    },
-    async settle() {
-      bulk.pragma('wal_checkpoint(TRUNCATE)')
-    },
-    async countRows() {
-      return (bulk.prepare('select count(*) as n from chunks').get() as { n: number }).n
-    },
-    async scanRows() {
-      return (bulk.prepare(`select count(*) as n from chunks where state = 'live'`).get() as { n: number }).n
-    },
-    async close() {
-      await meta.close()
-      bulk.close()
-    },
-  }
-}
-
-async function openPostgresStore(dir: string): Promise<BenchStore> {
-  const database = await createBenchDatabase(PG_ADMIN_URL)
-  onCleanup(() => database.drop())
-  const meta = await openPostgresMetadataStore({ url: database.url })
-  const bulk = new pg.Client({ connectionString: database.url })
-  bulk.on('error', () => {})
-  await bulk.connect()
-  const blobs = new DiskBlobStore({ root: path.join(dir, 'chunks') })
-  await blobs.init()
-  const createdAt = Date.now() - 86_400_000
-  let seed = 0
-  return {
-    meta,
-    blobs,
-    async insertLive(rows) {
-      // Generated on the server: distinct hex SHA-256s of a per-call prefix and a counter.
-      const prefix = `${randomBytes(8).toString('hex')}-${seed++}-`
-      await bulk.query(
-        `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at)
-         select encode(sha256(convert_to($1 || i, 'UTF8')), 'hex'), $2, 1, $3, 'live', null, 0
-         from generate_series(1, $4::int) as i`,
-        [prefix, LIVE_CHUNK_SIZE, createdAt, rows],
-      )
-    },
-    async insertGarbage(garbage) {
-      await bulk.query(
-        `insert into chunks (hash, size, ref_count, created_at, state, marked_at, verified_at, generation)
-         select hash, size, 0, $3, 'live', null, 0, generation
-         from unnest($1::text[], $2::int[], $4::text[]) as g(hash, size, generation)`,
-        [garbage.map((g) => g.hash), garbage.map((g) => g.size), createdAt, garbage.map((g) => g.generation)],
-      )
-    },
-    async settle() {
-      // After a bulk load autovacuum would have analyzed the table; and between collections
-      // it keeps the dead rows of the previous one in check. Done by hand, outside the timing.
-      await bulk.query('vacuum analyze chunks')
-    },
-    async countRows() {
-      const { rows } = await bulk.query<{ n: string }>('select count(*) as n from chunks')
-      return Number(rows[0]!.n)
-    },
-    async scanRows() {
-      const { rows } = await bulk.query<{ n: string }>(
-        `select count(*) as n from chunks where state = 'live'`,
-      )
-      return Number(rows[0]!.n)
-    },
-    async close() {
-      await meta.close()
-      await bulk.end()
-      await database.drop()
-    },
-  }
-}
-
-/** Where the disk blob store keeps a copy: ab/cd/<hash>.<generation>. */
-const copyPath = (blobs: DiskBlobStore, copy: BlobKey): string =>
-  path.join(blobs.root, copy.hash.slice(0, 2), copy.hash.slice(2, 4), blobName(copy))
-
-/** Writes `n` garbage chunks' bytes as real files in the blob store's layout, each a fresh generation. */
-function writeGarbageFiles(blobs: DiskBlobStore, n: number): Garbage[] {
-  const garbage: Garbage[] = []
-  const content = randomBytes(GARBAGE_BYTES * n)
-  for (let i = 0; i < n; i++) {
-    const bytes = content.subarray(GARBAGE_BYTES * i, GARBAGE_BYTES * (i + 1))
-    const copy = { hash: createHash('sha256').update(bytes).digest('hex'), generation: newGeneration() }
-    const file = copyPath(blobs, copy)
-    mkdirSync(path.dirname(file), { recursive: true })
-    writeFileSync(file, bytes)
-    garbage.push({ ...copy, size: bytes.length })
-  }
-  return garbage
 }
 
 // ---------------------------------------------------------------------------------------
@@ -379,11 +187,11 @@ function mkdirFresh(root: string, name: string): string {
 // ---------------------------------------------------------------------------------------
 // Report
 
-function report(backend: Backend, results: readonly CaseResult[]): boolean {
-  const byKey = new Map(results.map((r) => [r.spec.key, r]))
-  const med = (r: CaseResult | undefined, pick: (c: Collection) => number) =>
-    r ? median(r.runs.map(pick)) : Number.NaN
-  const total = (c: Collection) => c.markMs + c.sweepMs
+const total = (c: Collection): number => c.markMs + c.sweepMs
+const med = (r: CaseResult | undefined, pick: (c: Collection) => number): number =>
+  r ? median(r.runs.map(pick)) : Number.NaN
+
+function printCases(backend: Backend, results: readonly CaseResult[]): void {
   console.log(`\n${backend}${REPEAT > 1 ? ` (median of ${REPEAT} collections per case)` : ''}\n`)
   console.log(
     table(
@@ -404,11 +212,26 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
   )
-  const ratio = (x: CaseResult | undefined, y: CaseResult | undefined, pick: (c: Collection) => number) =>
-    med(x, pick) / med(y, pick)
+}
+
+/** One case's figures over another's: mark + sweep, mark, sweep, count(*), row scan. */
+function ratios(x: CaseResult | undefined, y: CaseResult | undefined): string[] {
+  const ratio = (pick: (c: Collection) => number) => fmtRatio(med(x, pick) / med(y, pick))
+  return [
+    ratio(total),
+    ratio((r) => r.markMs),
+    ratio((r) => r.sweepMs),
+    fmtRatio((x?.countMs ?? Number.NaN) / (y?.countMs ?? Number.NaN)),
+    fmtRatio((x?.scanMs ?? Number.NaN) / (y?.scanMs ?? Number.NaN)),
+  ]
+}
+
+/** Prints the cases and their ratios; answers whether (d)/(a) met the goal. */
+function report(backend: Backend, results: readonly CaseResult[]): boolean {
+  printCases(backend, results)
+  const byKey = new Map(results.map((r) => [r.spec.key, r]))
   const [a, b, c, d] = [byKey.get('a'), byKey.get('b'), byKey.get('c'), byKey.get('d')]
-  const ab = ratio(a, b, total)
-  const da = ratio(d, a, total)
+  const da = med(d, total) / med(a, total)
   const ok = da <= SCALE_GOAL
   console.log('')
   console.log(
@@ -417,34 +240,12 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
         ['ratio', 'mark + sweep', 'mark', 'sweep', 'count(*)', 'row scan', 'expected', ''],
         [
           '(d)/(a): store 3x, same garbage',
-          fmtRatio(da),
-          fmtRatio(ratio(d, a, (r) => r.markMs)),
-          fmtRatio(ratio(d, a, (r) => r.sweepMs)),
-          fmtRatio((d?.countMs ?? Number.NaN) / (a?.countMs ?? Number.NaN)),
-          fmtRatio((d?.scanMs ?? Number.NaN) / (a?.scanMs ?? Number.NaN)),
+          ...ratios(d, a),
           `~1 (goal <= ${SCALE_GOAL})`,
           Number.isFinite(da) ? (ok ? 'OK' : 'MISS') : 'n/a',
         ],
-        [
-          '(a)/(b): store 10x, same garbage',
-          fmtRatio(ab),
-          fmtRatio(ratio(a, b, (r) => r.markMs)),
-          fmtRatio(ratio(a, b, (r) => r.sweepMs)),
-          fmtRatio((a?.countMs ?? Number.NaN) / (b?.countMs ?? Number.NaN)),
-          fmtRatio((a?.scanMs ?? Number.NaN) / (b?.scanMs ?? Number.NaN)),
-          '>1: (b) 10% garbage, dense',
-          '',
-        ],
-        [
-          '(a)/(c): same store, garbage 10x',
-          fmtRatio(ratio(a, c, total)),
-          fmtRatio(ratio(a, c, (r) => r.markMs)),
-          fmtRatio(ratio(a, c, (r) => r.sweepMs)),
-          fmtRatio((a?.countMs ?? Number.NaN) / (c?.countMs ?? Number.NaN)),
-          fmtRatio((a?.scanMs ?? Number.NaN) / (c?.scanMs ?? Number.NaN)),
-          '~10 (less: fixed costs)',
-          '',
-        ],
+        ['(a)/(b): store 10x, same garbage', ...ratios(a, b), '>1: (b) 10% garbage, dense', ''],
+        ['(a)/(c): same store, garbage 10x', ...ratios(a, c), '~10 (less: fixed costs)', ''],
       ],
       ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
     ),
@@ -456,59 +257,24 @@ function report(backend: Backend, results: readonly CaseResult[]): boolean {
 // Main
 
 async function main(): Promise<number> {
-  installExitHandlers()
-  const cpus = os.cpus()
-  console.log(`Tessera garbage collector benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run)' : ''}`)
-  console.log(
-    `  ${new Date().toISOString()}, node ${process.version}, ${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'})`,
-  )
-  console.log(
-    `  a collection = a marking run, the clock moved past the grace period (${GRACE_MS / 1000} s), a sweeping run;\n` +
-      `  garbage chunks are ${GARBAGE_BYTES} B files in a disk blob store, live chunks rows only`,
-  )
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-gc-'))
-  onExit(() => {
-    if (process.env.BENCH_KEEP_TMP === '1') console.log(`  (kept ${root})`)
-    else rmSync(root, { recursive: true, force: true })
+  const root = await beginBenchmark({
+    title: 'Tessera garbage collector benchmark',
+    settings: [
+      `a collection = a marking run, the clock moved past the grace period (${GRACE_MS / 1000} s), a sweeping run;`,
+      `garbage chunks are ${GARBAGE_BYTES} B files in a disk blob store, live chunks rows only`,
+    ],
+    tmpPrefix: 'tessera-bench-gc-',
   })
-  console.log(`  temp dir: ${root}`)
-
-  const backends: Backend[] = ['SQLite']
-  if (PG_ENABLED) backends.push('PostgreSQL')
-  const outcome = new Map<Backend, CaseResult[] | string>()
-  let failed = false
-  for (const backend of backends) {
-    if (isAborting()) break
-    console.log(`\n▸ ${backend}`)
-    const start = now()
-    try {
-      outcome.set(backend, await benchBackend(backend, root))
-      say(`done in ${fmtSeconds(now() - start)}`)
-    } catch (error) {
-      if (isAborting()) break
-      const message = (error as Error).message
-      if (backend === 'PostgreSQL' && /ECONNREFUSED|connect|timeout|password|does not exist/i.test(message)) {
-        outcome.set(backend, `SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}`)
-        console.log(`\n  !!!!!!!! SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}\n`)
-      } else {
-        failed = true
-        outcome.set(backend, `FAILED: ${message}`)
-        console.log(`  ✗ ${backend} FAILED:\n${(error as Error).stack?.replace(/^/gm, '    ')}`)
-      }
-    }
-  }
+  const outcome = await forEachBackend((backend) => benchBackend(backend, root))
   await runCleanups()
   if (isAborting()) return 1
 
   console.log(`\n${'='.repeat(110)}\nGARBAGE COLLECTION FIGURES`)
-  for (const backend of backends) {
-    const result = outcome.get(backend)
-    if (typeof result === 'string' || result === undefined)
-      console.log(`\n${backend}: ${result ?? 'not run'}`)
+  for (const [backend, result] of outcome) {
+    if (typeof result === 'string') console.log(`\n${backend}: ${result}`)
     else report(backend, result)
   }
-  if (!PG_ENABLED) console.log('\nPostgreSQL: not run (BENCH_PG=0)')
-  return failed ? 1 : 0
+  return failedPhasesExitCode()
 }
 
 runBenchmark(main)

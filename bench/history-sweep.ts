@@ -16,36 +16,32 @@
 //   BENCH_PG=0               SQLite only; otherwise PostgreSQL too when it answers
 //   BENCH_PG_URL=...         PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import pg from 'pg'
 import { openPostgresMetadataStore } from '../src/adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { loadConfig } from '../src/config.js'
 import type { Millis } from '../src/domain/model.js'
-import { DEFAULT_RETENTION, type RetentionPolicy, versionsToPrune } from '../src/domain/retention.js'
+import { type RetentionPolicy, versionsToPrune } from '../src/domain/retention.js'
 import type { MetadataStore, Repositories } from '../src/ports/metadata-store.js'
 import { VersionHistory } from '../src/services/version-history.js'
-import { intEnv } from './lib/env.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
-import { installExitHandlers, isAborting, onCleanup, runBenchmark, runCleanups } from './lib/processes.js'
+import { type Backend, forEachBackend } from './lib/backends.js'
+import { failedPhasesExitCode, say } from './lib/phases.js'
+import { createBenchDatabase } from './lib/postgres.js'
+import { isAborting, onCleanup, runBenchmark, runCleanups } from './lib/processes.js'
+import { beginBenchmark, intEnv, PG_ADMIN_URL, QUICK } from './lib/settings.js'
 import { fmt, fmtRatio, median, now, table } from './lib/timing.js'
 
-const QUICK = process.env.BENCH_QUICK === '1'
 const FILES = intEnv('BENCH_HISTORY_FILES', QUICK ? 2_000 : 20_000)
 const REPEAT = intEnv('BENCH_HISTORY_REPEAT', 3)
-const PG_ENABLED = process.env.BENCH_PG !== '0'
-const PG_ADMIN_URL = process.env.BENCH_PG_URL || DEFAULT_ADMIN_URL
 const USERS = 100
 const DAY = 86_400_000
 /** The sweeps' batch size (VersionHistory's default, and the old walk's). */
 const BATCH = 500
-const POLICY: RetentionPolicy = DEFAULT_RETENTION
+/** The server's default policy (VERSION_* unset). */
+const POLICY: RetentionPolicy = loadConfig({}).versions
 
-type Backend = 'SQLite' | 'PostgreSQL'
-
-const say = (line: string): void => console.log(`  · ${line}`)
 const fmtMs = (ms: number): string => (ms < 1000 ? `${fmt(ms, 1)} ms` : `${fmt(ms / 1000, 2)} s`)
 
 // ---------------------------------------------------------------------------------------
@@ -317,51 +313,14 @@ async function benchBackend(backend: Backend, root: string): Promise<Figures> {
 // ---------------------------------------------------------------------------------------
 // Main
 
-async function main(): Promise<number> {
-  installExitHandlers()
-  const cpus = os.cpus()
-  console.log(`Tessera history sweep benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run)' : ''}`)
-  console.log(
-    `  ${new Date().toISOString()}, node ${process.version}, ${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'})`,
-  )
-  console.log(
-    `  ${fmt(FILES, 0)} files x 2 versions, nothing to prune (default policy); median of ${REPEAT} runs`,
-  )
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-history-'))
-  onCleanup(() => rm(root, { recursive: true, force: true }))
-
-  const backends: Backend[] = PG_ENABLED ? ['SQLite', 'PostgreSQL'] : ['SQLite']
-  const results = new Map<Backend, Figures | string>()
-  let failed = false
-  for (const backend of backends) {
-    if (isAborting()) break
-    console.log(`\n▸ ${backend}`)
-    try {
-      results.set(backend, await benchBackend(backend, root))
-    } catch (error) {
-      if (isAborting()) break
-      const message = (error as Error).message
-      if (backend === 'PostgreSQL' && /ECONNREFUSED|connect|timeout|password|does not exist/i.test(message)) {
-        results.set(backend, `SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}`)
-        console.log(`\n  !!!!!!!! SKIPPED: PostgreSQL unreachable at ${PG_ADMIN_URL}: ${message}\n`)
-      } else {
-        failed = true
-        results.set(backend, `FAILED: ${message}`)
-        console.log(`  ✗ ${backend} FAILED:\n${(error as Error).stack?.replace(/^/gm, '    ')}`)
-      }
-    }
-  }
-  await runCleanups()
-  if (isAborting()) return 1
-
+function report(results: Map<Backend, Figures | string>): void {
   console.log(
     `\n${'='.repeat(100)}\nHISTORY SWEEP FIGURES (${fmt(FILES, 0)} files with history, nothing to prune)\n`,
   )
   const rows = [['backend', 'old full walk', 'new sweep', 'old / new', '1% due', 'first after upgrade']]
-  for (const backend of backends) {
-    const result = results.get(backend)
-    if (typeof result === 'string' || result === undefined) {
-      rows.push([backend, result ?? 'not run', '', '', '', ''])
+  for (const [backend, result] of results) {
+    if (typeof result === 'string') {
+      rows.push([backend, result, '', '', '', ''])
       continue
     }
     rows.push([
@@ -374,8 +333,21 @@ async function main(): Promise<number> {
     ])
   }
   console.log(table(rows, ['l', 'r', 'r', 'r', 'r', 'r']))
-  if (!PG_ENABLED) console.log('\nPostgreSQL: not run (BENCH_PG=0)')
-  return failed ? 1 : 0
+}
+
+async function main(): Promise<number> {
+  const root = await beginBenchmark({
+    title: 'Tessera history sweep benchmark',
+    settings: [
+      `${fmt(FILES, 0)} files x 2 versions, nothing to prune (default policy); median of ${REPEAT} runs`,
+    ],
+    tmpPrefix: 'tessera-bench-history-',
+  })
+  const results = await forEachBackend((backend) => benchBackend(backend, root))
+  await runCleanups()
+  if (isAborting()) return 1
+  report(results)
+  return failedPhasesExitCode()
 }
 
 runBenchmark(main)

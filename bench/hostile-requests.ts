@@ -9,24 +9,19 @@
 // work (BENCH_BASELINE_REF), on SQLite and PostgreSQL, with undici.
 //
 //   npx tsx bench/hostile-requests.ts
-import { execFileSync } from 'node:child_process'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import { request } from 'undici'
-import { API_PREFIX } from './lib/api.js'
-import { BEFORE_HOSTILE_CLIENTS, buildBaseline } from './lib/baseline.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
-import { installExitHandlers, onCleanup, REPO_ROOT, runCleanups } from './lib/processes.js'
-import { postJson, startTessera } from './lib/sync-servers.js'
-import { fmt, percentile, table } from './lib/timing.js'
+import { API_PREFIX, register } from './lib/api.js'
+import { BEFORE_HOSTILE_CLIENTS, compareWithBaseline, type Database, databaseEnv } from './lib/baseline.js'
+import { failedPhasesExitCode } from './lib/phases.js'
+import { runBenchmark } from './lib/processes.js'
+import { beginBenchmark } from './lib/settings.js'
+import { MANY_ACCOUNTS_ENV, startTessera, type TesseraCommand } from './lib/tessera-server.js'
+import { fmt, latenciesUntil, percentile, table } from './lib/timing.js'
 
 const BASELINE_REF = process.env.BENCH_BASELINE_REF || BEFORE_HOSTILE_CLIENTS
 const CHUNK_SIZE = 4 * 1024 * 1024
 const PROOFS = 1_000
-
-installExitHandlers()
 
 interface Answer {
   status: number
@@ -62,20 +57,8 @@ async function maxLagSinceLastScrape(base: string): Promise<number> {
   return Number(line?.split(' ')[1]) * 1000
 }
 
-async function healthzUntil(base: string, stop: Promise<unknown>): Promise<number[]> {
-  const latencies: number[] = []
-  let done = false
-  void stop.finally(() => {
-    done = true
-  })
-  while (!done) {
-    const start = performance.now()
-    await (await request(`${base}/healthz`)).body.text()
-    latencies.push(performance.now() - start)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  return latencies
-}
+const healthzUntil = (base: string, stop: Promise<unknown>): Promise<number[]> =>
+  latenciesUntil(stop, 5, async () => (await request(`${base}/healthz`)).body.text())
 
 interface Case {
   name: string
@@ -151,79 +134,49 @@ const summary = (values: number[]) =>
     ? 'none answered'
     : `${fmt(percentile(values, 50))} / ${fmt(Math.max(...values))} (${values.length})`
 
-async function measure(
-  label: string,
-  command: { command: string; args: string[] },
-  db: string,
-  work: string,
-) {
-  const env: Record<string, string> = { DEFAULT_QUOTA_BYTES: String(64 * 1024 ** 4) }
-  if (db === 'postgres') {
-    const database = await createBenchDatabase(DEFAULT_ADMIN_URL)
-    onCleanup(() => database.drop())
-    env.DATABASE_URL = database.url
+/** One hostile request, with /healthz asked meanwhile: a row of the table. */
+async function measureCase(base: string, hostile: Case, tokens: { owner: string; prover: string }) {
+  await maxLagSinceLastScrape(base)
+  const start = performance.now()
+  const answer = hostile.run(base, tokens).then((a) => ({ ...a, ms: performance.now() - start }))
+  const latencies = await healthzUntil(base, answer)
+  const { status, ms, text } = await answer
+  const lag = await maxLagSinceLastScrape(base)
+  const code = /"code":"(\w+)"/.exec(text)?.[1] ?? ''
+  return [hostile.name, `${status} ${code}`.trim(), fmt(ms), fmt(lag), summary(latencies)]
+}
+
+async function measure(target: { label: string; command: TesseraCommand }, db: Database, work: string) {
+  const server = await startTessera({
+    command: target.command,
+    name: `${target.label}-${db}`.replace(/[^a-z0-9-]/gi, '_'),
+    root: work,
+    env: { ...MANY_ACCOUNTS_ENV, DEFAULT_QUOTA_BYTES: String(64 * 1024 ** 4), ...(await databaseEnv(db)) },
+  })
+  const tokens = {
+    owner: (await register(server.url, 'owner@example.com')).token,
+    prover: (await register(server.url, 'prover@example.com')).token,
   }
-  const server = await startTessera(command, `${label}-${db}`.replace(/[^a-z0-9-]/gi, '_'), work, env)
-  const register = async (who: string) =>
-    (
-      await postJson<{ token: string }>(
-        server.url,
-        '/auth/register',
-        { email: `${who}@example.com`, password: 'benchmark password 1' },
-        201,
-      )
-    ).token
-  const tokens = { owner: await register('owner'), prover: await register('prover') }
   const rows: string[][] = []
-  for (const hostile of CASES) {
-    await maxLagSinceLastScrape(server.url)
-    const start = performance.now()
-    const answer = hostile.run(server.url, tokens).then((a) => ({ ...a, ms: performance.now() - start }))
-    const latencies = await healthzUntil(server.url, answer)
-    const { status, ms, text } = await answer
-    const lag = await maxLagSinceLastScrape(server.url)
-    const code = /"code":"(\w+)"/.exec(text)?.[1] ?? ''
-    rows.push([hostile.name, `${status} ${code}`.trim(), fmt(ms), fmt(lag), summary(latencies)])
-  }
+  for (const hostile of CASES) rows.push(await measureCase(server.url, hostile, tokens))
   await server.stop()
-  return rows
+  console.log(
+    table(
+      [['request', 'answer', 'took', 'longest stall', '/healthz meanwhile: p50 / max (answered)'], ...rows],
+      ['l', 'l', 'r', 'r', 'r'],
+    ),
+  )
+  console.log('')
 }
 
-async function main() {
-  const work = await mkdtemp(path.join(tmpdir(), 'tessera-bench-hostile-'))
-  onCleanup(() => rm(work, { recursive: true, force: true }))
-  const baselineTree = await buildBaseline(BASELINE_REF, work)
-  execFileSync('npm', ['run', 'build', '--silent'], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
+async function main(): Promise<number> {
+  const work = await beginBenchmark({
+    title: 'Tessera hostile requests benchmark',
+    settings: ['one hostile request at a time; times in ms; event-loop stall as the server measured it'],
+    tmpPrefix: 'tessera-bench-hostile-',
   })
-  const built = (tree: string) => ({ command: process.execPath, args: [path.join(tree, 'dist/cli/main.js')] })
-  const targets = [
-    { label: 'this checkout', command: built(REPO_ROOT) },
-    { label: `before (${BASELINE_REF})`, command: built(baselineTree) },
-  ]
-  console.log('one hostile request at a time; times in ms; event-loop stall as the server measured it\n')
-  for (const db of ['sqlite', 'postgres']) {
-    for (const target of targets) {
-      const rows = await measure(target.label, target.command, db, work)
-      console.log(`${db}, ${target.label}`)
-      console.log(
-        table(
-          [
-            ['request', 'answer', 'took', 'longest stall', '/healthz meanwhile: p50 / max (answered)'],
-            ...rows,
-          ],
-          ['l', 'l', 'r', 'r', 'r'],
-        ),
-      )
-      console.log('')
-    }
-  }
+  await compareWithBaseline(BASELINE_REF, work, (target, db) => measure(target, db, work))
+  return failedPhasesExitCode()
 }
 
-main()
-  .catch((error) => {
-    console.error(error)
-    process.exitCode = 1
-  })
-  .finally(() => runCleanups())
+runBenchmark(main)

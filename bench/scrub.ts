@@ -18,29 +18,23 @@
 //   BENCH_KEEP_TMP=1            keep the temp directory
 import { spawn } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { rmSync } from 'node:fs'
-import { mkdtemp, open } from 'node:fs/promises'
-import os from 'node:os'
+import { open, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { DiskBlobStore } from '../src/adapters/disk/disk-blob-store.js'
+import { LocalEventBus } from '../src/adapters/local-bus/local-event-bus.js'
 import { openSqliteMetadataStore } from '../src/adapters/sqlite/sqlite-metadata-store.js'
+import { buildServices } from '../src/composition.js'
+import { loadConfig } from '../src/config.js'
+import { parseBlobName } from '../src/domain/blob-key.js'
 import { systemClock } from '../src/domain/clock.js'
 import type { MetadataStore } from '../src/ports/metadata-store.js'
-import { buildServices } from '../src/services/index.js'
 import type { ScrubReport } from '../src/services/scrubber.js'
-import { intEnv } from './lib/env.js'
-import {
-  installExitHandlers,
-  isAborting,
-  onCleanup,
-  onExit,
-  runBenchmark,
-  runCleanups,
-} from './lib/processes.js'
+import { failedPhasesExitCode, phase, say } from './lib/phases.js'
+import { isAborting, onCleanup, runBenchmark, runCleanups } from './lib/processes.js'
+import { beginBenchmark, intEnv, QUICK } from './lib/settings.js'
 import { fmt, fmtMiBs, fmtRatio, fmtSeconds, MiB, median, mibPerSecond, now, table } from './lib/timing.js'
 
-const QUICK = process.env.BENCH_QUICK === '1'
 const SIZE_MIB = intEnv('BENCH_SCRUB_MIB', QUICK ? 256 : 1024)
 const REPEAT = intEnv('BENCH_SCRUB_REPEAT', 3)
 const CONCURRENCY = intEnv('BENCH_SCRUB_CONCURRENCY', 4)
@@ -48,11 +42,6 @@ const CHUNK_SIZE = 4 * MiB
 /** Chunks per uploaded file (64 MiB files). */
 const CHUNKS_PER_FILE = 16
 const GOAL = 0.8
-const HOUR = 3_600_000
-
-function say(line: string): void {
-  console.log(`  · ${line}`)
-}
 
 // ---------------------------------------------------------------------------------------
 // The store
@@ -71,13 +60,13 @@ async function buildStore(root: string): Promise<Store> {
   onCleanup(() => meta.close())
   const blobs = new DiskBlobStore({ root: path.join(root, 'chunks') })
   await blobs.init()
-  const services = buildServices(meta, blobs, systemClock, {
-    sessionTtlMs: HOUR,
-    sessionCacheMs: 0,
-    defaultQuotaBytes: 2 ** 50,
-    uploadSessionTtlMs: HOUR,
-    passwordHashing: { memoryKiB: 1024, passes: 1 },
+  const config = loadConfig({
+    DEFAULT_QUOTA_BYTES: String(2 ** 50),
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_PASSES: '1',
   })
+  const bus = new LocalEventBus({ nodeId: 'bench-scrub' })
+  const services = buildServices({ meta, blobs, bus }, systemClock, config)
   const { user } = await services.auth.register({
     email: 'scrub@example.com',
     password: 'benchmark password 1',
@@ -111,12 +100,20 @@ async function buildStore(root: string): Promise<Store> {
         contentLength: sizes[index],
         body,
       })
-      chunks.push({ hash, file: path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4), hash) })
+      chunks.push({ hash, file: await copyOf(blobs, hash) })
     }
     await services.uploads.complete(user, session.uploadId)
     bytes += size
   }
   return { meta, blobs, services, chunks, bytes }
+}
+
+/** The file of the one copy of `hash` (its name is `<hash>.<generation>`). */
+async function copyOf(blobs: DiskBlobStore, hash: string): Promise<string> {
+  const dir = path.join(blobs.root, hash.slice(0, 2), hash.slice(2, 4))
+  const names = (await readdir(dir)).filter((name) => parseBlobName(name)?.hash === hash)
+  if (names.length !== 1) throw new Error(`${names.length} copies of chunk ${hash} in ${dir}`)
+  return path.join(dir, names[0]!)
 }
 
 /** Reads every chunk file once, so that both contenders find the same warm page cache. */
@@ -151,7 +148,8 @@ async function openssl(files: readonly string[], parallel: number): Promise<numb
   let checked = 0
   for (const line of outputs.join('').trim().split('\n')) {
     const match = /^SHA2?-?256\((.*)\)= ([0-9a-f]{64})$/.exec(line)
-    if (!match || path.basename(match[1]!) !== match[2]) throw new Error(`openssl: unexpected line "${line}"`)
+    if (!match || parseBlobName(path.basename(match[1]!))?.hash !== match[2])
+      throw new Error(`openssl: unexpected line "${line}"`)
     checked++
   }
   if (checked !== files.length) throw new Error(`openssl hashed ${checked} of ${files.length} files`)
@@ -192,101 +190,104 @@ async function scrub(store: Store): Promise<{ ms: number; report: ScrubReport }>
 // ---------------------------------------------------------------------------------------
 // Main
 
-async function main(): Promise<number> {
-  installExitHandlers()
-  const cpus = os.cpus()
-  console.log(`Tessera scrub benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run)' : ''}`)
-  console.log(
-    `  ${new Date().toISOString()}, node ${process.version}, ${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'}), ` +
-      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
-  )
-  console.log(
-    `  ${SIZE_MIB} MiB of random 4 MiB chunks in a disk blob store, SQLite metadata; ` +
-      `scrub concurrency ${CONCURRENCY}, openssl in ${CONCURRENCY} processes`,
-  )
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-scrub-'))
-  onExit(() => {
-    if (process.env.BENCH_KEEP_TMP === '1') console.log(`  (kept ${root})`)
-    else rmSync(root, { recursive: true, force: true })
-  })
-  console.log(`  temp dir: ${root}`)
+interface Times {
+  /** openssl in one process (the goal's reference), in CONCURRENCY processes, and the scrub. */
+  single: number[]
+  openssl: number[]
+  scrub: number[]
+}
 
-  console.log('\n▸ build the store through the services (register, upload, complete)')
-  let start = now()
-  const store = await buildStore(root)
-  say(`${store.chunks.length} chunks, ${fmt(store.bytes / MiB, 0)} MiB, in ${fmtSeconds(now() - start)}`)
-  const files = store.chunks.map((chunk) => chunk.file)
-
-  console.log('\n▸ warm the page cache (read every chunk file once)')
-  start = now()
-  await warm(files)
-  say(`read in ${fmtSeconds(now() - start)}`)
-
-  console.log(`\n▸ ${REPEAT} runs each, alternating`)
-  const opensslMs: number[] = []
-  const singleMs: number[] = []
-  const scrubMs: number[] = []
-  for (let run = 0; run < REPEAT && !isAborting(); run++) {
-    const order = run % 2 === 0 ? ['single', 'openssl', 'scrub'] : ['scrub', 'openssl', 'single']
-    for (const who of order) {
-      if (who === 'single') {
-        const ms = await openssl(files, 1)
-        singleMs.push(ms)
-        say(`openssl, one process: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
-      } else if (who === 'openssl') {
-        const ms = await openssl(files, CONCURRENCY)
-        opensslMs.push(ms)
-        say(`openssl, ${CONCURRENCY} processes: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
-      } else {
-        const { ms, report } = await scrub(store)
-        scrubMs.push(ms)
-        say(
-          `Scrubber.run(): ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))} ` +
-            `(${report.checked} chunks, clean)`,
-        )
-      }
+/** One run of each contender, in the order given: its time, and a line saying it. */
+async function runOnce(
+  store: Store,
+  files: readonly string[],
+  order: readonly (keyof Times)[],
+  times: Times,
+) {
+  for (const who of order) {
+    if (who === 'single') {
+      const ms = await openssl(files, 1)
+      times.single.push(ms)
+      say(`openssl, one process: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
+    } else if (who === 'openssl') {
+      const ms = await openssl(files, CONCURRENCY)
+      times.openssl.push(ms)
+      say(`openssl, ${CONCURRENCY} processes: ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))}`)
+    } else {
+      const { ms, report } = await scrub(store)
+      times.scrub.push(ms)
+      say(
+        `Scrubber.run(): ${fmtSeconds(ms)}, ${fmtMiBs(mibPerSecond(store.bytes, ms))} ` +
+          `(${report.checked} chunks, clean)`,
+      )
     }
   }
-  await runCleanups()
-  if (isAborting()) return 1
+}
 
+/** REPEAT runs of each, alternating the order so that neither side always goes first. */
+async function measure(store: Store): Promise<Times> {
+  const files = store.chunks.map((chunk) => chunk.file)
+  const times: Times = { single: [], openssl: [], scrub: [] }
+  for (let run = 0; run < REPEAT && !isAborting(); run++) {
+    const order =
+      run % 2 === 0 ? (['single', 'openssl', 'scrub'] as const) : (['scrub', 'openssl', 'single'] as const)
+    await runOnce(store, files, order, times)
+  }
+  return times
+}
+
+function report(store: Store, times: Times): void {
   const rate = (ms: number) => mibPerSecond(store.bytes, ms)
-  const best = (times: number[]) => rate(Math.min(...times))
-  const middle = (times: number[]) => rate(median(times))
-  const ratio = middle(scrubMs) / middle(singleMs)
-  const parallelRatio = middle(scrubMs) / middle(opensslMs)
+  const best = (ms: number[]) => rate(Math.min(...ms))
+  const middle = (ms: number[]) => rate(median(ms))
+  const ratio = middle(times.scrub) / middle(times.single)
+  const parallelRatio = middle(times.scrub) / middle(times.openssl)
   console.log(`\n${'='.repeat(110)}\nSCRUB FIGURES (${fmt(store.bytes / MiB, 0)} MiB, page cache warm)\n`)
+  const row = (label: string, ms: number[]) => [label, fmtMiBs(best(ms)), fmtMiBs(middle(ms))]
   console.log(
     table(
       [
         ['measurement', 'best', `median of ${REPEAT}`],
-        [
-          'openssl dgst -sha256, one process (the goal’s reference)',
-          fmtMiBs(best(singleMs)),
-          fmtMiBs(middle(singleMs)),
-        ],
-        [
-          `openssl dgst -sha256, ${CONCURRENCY} processes (every core)`,
-          fmtMiBs(best(opensslMs)),
-          fmtMiBs(middle(opensslMs)),
-        ],
-        [
-          `Tessera Scrubber.run(), concurrency ${CONCURRENCY}`,
-          fmtMiBs(best(scrubMs)),
-          fmtMiBs(middle(scrubMs)),
-        ],
+        row('openssl dgst -sha256, one process (the goal’s reference)', times.single),
+        row(`openssl dgst -sha256, ${CONCURRENCY} processes (every core)`, times.openssl),
+        row(`Tessera Scrubber.run(), concurrency ${CONCURRENCY}`, times.scrub),
       ],
       ['l', 'r', 'r'],
     ),
   )
   console.log(
     `\nscrub / reading + OpenSSL SHA-256 (one process): ${fmtRatio(ratio)} (median), ` +
-      `${fmtRatio(best(scrubMs) / best(singleMs))} (best); goal >= ${GOAL}x: ${ratio >= GOAL ? 'OK' : 'MISS'}`,
+      `${fmtRatio(best(times.scrub) / best(times.single))} (best); goal >= ${GOAL}x: ${ratio >= GOAL ? 'OK' : 'MISS'}`,
   )
   console.log(
     `scrub / ${CONCURRENCY} openssl processes on every core (informational): ${fmtRatio(parallelRatio)} (median)`,
   )
-  return 0
+}
+
+async function main(): Promise<number> {
+  const root = await beginBenchmark({
+    title: 'Tessera scrub benchmark',
+    machine: `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '(default 4)'}`,
+    settings: [
+      `${SIZE_MIB} MiB of random 4 MiB chunks in a disk blob store, SQLite metadata; ` +
+        `scrub concurrency ${CONCURRENCY}, openssl in ${CONCURRENCY} processes`,
+    ],
+    tmpPrefix: 'tessera-bench-scrub-',
+  })
+  const store = await phase('build the store through the services (register, upload, complete)', async () => {
+    const built = await buildStore(root)
+    say(`${built.chunks.length} chunks, ${fmt(built.bytes / MiB, 0)} MiB`)
+    return built
+  })
+  if (!store) return failedPhasesExitCode()
+  await phase('warm the page cache (read every chunk file once)', () =>
+    warm(store.chunks.map((chunk) => chunk.file)),
+  )
+  const times = await phase(`${REPEAT} runs each, alternating`, () => measure(store))
+  await runCleanups()
+  if (isAborting()) return 1
+  if (times) report(store, times)
+  return failedPhasesExitCode()
 }
 
 runBenchmark(main)

@@ -20,9 +20,8 @@
 //   BENCH_AMQP_URL=...      RabbitMQ (default amqp://guest:guest@127.0.0.1:5672)
 //   BENCH_SKIP_BUILD=1      use the existing dist/ instead of running `npm run build`
 //   BENCH_KEEP_TMP=1        keep the temp directory (server logs) after the run
-import { existsSync, rmSync } from 'node:fs'
-import { mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect as amqpConnect } from 'amqplib'
@@ -30,18 +29,14 @@ import type { AmqpLatencyResult } from './clients/amqp-latency.js'
 import type { SyncListenerResult } from './clients/sync-listener.js'
 import type { SyncWriterResult } from './clients/sync-writer.js'
 import type { WsRoundTripResult } from './clients/ws-roundtrip.js'
-import { API_PREFIX } from './lib/api.js'
-import { intEnv } from './lib/env.js'
+import { API_PREFIX, PASSWORD, postJson } from './lib/api.js'
 import { freePort } from './lib/net.js'
-import { createBenchDatabase, DEFAULT_ADMIN_URL } from './lib/postgres.js'
+import { failedPhasesExitCode, phase, say, skip } from './lib/phases.js'
+import { type BenchDatabase, createBenchDatabase, postgresUnreachable } from './lib/postgres.js'
 import {
   benchFile,
-  failedPhasesExitCode,
-  installExitHandlers,
   isAborting,
   onCleanup,
-  onExit,
-  REPO_ROOT,
   runBenchmark,
   runCleanups,
   runClient,
@@ -50,12 +45,19 @@ import {
   startServerProcess,
   tsNode,
 } from './lib/processes.js'
+import { beginBenchmark, intEnv, PG_ADMIN_URL, PG_ENABLED, QUICK } from './lib/settings.js'
+import { type Accounts, registerUsers } from './lib/sync-accounts.js'
 import { report, type Scenario } from './lib/sync-report.js'
-import { type Accounts, PASSWORD, postJson, registerUsers, startTessera } from './lib/sync-servers.js'
 import { type Latencies, matchDeliveries, summarize } from './lib/sync-stats.js'
-import { fmt, fmtSeconds, now } from './lib/timing.js'
+import {
+  buildTessera,
+  MANY_ACCOUNTS_ENV,
+  sourceTessera,
+  startTessera,
+  type TesseraCommand,
+} from './lib/tessera-server.js'
+import { fmt, fmtSeconds } from './lib/timing.js'
 
-const QUICK = process.env.BENCH_QUICK === '1'
 const SETTINGS = {
   changes: intEnv('BENCH_SYNC_CHANGES', QUICK ? 100 : 1000),
   warmup: QUICK ? 10 : 50,
@@ -65,39 +67,14 @@ const SETTINGS = {
   /** Fan-out writes in flight, and registrations in flight. */
   fanoutConcurrency: intEnv('BENCH_SYNC_FANOUT_CONCURRENCY', 8),
   registerConcurrency: 8,
-  pg: process.env.BENCH_PG !== '0',
-  pgAdminUrl: process.env.BENCH_PG_URL || DEFAULT_ADMIN_URL,
+  pg: PG_ENABLED,
+  pgAdminUrl: PG_ADMIN_URL,
   amqpUrl: process.env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
 }
 
-const failures: string[] = []
-const say = (line: string): void => console.log(`  · ${line}`)
-
-async function phase<T>(name: string, work: () => Promise<T>): Promise<T | undefined> {
-  if (isAborting()) return undefined
-  console.log(`\n▸ ${name}`)
-  const start = now()
-  try {
-    const value = await work()
-    say(`done in ${fmtSeconds(now() - start)}`)
-    return value
-  } catch (error) {
-    if (isAborting()) return undefined
-    const message = (error as Error).message
-    failures.push(`${name}: ${message.split('\n')[0]}`)
-    console.log(`  ✗ ${name} FAILED:\n${message.replace(/^/gm, '    ')}`)
-    return undefined
-  }
-}
-
-function skip(what: string, why: string): string {
-  console.log(`\n  !!!!!!!! SKIPPED: ${what}: ${why}\n`)
-  return why
-}
-
-let tesseraCommand = { ...tsNode(path.join(REPO_ROOT, 'src/cli/main.ts')), label: 'tsx src/cli/main.ts' }
+let tesseraCommand: TesseraCommand = sourceTessera()
 const startServer = (name: string, root: string, env: Record<string, string> = {}) =>
-  startTessera(tesseraCommand, name, root, env)
+  startTessera({ command: tesseraCommand, name, root, env: { ...MANY_ACCOUNTS_ENV, ...env } })
 
 async function register(server: ServerProcess, n: number, tag: string): Promise<Accounts> {
   const accounts = await registerUsers(server, n, tag, SETTINGS.registerConcurrency)
@@ -232,44 +209,17 @@ async function fanoutScenario(
 // ---------------------------------------------------------------------------------------
 // Main
 
-async function main(): Promise<number> {
-  installExitHandlers()
-  const cpus = os.cpus()
-  console.log(
-    `Tessera sync benchmark${QUICK ? ' (BENCH_QUICK=1: smoke run, figures are indicative only)' : ''}`,
-  )
-  console.log(
-    `  ${new Date().toISOString()}, node ${process.version}, ${os.platform()} ${os.arch()}, ` +
-      `${cpus.length} CPU (${cpus[0]?.model.trim() ?? '?'}), ${fmt(os.totalmem() / 1024 ** 3)} GiB RAM`,
-  )
-  console.log(
-    `  latency: ${SETTINGS.changes} measured changes after ${SETTINGS.warmup} warm-up ones, one at a time, ` +
-      `every ${SETTINGS.uploadEvery}th a 1 KiB upload; fan-out: ${SETTINGS.sockets} users x 1 socket, ` +
-      `${SETTINGS.fanoutConcurrency} writes in flight`,
-  )
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tessera-bench-sync-'))
-  onExit(() => {
-    if (process.env.BENCH_KEEP_TMP === '1') console.log(`  (kept ${root})`)
-    else rmSync(root, { recursive: true, force: true })
-  })
-  console.log(`  temp dir: ${root}`)
+/** Sockets need file descriptors: says whether this process may open enough. */
+async function checkDescriptors(): Promise<void> {
   const limit = Number((await runCommand('sh', ['-c', 'ulimit -n'])).trim())
   if (Number.isFinite(limit) && limit < SETTINGS.sockets + 1024) {
     console.log(`  !!! ulimit -n is ${limit}: ${SETTINGS.sockets} sockets need more descriptors (raise it)`)
   } else say(`ulimit -n ${limit}: enough for ${SETTINGS.sockets} sockets per process`)
+}
 
-  await phase('build (npm run build)', async () => {
-    if (process.env.BENCH_SKIP_BUILD !== '1') await runCommand('npm', ['run', 'build'])
-    const built = path.join(REPO_ROOT, 'dist/cli/main.js')
-    if (!existsSync(built)) throw new Error('dist/cli/main.js is missing')
-    tesseraCommand = { command: process.execPath, args: [built], label: 'node dist/cli/main.js serve' }
-  })
-  say(
-    `Tessera server: ${tesseraCommand.label} (HOST=127.0.0.1 LOG_LEVEL=warn, rate limits off, cheap argon2)`,
-  )
-
-  // References
-  const ws = await phase(`reference: bare ws echo, ${SETTINGS.changes} round trips`, async () => {
+/** The floor: a bare ws echo server's round trip, and each way on the shared clock. */
+function wsReference(root: string): Promise<WsRoundTripResult | undefined> {
+  return phase(`reference: bare ws echo, ${SETTINGS.changes} round trips`, async () => {
     const port = await freePort()
     const { command, args } = tsNode(benchFile('servers/ws-echo-server.ts'))
     const server = await startServerProcess({
@@ -292,97 +242,123 @@ async function main(): Promise<number> {
     if (negative > 0) throw new Error(`${negative} one-way legs are negative: the processes share no clock`)
     return result
   })
+}
 
-  let brokerSkipped: string | undefined
+/** Why the RabbitMQ phases cannot run, or undefined when they can. */
+async function brokerUnavailable(): Promise<string | undefined> {
+  if (!SETTINGS.pg) return 'not run (BENCH_PG=0)'
   try {
     const probe = await amqpConnect(SETTINGS.amqpUrl, { timeout: 5000 })
     await probe.close()
   } catch (error) {
-    brokerSkipped = `RabbitMQ unreachable at ${SETTINGS.amqpUrl}: ${(error as Error).message}`
+    return skip(
+      'RabbitMQ reference and RabbitMQ phases',
+      `RabbitMQ unreachable at ${SETTINGS.amqpUrl}: ${(error as Error).message}`,
+    )
   }
-  let amqp: AmqpLatencyResult | undefined
-  if (!SETTINGS.pg) brokerSkipped ??= 'not run (BENCH_PG=0)'
-  else if (brokerSkipped) skip('RabbitMQ reference and RabbitMQ phases', brokerSkipped)
-  else {
-    amqp = await phase(`reference: RabbitMQ publish → consume, ${SETTINGS.changes} persistent messages`, () =>
+  return undefined
+}
+
+/** The broker's floor: a persistent publish to a consumer on another connection. */
+async function amqpReference(): Promise<AmqpLatencyResult | undefined> {
+  const amqp = await phase(
+    `reference: RabbitMQ publish → consume, ${SETTINGS.changes} persistent messages`,
+    () =>
       runClient<AmqpLatencyResult>('amqp-latency.ts', {
         url: SETTINGS.amqpUrl,
         count: SETTINGS.changes,
         warmup: SETTINGS.warmup,
         messageBytes: 420,
       }),
-    )
-    if (amqp) {
-      const c = summarize(amqp.consumeMs)
-      say(`exchange ${amqp.exchange}: publish→consume p50 ${fmt(c.p50, 3)} ms, p99 ${fmt(c.p99, 3)} ms`)
-    }
+  )
+  if (amqp) {
+    const c = summarize(amqp.consumeMs)
+    say(`exchange ${amqp.exchange}: publish→consume p50 ${fmt(c.p50, 3)} ms, p99 ${fmt(c.p99, 3)} ms`)
   }
+  return amqp
+}
 
-  // (a) embedded
-  const scenarios: Scenario[] = []
+/** (a) and fan-out on one server: SQLite, in-process bus. */
+async function embeddedScenarios(root: string, scenarios: Scenario[]): Promise<void> {
   const embedded = await phase('start Tessera, embedded (SQLite, in-process bus)', () =>
     startServer('tessera-embedded', root),
   )
-  if (embedded) {
-    const add = (scenario: Scenario | undefined) => scenario && scenarios.push(scenario)
-    add(
-      await phase('(a) latency, embedded: device A writes, device B (another process) listens', () =>
-        latencyScenario('(a) embedded', root, embedded, embedded),
-      ),
-    )
-    add(
-      await phase(`fan-out, embedded: ${SETTINGS.sockets} users x 1 socket`, () =>
-        fanoutScenario('fan-out embedded', root, embedded, embedded),
-      ),
-    )
-    await embedded.stop()
-  }
+  if (!embedded) return
+  const add = (scenario: Scenario | undefined) => scenario && scenarios.push(scenario)
+  add(
+    await phase('(a) latency, embedded: device A writes, device B (another process) listens', () =>
+      latencyScenario('(a) embedded', root, embedded, embedded),
+    ),
+  )
+  add(
+    await phase(`fan-out, embedded: ${SETTINGS.sockets} users x 1 socket`, () =>
+      fanoutScenario('fan-out embedded', root, embedded, embedded),
+    ),
+  )
+  await embedded.stop()
+}
 
-  // (b) two servers, PostgreSQL, RabbitMQ
-  if (SETTINGS.pg && !brokerSkipped) {
-    let database: Awaited<ReturnType<typeof createBenchDatabase>> | undefined
-    try {
-      database = await createBenchDatabase(SETTINGS.pgAdminUrl)
-    } catch (error) {
-      brokerSkipped = skip(
-        'PostgreSQL + RabbitMQ phases',
-        `PostgreSQL unreachable at ${SETTINGS.pgAdminUrl}: ${(error as Error).message}`,
-      )
-    }
-    if (database) {
-      const db = database
-      onCleanup(() => db.drop())
-      say(`database ${db.name}`)
-      const env = { DATABASE_URL: db.url, AMQP_URL: SETTINGS.amqpUrl }
-      // One after the other: the first one migrates the fresh database.
-      const servers = await phase('start Tessera x 2 (PostgreSQL, RabbitMQ)', async () => [
-        await startServer('tessera-node-1', root, env),
-        await startServer('tessera-node-2', root, env),
-      ])
-      if (servers) {
-        const [one, two] = servers as [ServerProcess, ServerProcess]
-        const add = (scenario: Scenario | undefined) => scenario && scenarios.push(scenario)
-        add(
-          await phase('(b) latency, RabbitMQ: writes on node 1, the socket on node 2', () =>
-            latencyScenario('(b) RabbitMQ', root, one, two),
-          ),
-        )
-        add(
-          await phase(
-            `fan-out, RabbitMQ: ${SETTINGS.sockets} users x 1 socket on node 2, writes on node 1`,
-            () => fanoutScenario('fan-out RabbitMQ', root, one, two),
-          ),
-        )
-        await Promise.all([one.stop(), two.stop()])
-      }
-      await db.drop()
-    }
-  }
+/** (b) and fan-out across two servers on one PostgreSQL database and RabbitMQ. */
+async function brokerScenarios(root: string, db: BenchDatabase, scenarios: Scenario[]): Promise<void> {
+  const env = { DATABASE_URL: db.url, AMQP_URL: SETTINGS.amqpUrl }
+  // One after the other: the first one migrates the fresh database.
+  const servers = await phase('start Tessera x 2 (PostgreSQL, RabbitMQ)', async () => [
+    await startServer('tessera-node-1', root, env),
+    await startServer('tessera-node-2', root, env),
+  ])
+  if (!servers) return
+  const [one, two] = servers as [ServerProcess, ServerProcess]
+  const add = (scenario: Scenario | undefined) => scenario && scenarios.push(scenario)
+  add(
+    await phase('(b) latency, RabbitMQ: writes on node 1, the socket on node 2', () =>
+      latencyScenario('(b) RabbitMQ', root, one, two),
+    ),
+  )
+  add(
+    await phase(`fan-out, RabbitMQ: ${SETTINGS.sockets} users x 1 socket on node 2, writes on node 1`, () =>
+      fanoutScenario('fan-out RabbitMQ', root, one, two),
+    ),
+  )
+  await Promise.all([one.stop(), two.stop()])
+}
 
+/** The broker scenarios on a throwaway database; answers why they were skipped, if they were. */
+async function postgresScenarios(root: string, scenarios: Scenario[]): Promise<string | undefined> {
+  const unreachable = await postgresUnreachable(SETTINGS.pgAdminUrl)
+  if (unreachable) return skip('PostgreSQL + RabbitMQ phases', unreachable)
+  const db = await createBenchDatabase(SETTINGS.pgAdminUrl)
+  onCleanup(() => db.drop())
+  say(`database ${db.name}`)
+  await brokerScenarios(root, db, scenarios)
+  await db.drop()
+  return undefined
+}
+
+async function main(): Promise<number> {
+  const root = await beginBenchmark({
+    title: 'Tessera sync benchmark',
+    settings: [
+      `latency: ${SETTINGS.changes} measured changes after ${SETTINGS.warmup} warm-up ones, one at a time, ` +
+        `every ${SETTINGS.uploadEvery}th a 1 KiB upload; fan-out: ${SETTINGS.sockets} users x 1 socket, ` +
+        `${SETTINGS.fanoutConcurrency} writes in flight`,
+    ],
+    tmpPrefix: 'tessera-bench-sync-',
+  })
+  await checkDescriptors()
+  tesseraCommand = (await buildTessera()) ?? tesseraCommand
+  say(
+    `Tessera server: ${tesseraCommand.label} (HOST=127.0.0.1 LOG_LEVEL=warn, rate limits off, cheap argon2)`,
+  )
+  const ws = await wsReference(root)
+  let brokerSkipped = await brokerUnavailable()
+  const amqp = brokerSkipped ? undefined : await amqpReference()
+  const scenarios: Scenario[] = []
+  await embeddedScenarios(root, scenarios)
+  if (!brokerSkipped) brokerSkipped = await postgresScenarios(root, scenarios)
   await runCleanups()
   if (isAborting()) return 1
-  report({ settings: SETTINGS, ws, amqp, scenarios, brokerSkipped, failures })
-  return failedPhasesExitCode(failures)
+  report({ settings: SETTINGS, ws, amqp, scenarios, brokerSkipped })
+  return failedPhasesExitCode()
 }
 
 runBenchmark(main)

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { README_TABLE_BEGIN, README_TABLE_END } from '../scripts/readme-variables.js'
 import { loadConfig } from './config.js'
+import { VARIABLES, variableTable } from './config-variables.js'
 
 describe('loadConfig', () => {
   it('refuses a collector grace period under a minute: no collector may delete what it marked a moment ago', () => {
@@ -31,5 +34,36 @@ describe('loadConfig', () => {
     expect(loadConfig({}).logLevel).toBe('info')
     expect(loadConfig({ LOG_LEVEL: 'silent' }).logLevel).toBe('silent')
     expect(() => loadConfig({ LOG_LEVEL: 'verbose' })).toThrow(/LOG_LEVEL must be one of/)
+  })
+
+  it('reads exactly the variables of the table, so none goes undocumented', () => {
+    const read = new Set<string>()
+    // Read in both shapes: the PostgreSQL timeouts are read only when DATABASE_URL is set.
+    for (const given of [{}, { DATABASE_URL: 'postgres://db/tessera' }] as Record<string, string>[]) {
+      const watched = new Proxy(given, {
+        get(target, name) {
+          if (typeof name === 'string') read.add(name)
+          return typeof name === 'string' ? target[name] : undefined
+        },
+      })
+      loadConfig(watched)
+    }
+    expect([...read].sort()).toEqual(Object.keys(VARIABLES).sort())
+  })
+
+  it("takes each integer's default from the table, and refuses a value under its bound", () => {
+    const config = loadConfig({})
+    expect(config.uploads.maxOpenSessions).toBe(VARIABLES.UPLOAD_MAX_OPEN_SESSIONS.default)
+    expect(config.http.port).toBe(VARIABLES.PORT.default)
+    expect(() => loadConfig({ JOURNAL_MAX_ENTRIES: '99' })).toThrow(
+      /JOURNAL_MAX_ENTRIES must be an integer >= 100/,
+    )
+  })
+
+  it("README.md's table of variables is the one generated from the code (npm run docs:config)", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    const begin = readme.indexOf(README_TABLE_BEGIN) + README_TABLE_BEGIN.length
+    const table = readme.slice(begin, readme.indexOf(README_TABLE_END)).trim()
+    expect(table).toBe(variableTable())
   })
 })

@@ -1,6 +1,6 @@
 import path from 'node:path'
-import { DEFAULT_CHUNK_SIZE, DEFAULT_MIN_CHUNK_SIZE } from './domain/chunk-plan.js'
-import { DEFAULT_RETENTION, type RetentionPolicy } from './domain/retention.js'
+import { type FlagVariable, type IntegerVariable, VARIABLES, type VariableName } from './config-variables.js'
+import type { RetentionPolicy } from './domain/retention.js'
 
 export interface Config {
   http: {
@@ -93,154 +93,176 @@ export interface Config {
   logLevel: string
 }
 
-const GiB = 1024 ** 3
 const SECOND = 1000
-const HOUR = 3600_000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 
 /**
- * Reads the configuration from the environment (API.md, "Configuration"). Pure: takes `env`
- * as an argument, so tests pass their own. Throws one error listing every bad variable.
+ * Reads the configuration from the environment (API.md, "Configuration"; the variables, their
+ * defaults and bounds are in config-variables.ts). Pure: takes `env` as an argument, so tests
+ * pass their own. Throws one error listing every bad variable.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = []
-  const int = (name: string, fallback: number, min = 0): number => {
-    const raw = env[name]
-    if (raw === undefined || raw === '') return fallback
-    const value = Number(raw)
-    if (!Number.isSafeInteger(value) || value < min) {
-      problems.push(`${name} must be an integer >= ${min} (got "${raw}")`)
-      return fallback
-    }
-    return value
-  }
-
-  const flag = (name: string, fallback: boolean): boolean => {
-    const raw = env[name]?.toLowerCase()
-    if (raw === undefined || raw === '') return fallback
-    if (['1', 'true', 'on', 'yes'].includes(raw)) return true
-    if (['0', 'false', 'off', 'no'].includes(raw)) return false
-    problems.push(`${name} must be true or false (got "${env[name]}")`)
-    return fallback
-  }
-
-  const dataDir = path.resolve(env.DATA_DIR || './data')
-  const databaseUrl = env.DATABASE_URL
-  if (env.PUBLIC_URL && !/^https?:\/\/[^/]+/.test(env.PUBLIC_URL)) {
-    problems.push('PUBLIC_URL must be an http:// or https:// address')
-  }
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push('DATABASE_URL must start with postgres:// or postgresql://')
-  }
-  const amqpUrl = env.AMQP_URL
-  if (amqpUrl && !/^amqps?:\/\//.test(amqpUrl)) problems.push('AMQP_URL must start with amqp:// or amqps://')
-  if (env.S3_ENDPOINT || env.S3_BUCKET) {
-    problems.push('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
-  }
-
-  const sharePasswordAttempts = int('SHARE_PASSWORD_ATTEMPTS', 10, 1)
-  // Half the link's budget by default: one address alone cannot lock the link's other visitors out.
-  const sharePasswordAttemptsPerAddress = int(
-    'SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS',
-    Math.ceil(sharePasswordAttempts / 2),
-    1,
-  )
-  if (sharePasswordAttemptsPerAddress > sharePasswordAttempts) {
-    problems.push('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
-  }
-
-  // At most the fixed chunk size: a declaration without chunkSizes is cut into chunks of that size.
-  const uploadMinChunkBytes = int('UPLOAD_MIN_CHUNK_BYTES', DEFAULT_MIN_CHUNK_SIZE, 1)
-  if (uploadMinChunkBytes > DEFAULT_CHUNK_SIZE) {
-    problems.push(`UPLOAD_MIN_CHUNK_BYTES must be at most ${DEFAULT_CHUNK_SIZE} (the fixed chunk size)`)
-  }
-
+  const read = readers(env, problems)
+  const { int, flag } = read
   const config: Config = {
-    http: {
-      port: int('PORT', 8080, 0),
-      host: env.HOST || '0.0.0.0',
-      bodyLimitBytes: int('BODY_LIMIT_BYTES', 1024 * 1024, 1024),
-      bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS', 30, 1) * SECOND,
-      // Validated like every flag: a TRUST_PROXY of "yes" read as off would key every rate limit
-      // and the link password allowance on the proxy's address.
-      trustProxy: flag('TRUST_PROXY', false),
-      maxConnections: int('MAX_CONNECTIONS', 10_000, 0),
-      maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS', 256, 0),
-      requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 12_000, 0),
-      anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE', 600, 0),
-      publicUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : undefined,
-    },
-    shares: {
-      rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE', 120, 1),
-      passwordAttempts: sharePasswordAttempts,
-      passwordAttemptsPerAddress: sharePasswordAttemptsPerAddress,
-      passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES', 15, 1) * 60_000,
-    },
-    db: databaseUrl
-      ? {
-          kind: 'postgres',
-          url: databaseUrl,
-          connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS', 10, 1) * SECOND,
-          queryTimeoutMs: int('DATABASE_QUERY_TIMEOUT_SECONDS', 60, 1) * SECOND,
-        }
-      : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
-    blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
-    bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },
-    sync: {
-      // A device offline for a month still catches up entry by entry; older cursors list anew.
-      journalRetentionMs: int('JOURNAL_RETENTION_DAYS', 30, 1) * DAY,
-      journalMaxEntries: int('JOURNAL_MAX_ENTRIES', 100_000, 100),
-      pingIntervalMs: int('SYNC_PING_SECONDS', 30, 1) * SECOND,
-      maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB', 256, 16) * 1024,
-      slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS', 30, 1) * SECOND,
-      maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER', 20, 1),
-      maxLongPollsPerUser: int('SYNC_MAX_LONGPOLLS_PER_USER', 20, 1),
-      resyncIntervalMs: int('SYNC_RESYNC_SECONDS', 60, 1) * SECOND,
-    },
+    http: httpConfig(read),
+    shares: sharesConfig(read),
+    ...storageConfig(read),
+    sync: syncConfig(read),
     auth: {
-      sessionTtlMs: int('SESSION_TTL_HOURS', 24 * 30, 1) * HOUR,
-      // How long an API node trusts a session it checked: bounds how late a logout made on
-      // another node takes effect here.
-      sessionCacheMs: int('SESSION_CACHE_MS', 5_000, 0),
-      defaultQuotaBytes: int('DEFAULT_QUOTA_BYTES', 10 * GiB, 0),
-      loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE', 20, 1),
-      // OWASP's argon2id minimum (19 MiB, 2 passes) by default.
-      passwordHashing: {
-        memoryKiB: int('ARGON2_MEMORY_KIB', 19 * 1024, 1024),
-        passes: int('ARGON2_PASSES', 2, 1),
-      },
+      sessionTtlMs: int('SESSION_TTL_HOURS') * HOUR,
+      sessionCacheMs: int('SESSION_CACHE_MS'),
+      defaultQuotaBytes: int('DEFAULT_QUOTA_BYTES'),
+      loginRateLimitPerMinute: int('LOGIN_RATE_LIMIT_PER_MINUTE'),
+      passwordHashing: { memoryKiB: int('ARGON2_MEMORY_KIB'), passes: int('ARGON2_PASSES') },
     },
     uploads: {
-      sessionTtlMs: int('UPLOAD_TTL_HOURS', 24, 1) * HOUR,
-      sweepIntervalMs: int('UPLOAD_SWEEP_INTERVAL_SECONDS', 600, 1) * 1000,
-      maxOpenSessions: int('UPLOAD_MAX_OPEN_SESSIONS', 100, 1),
-      minChunkBytes: uploadMinChunkBytes,
+      sessionTtlMs: int('UPLOAD_TTL_HOURS') * HOUR,
+      sweepIntervalMs: int('UPLOAD_SWEEP_INTERVAL_SECONDS') * SECOND,
+      maxOpenSessions: int('UPLOAD_MAX_OPEN_SESSIONS'),
+      minChunkBytes: int('UPLOAD_MIN_CHUNK_BYTES'),
     },
     versions: {
-      maxVersions: int('VERSION_MAX_COUNT', DEFAULT_RETENTION.maxVersions, 1),
-      maxAgeMs: int('VERSION_MAX_AGE_DAYS', DEFAULT_RETENTION.maxAgeMs / DAY, 0) * DAY,
-      thin: flag('VERSION_THINNING', DEFAULT_RETENTION.thin),
+      maxVersions: int('VERSION_MAX_COUNT'),
+      maxAgeMs: int('VERSION_MAX_AGE_DAYS') * DAY,
+      thin: flag('VERSION_THINNING'),
     },
-    trash: { retentionMs: int('TRASH_RETENTION_DAYS', 30, 0) * DAY },
+    trash: { retentionMs: int('TRASH_RETENTION_DAYS') * DAY },
     gc: {
-      // At least a minute: the least time a download of a version pruned meanwhile still finds its
-      // bytes, and that another collector's claims are left to it before they count as abandoned.
-      graceMs: int('GC_GRACE_SECONDS', 3600, 60) * SECOND,
-      intervalMs: int('GC_INTERVAL_SECONDS', 3600, 0) * SECOND,
-      orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS', 24, 1) * HOUR,
+      graceMs: int('GC_GRACE_SECONDS') * SECOND,
+      intervalMs: int('GC_INTERVAL_SECONDS') * SECOND,
+      orphanScanIntervalMs: int('GC_ORPHAN_SCAN_HOURS') * HOUR,
     },
-    logLevel: logLevel(env.LOG_LEVEL, problems),
+    logLevel: logLevel(read),
   }
   if (problems.length > 0) throw new Error(`Invalid configuration:\n- ${problems.join('\n- ')}`)
   return config
 }
 
+function httpConfig({ int, flag, text, problem }: Readers): Config['http'] {
+  const publicUrl = text('PUBLIC_URL')
+  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl))
+    problem('PUBLIC_URL must be an http:// or https:// address')
+  return {
+    port: int('PORT'),
+    host: text('HOST') || '0.0.0.0',
+    bodyLimitBytes: int('BODY_LIMIT_BYTES'),
+    bodyIdleTimeoutMs: int('BODY_IDLE_TIMEOUT_SECONDS') * SECOND,
+    trustProxy: flag('TRUST_PROXY'),
+    maxConnections: int('MAX_CONNECTIONS'),
+    maxConnectionsPerAddress: int('MAX_CONNECTIONS_PER_ADDRESS'),
+    requestRateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE'),
+    anonymousRateLimitPerMinute: int('ANON_RATE_LIMIT_PER_MINUTE'),
+    publicUrl: publicUrl ? publicUrl.replace(/\/+$/, '') : undefined,
+  }
+}
+
+function sharesConfig({ int, problem }: Readers): Config['shares'] {
+  const passwordAttempts = int('SHARE_PASSWORD_ATTEMPTS')
+  const passwordAttemptsPerAddress = int('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS', {
+    fallback: Math.ceil(passwordAttempts / 2),
+  })
+  if (passwordAttemptsPerAddress > passwordAttempts) {
+    problem('SHARE_PASSWORD_ATTEMPTS_PER_ADDRESS must not exceed SHARE_PASSWORD_ATTEMPTS')
+  }
+  return {
+    rateLimitPerMinute: int('SHARE_RATE_LIMIT_PER_MINUTE'),
+    passwordAttempts,
+    passwordAttemptsPerAddress,
+    passwordWindowMs: int('SHARE_PASSWORD_WINDOW_MINUTES') * MINUTE,
+  }
+}
+
+/** Where metadata, chunks and change events go: the embedded default unless a URL is given. */
+function storageConfig({ int, text, problem }: Readers): Pick<Config, 'db' | 'blobs' | 'bus'> {
+  const databaseUrl = text('DATABASE_URL')
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problem('DATABASE_URL must start with postgres:// or postgresql://')
+  }
+  const amqpUrl = text('AMQP_URL')
+  if (amqpUrl && !/^amqps?:\/\//.test(amqpUrl)) problem('AMQP_URL must start with amqp:// or amqps://')
+  if (text('S3_ENDPOINT') || text('S3_BUCKET')) {
+    problem('S3 chunk storage (S3_ENDPOINT, S3_BUCKET) is not available in this version; unset them')
+  }
+  const dataDir = path.resolve(text('DATA_DIR') || './data')
+  return {
+    db: databaseUrl
+      ? {
+          kind: 'postgres',
+          url: databaseUrl,
+          connectTimeoutMs: int('DATABASE_CONNECT_TIMEOUT_SECONDS') * SECOND,
+          queryTimeoutMs: int('DATABASE_QUERY_TIMEOUT_SECONDS') * SECOND,
+        }
+      : { kind: 'sqlite', file: path.join(dataDir, 'tessera.db') },
+    blobs: { kind: 'disk', root: path.join(dataDir, 'chunks') },
+    bus: amqpUrl ? { kind: 'amqp', url: amqpUrl } : { kind: 'local' },
+  }
+}
+
+function syncConfig({ int }: Readers): Config['sync'] {
+  return {
+    journalRetentionMs: int('JOURNAL_RETENTION_DAYS') * DAY,
+    journalMaxEntries: int('JOURNAL_MAX_ENTRIES'),
+    pingIntervalMs: int('SYNC_PING_SECONDS') * SECOND,
+    maxBufferedBytes: int('SYNC_MAX_BUFFERED_KIB') * 1024,
+    slowClientMs: int('SYNC_SLOW_CLIENT_SECONDS') * SECOND,
+    maxSocketsPerUser: int('SYNC_MAX_SOCKETS_PER_USER'),
+    maxLongPollsPerUser: int('SYNC_MAX_LONGPOLLS_PER_USER'),
+    resyncIntervalMs: int('SYNC_RESYNC_SECONDS') * SECOND,
+  }
+}
+
+type IntegerName = {
+  [N in VariableName]: (typeof VARIABLES)[N] extends IntegerVariable ? N : never
+}[VariableName]
+type FlagName = { [N in VariableName]: (typeof VARIABLES)[N] extends FlagVariable ? N : never }[VariableName]
+
+/**
+ * Parsers for the three kinds of variable, each taking its default and bounds from the table
+ * and adding what it cannot read to `problems` (answering the default, so loading goes on and
+ * every problem is reported at once).
+ */
+function readers(env: Record<string, string | undefined>, problems: string[]) {
+  const raw = (name: VariableName): string | undefined => (env[name] === '' ? undefined : env[name])
+  const int = (name: IntegerName, { fallback }: { fallback?: number } = {}): number => {
+    const variable: IntegerVariable = VARIABLES[name]
+    const value = raw(name)
+    const byDefault = fallback ?? variable.default
+    if (value === undefined) return byDefault
+    const parsed = Number(value)
+    if (!Number.isSafeInteger(parsed) || parsed < variable.min) {
+      problems.push(`${name} must be an integer >= ${variable.min} (got "${value}")`)
+      return byDefault
+    }
+    if (variable.max !== undefined && parsed > variable.max) {
+      problems.push(`${name} must be at most ${variable.max} (got "${value}")`)
+      return byDefault
+    }
+    return parsed
+  }
+  const flag = (name: FlagName): boolean => {
+    const value = raw(name)?.toLowerCase()
+    if (value === undefined) return VARIABLES[name].default
+    if (['1', 'true', 'on', 'yes'].includes(value)) return true
+    if (['0', 'false', 'off', 'no'].includes(value)) return false
+    problems.push(`${name} must be true or false (got "${raw(name)}")`)
+    return VARIABLES[name].default
+  }
+  return { int, flag, text: raw, problem: (message: string) => problems.push(message) }
+}
+
+type Readers = ReturnType<typeof readers>
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** LOG_LEVEL as pino names its levels; anything else is a problem reported with the rest. */
-function logLevel(raw: string | undefined, problems: string[]): string {
-  if (raw === undefined || raw === '') return 'info'
+function logLevel({ text, problem }: Readers): string {
+  const raw = text('LOG_LEVEL')
+  if (raw === undefined) return 'info'
   if (LOG_LEVELS.includes(raw)) return raw
-  problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
+  problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
   return 'info'
 }

@@ -45,41 +45,43 @@ interface Change {
   error?: { code: string; message: string }
 }
 
-clientMain<Config, SyncListenerResult>(async (config) => {
-  const tokens = JSON.parse(await readFile(config.tokensFile, 'utf8')) as string[]
-  const arrivals: Arrival[] = []
-  const problems: string[] = []
-  const counts = new Array<number>(tokens.length).fill(0)
-  const socketUsers = new Array<string>(tokens.length).fill('')
-  const sockets: WebSocket[] = []
-  let satisfied = 0
-  let lastEventAt = clockMs()
-  let finishing = false
-  let onProgress: () => void = () => {}
+/** The sockets of one listener process and what they received. */
+class Listener {
+  readonly arrivals: Arrival[] = []
+  readonly problems: string[] = []
+  readonly counts: number[]
+  readonly socketUsers: string[]
+  readonly sockets: WebSocket[] = []
+  /** Sockets that have had `expectPerSocket` changes. */
+  satisfied = 0
+  lastEventAt = clockMs()
+  finishing = false
+  onProgress: () => void = () => {}
 
-  const open = (index: number) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`${config.wsUrl}?token=${encodeURIComponent(tokens[index]!)}`)
-      sockets[index] = ws
+  constructor(
+    readonly config: Config,
+    readonly tokens: readonly string[],
+  ) {
+    this.counts = new Array<number>(tokens.length).fill(0)
+    this.socketUsers = new Array<string>(tokens.length).fill('')
+  }
+
+  /** Opens socket `index`; resolves on its hello. */
+  open(index: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`${this.config.wsUrl}?token=${encodeURIComponent(this.tokens[index]!)}`)
+      this.sockets[index] = ws
       const timer = setTimeout(() => reject(new Error(`socket ${index}: no hello in 30 s`)), 30_000)
       let greeted = false
       ws.on('message', (data) => {
         const at = clockMs()
         const message = JSON.parse(data.toString()) as Change
-        if (message.type === 'change') {
-          arrivals.push([index, message.id ?? '', message.userId ?? '', message.action ?? '', at])
-          lastEventAt = at
-          counts[index] = (counts[index] ?? 0) + 1
-          if (counts[index] === config.expectPerSocket) satisfied++
-          onProgress()
-        } else if (message.type === 'hello') {
+        if (message.type === 'hello') {
           greeted = true
-          socketUsers[index] = String((message as { userId?: unknown }).userId ?? '')
+          this.socketUsers[index] = String((message as { userId?: unknown }).userId ?? '')
           clearTimeout(timer)
           resolve()
-        } else if (message.type === 'error') {
-          problems.push(`socket ${index}: ${message.error?.code}: ${message.error?.message}`)
-        }
+        } else this.receive(index, message, at)
       })
       ws.once('unexpected-response', (_request, response) => {
         clearTimeout(timer)
@@ -88,58 +90,84 @@ clientMain<Config, SyncListenerResult>(async (config) => {
       ws.on('error', (error) => {
         clearTimeout(timer)
         if (!greeted) reject(error)
-        else problems.push(`socket ${index}: ${error.message}`)
+        else this.problems.push(`socket ${index}: ${error.message}`)
       })
       ws.once('close', (code) => {
         clearTimeout(timer)
         if (!greeted) reject(new Error(`socket ${index}: closed (${code}) before its hello`))
-        else if (!finishing) problems.push(`socket ${index}: closed by the server (${code})`)
+        else if (!this.finishing) this.problems.push(`socket ${index}: closed by the server (${code})`)
       })
     })
+  }
 
+  receive(index: number, message: Change, at: number): void {
+    if (message.type === 'change') {
+      this.arrivals.push([index, message.id ?? '', message.userId ?? '', message.action ?? '', at])
+      this.lastEventAt = at
+      this.counts[index] = (this.counts[index] ?? 0) + 1
+      if (this.counts[index] === this.config.expectPerSocket) this.satisfied++
+      this.onProgress()
+    } else if (message.type === 'error') {
+      this.problems.push(`socket ${index}: ${message.error?.code}: ${message.error?.message}`)
+    }
+  }
+
+  /** Resolves with why it ended: complete (then settled), idle or timeout. */
+  end(readyAt: number): Promise<string> {
+    const { config } = this
+    return new Promise<string>((resolve) => {
+      let settleTimer: NodeJS.Timeout | undefined
+      const end = (why: string) => {
+        clearInterval(poll)
+        resolve(why)
+      }
+      const poll = setInterval(() => {
+        const now = clockMs()
+        if (settleTimer !== undefined) return
+        if (now - readyAt > config.timeoutMs) end('timeout')
+        else if (now - this.lastEventAt > config.idleMs) end('idle')
+      }, 100)
+      this.onProgress = () => {
+        if (this.satisfied === this.tokens.length && settleTimer === undefined) {
+          settleTimer = setTimeout(() => end('complete'), config.settleMs)
+        }
+      }
+      this.onProgress()
+    })
+  }
+
+  async closeAll(): Promise<void> {
+    this.finishing = true
+    await Promise.all(this.sockets.map(closeSocket))
+  }
+}
+
+function closeSocket(ws: WebSocket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve()
+    const timer = setTimeout(() => {
+      ws.terminate()
+      resolve()
+    }, 2000)
+    ws.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    ws.close(1000, 'benchmark done')
+  })
+}
+
+clientMain<Config, SyncListenerResult>(async (config) => {
+  const tokens = JSON.parse(await readFile(config.tokensFile, 'utf8')) as string[]
+  const listener = new Listener(config, tokens)
   const connectStart = clockMs()
-  await forEachConcurrently(tokens.length, config.connectConcurrency, open)
+  await forEachConcurrently(tokens.length, config.connectConcurrency, (index) => listener.open(index))
   const connectMs = clockMs() - connectStart
   await writeFile(config.readyFile, JSON.stringify({ sockets: tokens.length, connectMs }))
   const readyAt = clockMs()
-  lastEventAt = readyAt
-
-  const ended = await new Promise<string>((resolve) => {
-    let settleTimer: NodeJS.Timeout | undefined
-    const end = (why: string) => {
-      clearInterval(poll)
-      resolve(why)
-    }
-    const poll = setInterval(() => {
-      const now = clockMs()
-      if (settleTimer !== undefined) return
-      if (now - readyAt > config.timeoutMs) end('timeout')
-      else if (now - lastEventAt > config.idleMs) end('idle')
-    }, 100)
-    onProgress = () => {
-      if (satisfied === tokens.length && settleTimer === undefined) {
-        settleTimer = setTimeout(() => end('complete'), config.settleMs)
-      }
-    }
-    onProgress()
-  })
-  finishing = true
-  await Promise.all(
-    sockets.map(
-      (ws) =>
-        new Promise<void>((resolve) => {
-          if (ws.readyState === WebSocket.CLOSED) return resolve()
-          const timer = setTimeout(() => {
-            ws.terminate()
-            resolve()
-          }, 2000)
-          ws.once('close', () => {
-            clearTimeout(timer)
-            resolve()
-          })
-          ws.close(1000, 'benchmark done')
-        }),
-    ),
-  )
+  listener.lastEventAt = readyAt
+  const ended = await listener.end(readyAt)
+  await listener.closeAll()
+  const { socketUsers, arrivals, problems } = listener
   return { sockets: tokens.length, connectMs, socketUsers, arrivals, ended, problems }
 })

@@ -44,38 +44,45 @@ export interface SyncWriterResult {
 
 const clockMs = (): number => Number(process.hrtime.bigint()) / 1e6
 
-clientMain<Config, SyncWriterResult>(async (config) => {
-  const tokens = JSON.parse(await readFile(config.tokensFile, 'utf8')) as string[]
-  const dispatcher = new Agent({ connections: Math.max(1, config.concurrency) })
-  const apis = new Map<number, Tessera>()
-  const api = (user: number) => {
-    let client = apis.get(user)
+/** One change of either kind by one user, timed on the shared clock. */
+class Writer {
+  readonly #apis = new Map<number, Tessera>()
+
+  constructor(
+    readonly config: Config,
+    readonly tokens: readonly string[],
+    readonly dispatcher: Agent,
+  ) {}
+
+  api(user: number): Tessera {
+    let client = this.#apis.get(user)
     if (!client) {
-      const token = tokens[user]
+      const token = this.tokens[user]
       if (token === undefined) throw new Error(`no token for user ${user}`)
-      client = new Tessera(config.base, token, dispatcher)
-      apis.set(user, client)
+      client = new Tessera(this.config.base, token, this.dispatcher)
+      this.#apis.set(user, client)
     }
     return client
   }
 
-  const folder = async (user: number, n: number, warmup: boolean): Promise<Write> => {
+  async folder(user: number, n: number, warmup: boolean): Promise<Write> {
     const sentAt = clockMs()
-    const created = await api(user).json<{ id: string }>(
+    const created = await this.api(user).json<{ id: string }>(
       'POST',
       '/folders',
-      { name: `sync ${config.tag} ${n}` },
+      { name: `sync ${this.config.tag} ${n}` },
       201,
     )
     return { user, kind: 'folder', id: created.id, sentAt, respondedAt: clockMs(), warmup }
   }
 
-  const upload = async (user: number, n: number, warmup: boolean): Promise<Write> => {
+  /** A 1 KiB upload, timed from just before `complete`. */
+  async upload(user: number, n: number, warmup: boolean): Promise<Write> {
     const bytes = randomBytes(1024)
     const hash = sha256Hex(bytes)
-    const client = api(user)
+    const client = this.api(user)
     const session = await client.init({
-      filename: `sync ${config.tag} ${n}.bin`,
+      filename: `sync ${this.config.tag} ${n}.bin`,
       size: bytes.length,
       chunkHashes: [hash],
       folderId: null,
@@ -86,25 +93,38 @@ clientMain<Config, SyncWriterResult>(async (config) => {
     const completed = await client.complete(session.uploadId)
     return { user, kind: 'upload', id: completed.file.id, sentAt, respondedAt: clockMs(), warmup }
   }
+}
 
+/** One user, one change at a time; every `uploadEvery`th an upload. */
+async function latencyWrites(writer: Writer, writes: Write[]): Promise<void> {
+  const { config } = writer
+  for (let n = 0; n < config.warmup + config.count; n++) {
+    const warmup = n < config.warmup
+    const isUpload = config.uploadEvery > 0 && n % config.uploadEvery === config.uploadEvery - 1
+    writes.push(await (isUpload ? writer.upload(0, n, warmup) : writer.folder(0, n, warmup)))
+  }
+}
+
+/** One folder creation per user, `concurrency` in flight, after those of the warm-up users. */
+async function fanoutWrites(writer: Writer, writes: Write[]): Promise<void> {
+  const { config, tokens } = writer
+  if (config.count + config.warmup > tokens.length)
+    throw new Error(`${config.count} + ${config.warmup} changes for ${tokens.length} users`)
+  await forEachConcurrently(config.warmup, config.concurrency, async (i) => {
+    writes.push(await writer.folder(config.count + i, config.count + i, true))
+  })
+  await forEachConcurrently(config.count, config.concurrency, async (user) => {
+    writes.push(await writer.folder(user, user, false))
+  })
+}
+
+clientMain<Config, SyncWriterResult>(async (config) => {
+  const tokens = JSON.parse(await readFile(config.tokensFile, 'utf8')) as string[]
+  const dispatcher = new Agent({ connections: Math.max(1, config.concurrency) })
+  const writer = new Writer(config, tokens, dispatcher)
   const writes: Write[] = []
   const start = clockMs()
-  if (config.mode === 'latency') {
-    for (let n = 0; n < config.warmup + config.count; n++) {
-      const warmup = n < config.warmup
-      const isUpload = config.uploadEvery > 0 && n % config.uploadEvery === config.uploadEvery - 1
-      writes.push(await (isUpload ? upload(0, n, warmup) : folder(0, n, warmup)))
-    }
-  } else {
-    if (config.count + config.warmup > tokens.length)
-      throw new Error(`${config.count} + ${config.warmup} changes for ${tokens.length} users`)
-    await forEachConcurrently(config.warmup, config.concurrency, async (i) => {
-      writes.push(await folder(config.count + i, config.count + i, true))
-    })
-    await forEachConcurrently(config.count, config.concurrency, async (user) => {
-      writes.push(await folder(user, user, false))
-    })
-  }
+  await (config.mode === 'latency' ? latencyWrites(writer, writes) : fanoutWrites(writer, writes))
   const ms = clockMs() - start
   await dispatcher.close()
   return { writes, ms }

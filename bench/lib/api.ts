@@ -93,3 +93,26 @@ export async function forEachConcurrently(
   })
   await Promise.all(lanes)
 }
+
+export async function postJson<T>(base: string, route: string, body: unknown, expect: number): Promise<T> {
+  const response = await request(`${base}${API_PREFIX}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  const text = await response.body.text()
+  if (response.statusCode !== expect) throw new Error(`POST ${route}: ${response.statusCode} ${text}`)
+  return JSON.parse(text) as T
+}
+
+/** Every benchmark account's password. */
+export const PASSWORD = 'benchmark password 1'
+
+export interface Account {
+  user: { id: string }
+  token: string
+}
+
+/** Registers `email` on the server at `base` (the password hash, argon2id, is deliberately slow). */
+export const register = (base: string, email: string): Promise<Account> =>
+  postJson<Account>(base, '/auth/register', { email, password: PASSWORD }, 201)

@@ -2,7 +2,11 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises'
 import path from 'node:path'
+import { phase } from './phases.js'
+import { createBenchDatabase } from './postgres.js'
 import { onCleanup, REPO_ROOT } from './processes.js'
+import { PG_ADMIN_URL } from './settings.js'
+import { buildTessera, builtTessera, type TesseraCommand } from './tessera-server.js'
 
 /**
  * The commit a benchmark compares this checkout with (before the change it measures), checked
@@ -74,3 +78,50 @@ export const BEFORE_INTEGRITY = 'c88f481'
 
 /** The commit before the hostile-client work (issue 10): limits keyed on the bearer, proofs hashed per entry. */
 export const BEFORE_HOSTILE_CLIENTS = '2af0bb1'
+
+export interface Contenders {
+  /** This checkout, built. */
+  current: TesseraCommand
+  /** The commit it is compared with, built in a worktree. */
+  baseline: TesseraCommand
+}
+
+/** Builds this checkout and `ref` (under `work`), each as a phase; undefined when either failed. */
+export async function buildContenders(ref: string, work: string): Promise<Contenders | undefined> {
+  const current = await buildTessera()
+  const baseline = await phase(`build ${ref} (the baseline) in a worktree`, async () =>
+    builtTessera(await buildBaseline(ref, work)),
+  )
+  return current && baseline ? { current, baseline } : undefined
+}
+
+export type Database = 'sqlite' | 'postgres'
+
+/** A server's database setting: none for SQLite; for PostgreSQL a throwaway one, dropped at cleanup. */
+export async function databaseEnv(db: Database): Promise<Record<string, string>> {
+  if (db === 'sqlite') return {}
+  const database = await createBenchDatabase(PG_ADMIN_URL)
+  onCleanup(() => database.drop())
+  return { DATABASE_URL: database.url }
+}
+
+/**
+ * Runs `measure` on this checkout and on `ref`, on SQLite and then PostgreSQL, each pairing a
+ * phase of its own. Answers false when a build failed and nothing was measured.
+ */
+export async function compareWithBaseline(
+  ref: string,
+  work: string,
+  measure: (target: { label: string; command: TesseraCommand }, db: Database) => Promise<void>,
+): Promise<boolean> {
+  const contenders = await buildContenders(ref, work)
+  if (!contenders) return false
+  const targets = [
+    { label: 'this checkout', command: contenders.current },
+    { label: `before (${ref})`, command: contenders.baseline },
+  ]
+  for (const db of ['sqlite', 'postgres'] as const) {
+    for (const target of targets) await phase(`${db}, ${target.label}`, () => measure(target, db))
+  }
+  return true
+}

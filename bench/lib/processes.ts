@@ -26,9 +26,6 @@ export function onExit(work: () => void): void {
 
 /** True once a signal or crash has started tearing everything down: no new phase should start. */
 export const isAborting = (): boolean => aborting
-/** The exit code the abort asked for (130 after Ctrl-C). */
-export const abortExitCode = (): number => abortCode
-
 /** Kills every child still alive (SIGKILL: nothing of theirs is worth keeping at this point). */
 export function killAllChildren(): void {
   for (const child of children) {
@@ -266,26 +263,19 @@ export async function runCommand(
 }
 
 /**
- * Prints the phases that could not run (a benchmark's figures are never a failure, a phase that
- * did not run is) and answers the exit code: 1 when there were any.
+ * Runs a benchmark's `main` and exits with its code once the cleanups have run (the abort's
+ * code when a signal stopped it; 1 when `main` throws).
  */
-export function failedPhasesExitCode(failures: readonly string[]): number {
-  if (failures.length === 0) return 0
-  console.log(
-    `\n${failures.length} phase(s) FAILED:\n${failures.map((failure) => `- ${failure}`).join('\n')}`,
-  )
-  console.log("(the servers' logs are in the temp directory: run with BENCH_KEEP_TMP=1 to keep it)")
-  return 1
-}
-
-/** Runs a benchmark's `main`: exits with its code, or cleans up and exits 1 when it throws. */
 export function runBenchmark(main: () => Promise<number>): void {
   main().then(
-    (code) => process.exit(code),
-    async (error: unknown) => {
-      console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+    async (code) => {
       await runCleanups()
-      process.exit(1)
+      process.exit(aborting ? abortCode : code)
+    },
+    async (error: unknown) => {
+      if (!aborting) console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+      await runCleanups()
+      process.exit(aborting ? abortCode : 1)
     },
   )
 }

@@ -100,3 +100,23 @@ export async function measureWindow(
     p99Ms: percentile(latencies, 99),
   }
 }
+
+/** Calls `work` back to back, `pauseMs` apart, until `stop` settles; answers each call's latency in ms. */
+export async function latenciesUntil(
+  stop: Promise<unknown>,
+  pauseMs: number,
+  work: () => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = []
+  let done = false
+  void stop.finally(() => {
+    done = true
+  })
+  while (!done) {
+    const start = now()
+    await work()
+    latencies.push(now() - start)
+    await new Promise((resolve) => setTimeout(resolve, pauseMs))
+  }
+  return latencies
+}

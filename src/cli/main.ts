@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander'
+import { openServices } from '../composition.js'
 import { type Config, loadConfig } from '../config.js'
 import { blobName } from '../domain/blob-key.js'
 import { systemClock } from '../domain/clock.js'
-import { openStores, servicesFor, startServer } from '../main.js'
+import { startServer } from '../main.js'
 import type { AppServices } from '../services/app-services.js'
 
 const program = new Command()
@@ -18,17 +19,18 @@ function configOrExit(): Config {
   }
 }
 
-/** Opens the configured stores, runs `work` on the services, closes them, answers the exit code. */
+/**
+ * Opens the configured stores, runs `work` on the services, closes them, answers the exit code.
+ * The maintenance commands publish no changes, so they need no broker: an in-process bus.
+ */
 async function withServices(work: (services: AppServices) => Promise<number>): Promise<never> {
   const config = configOrExit()
-  const { meta, blobs } = await openStores(config)
-  const services = servicesFor(config, meta, blobs, systemClock)
+  const { services, close } = await openServices({ ...config, bus: { kind: 'local' } }, systemClock)
   let code: number
   try {
     code = await work(services)
   } finally {
-    await services.hashers.close()
-    await meta.close()
+    await close()
   }
   process.exit(code)
 }

@@ -6,14 +6,6 @@ export const MiB = 1024 * 1024
 export const DEFAULT_CHUNK_SIZE = 4 * MiB
 /** Contract: a declared variable chunk is at most 16 MiB. */
 export const MAX_CHUNK_SIZE = 16 * MiB
-/**
- * The least size of every declared chunk but the last (UPLOAD_MIN_CHUNK_BYTES, by default). The
- * work of a download, a complete and a declaration grows with a file's chunks, not its bytes:
- * without a floor, 65,536 one-byte chunks of one hash (one 1-byte PUT, 64 KiB of quota) made a
- * file whose downloads took over a minute and held up every other request. With it, a file's
- * chunk count is bounded by what it charges to the quota.
- */
-export const DEFAULT_MIN_CHUNK_SIZE = 64 * 1024
 /** Far beyond any real file, but small enough that sizes stay exact in a JS number and in SQL bigint. */
 export const MAX_FILE_SIZE = 16 * 1024 ** 4
 /**

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import type { Millis } from './model.js'
 import {
   type AgedVersion,
-  DEFAULT_RETENTION,
   nextPruneAt,
   type RetentionPolicy,
   retentionFingerprint,
@@ -15,6 +14,8 @@ const HOUR = 60 * MINUTE
 const DAY = 24 * HOUR
 /** Midnight UTC: a whole hour and day of the epoch, so that slots start where the tests expect. */
 const NOW = Date.UTC(2030, 0, 7)
+/** A policy like the server's default (100 versions, 30 days, thinned). */
+const POLICY: RetentionPolicy = { maxVersions: 100, maxAgeMs: 30 * DAY, thin: true }
 
 /** Replay a failure with the seed it prints: FC_SEED=<seed> npx vitest run src/domain/retention.test.ts */
 const SEED = Number(process.env.FC_SEED ?? 20_300_107)
@@ -81,11 +82,11 @@ describe('nextPruneAt', () => {
 
 describe('retentionFingerprint', () => {
   it('differs for every setting and is stable for equal policies', () => {
-    const base = retentionFingerprint(DEFAULT_RETENTION)
-    expect(retentionFingerprint({ ...DEFAULT_RETENTION })).toBe(base)
-    expect(retentionFingerprint({ ...DEFAULT_RETENTION, maxVersions: 99 })).not.toBe(base)
-    expect(retentionFingerprint({ ...DEFAULT_RETENTION, maxAgeMs: DAY })).not.toBe(base)
-    expect(retentionFingerprint({ ...DEFAULT_RETENTION, thin: false })).not.toBe(base)
+    const base = retentionFingerprint(POLICY)
+    expect(retentionFingerprint({ ...POLICY })).toBe(base)
+    expect(retentionFingerprint({ ...POLICY, maxVersions: 99 })).not.toBe(base)
+    expect(retentionFingerprint({ ...POLICY, maxAgeMs: DAY })).not.toBe(base)
+    expect(retentionFingerprint({ ...POLICY, thin: false })).not.toBe(base)
   })
 })
 

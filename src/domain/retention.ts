@@ -20,8 +20,6 @@ export interface RetentionPolicy {
   thin: boolean
 }
 
-export const DEFAULT_RETENTION: RetentionPolicy = { maxVersions: 100, maxAgeMs: 30 * DAY, thin: true }
-
 export interface AgedVersion {
   version: number
   createdAt: Millis

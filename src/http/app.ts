@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { Config } from '../config.js'
 import { MAX_CHUNK_SIZE } from '../domain/chunk-plan.js'
 import { AppError } from '../domain/errors.js'
 import type { AppServices } from '../services/app-services.js'
@@ -13,7 +14,7 @@ import { clientErrorHandler } from './framework-errors.js'
 import { parseJsonBody } from './json-body.js'
 import { loggableUrl } from './loggable-url.js'
 import { refuseRepeatedQueryParameters } from './query-strings.js'
-import { installRateLimits } from './rate-limits.js'
+import { installRateLimits, type RateLimits } from './rate-limits.js'
 import { guardRequestBodies } from './request-bodies.js'
 import { authRoutes, SESSION_COOKIE } from './routes/auth-routes.js'
 import { fileRoutes } from './routes/file-routes.js'
@@ -23,37 +24,20 @@ import { opsRoutes } from './routes/ops-routes.js'
 import { shareRoutes } from './routes/share-routes.js'
 import { syncRoutes } from './routes/sync-routes.js'
 import { uploadRoutes } from './routes/upload-routes.js'
-import type { SyncConnectionOptions } from './sync-connection.js'
 import { attachSyncSocket } from './sync-socket.js'
 
 export const API_PREFIX = '/api/v1'
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
+/** The configuration groups the HTTP layer reads. */
+export type AppConfig = Pick<Config, 'http' | 'shares' | 'sync' | 'auth'>
+
 export interface AppOptions {
+  config: AppConfig
   services: AppServices
-  /** Largest JSON body accepted (chunk uploads are raw and bounded by their declared size). */
-  bodyLimitBytes: number
-  /** A request body that sends nothing for this long while it is read is answered 408. */
-  bodyIdleTimeoutMs: number
-  /** Long polls one user may hold open on this node; one more answers 429. */
-  maxLongPollsPerUser: number
-  sessionTtlMs: number
-  loginRateLimitPerMinute: number
-  /** Requests per minute per signed-in user, over all routes; 0 turns the limit off. */
-  requestRateLimitPerMinute: number
-  /** Requests per minute per address without a valid session (rate-limits.ts); 0 turns it off. */
-  anonymousRateLimitPerMinute: number
-  trustProxy: boolean
-  /** Connections open at once, overall and per client address (connection-limits.ts); 0: none. */
-  connections: { maxConnections: number; maxConnectionsPerAddress: number }
   logger: FastifyServerOptions['logger']
   /** Where /metrics reads from; the server adds its background jobs' figures to it. */
   metrics?: Registry
-  syncSocket: SyncConnectionOptions & { maxSocketsPerUser: number }
-  /** The service's public address (PUBLIC_URL), for link URLs; else the request's own host. */
-  publicUrl?: string
-  /** Requests per minute per address on the anonymous link routes. */
-  shareRateLimitPerMinute: number
 }
 
 declare module 'fastify' {
@@ -63,12 +47,44 @@ declare module 'fastify' {
   }
 }
 
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { services } = options
-  const app = Fastify({
-    logger: options.logger,
-    bodyLimit: options.bodyLimitBytes,
-    trustProxy: options.trustProxy,
+/** The HTTP app on the services: guards, metrics, the API's routes and the sync socket. */
+export async function buildApp({
+  config,
+  services,
+  logger,
+  metrics = new Registry(),
+}: AppOptions): Promise<FastifyInstance> {
+  const app = createFastify(config.http, logger)
+  app.decorateRequest('auth', null)
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
+  app.setNotFoundHandler((request, reply) =>
+    sendError(new AppError('NOT_FOUND', 'no such route'), request, reply),
+  )
+  limitConnections(app.server, { ...config.http, trustProxy: config.http.trustProxy })
+  guardRequestBodies(app, { idleTimeoutMs: config.http.bodyIdleTimeoutMs, drainLimitBytes: MAX_CHUNK_SIZE })
+  acceptJsonBodies(app)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id)
+  })
+  app.addHook('onRequest', refuseRepeatedQueryParameters)
+  logAndMeasureRequests(app, metrics)
+
+  await app.register(fastifyCookie)
+  const limits = installRateLimits(app, {
+    perUserPerMinute: config.http.requestRateLimitPerMinute,
+    unauthenticatedPerAddressPerMinute: config.http.anonymousRateLimitPerMinute,
+  })
+  opsRoutes(app, { services, metrics })
+  await app.register(async (api) => apiRoutes(api, { config, services, limits }), { prefix: API_PREFIX })
+  attachSyncSockets(app, { config, services, limits, metrics })
+  return app
+}
+
+function createFastify(http: Config['http'], logger: FastifyServerOptions['logger']): FastifyInstance {
+  return Fastify({
+    logger,
+    bodyLimit: http.bodyLimitBytes,
+    trustProxy: http.trustProxy,
     // One line per request is logged in onResponse, with what operators need.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -81,7 +97,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
   })
-  const metrics = options.metrics ?? new Registry()
+}
+
+/** JSON bodies: parsed whole (they are small: bodyLimitBytes, 8 MiB for an init), empty is none. */
+function acceptJsonBodies(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(String(body)))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+}
+
+/** One log line and one latency observation per request, with what operators need. */
+function logAndMeasureRequests(app: FastifyInstance, metrics: Registry): void {
   collectDefaultMetrics({ register: metrics })
   const requestDuration = new Histogram({
     name: 'tessera_http_request_duration_seconds',
@@ -95,29 +126,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     labelNames: ['status'],
     registers: [metrics],
   })
-
-  app.decorateRequest('auth', null)
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply))
-  app.setNotFoundHandler((request, reply) =>
-    sendError(new AppError('NOT_FOUND', 'no such route'), request, reply),
-  )
-  limitConnections(app.server, { ...options.connections, trustProxy: options.trustProxy })
-  guardRequestBodies(app, { idleTimeoutMs: options.bodyIdleTimeoutMs, drainLimitBytes: MAX_CHUNK_SIZE })
-
-  // JSON bodies: parsed whole (they are small: bodyLimitBytes, 8 MiB for an init), empty is none.
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(String(body)))
-    } catch (error) {
-      done(error as Error, undefined)
-    }
-  })
-
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('X-Request-Id', request.id)
-  })
-  app.addHook('onRequest', refuseRepeatedQueryParameters)
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     requestDuration.observe(
@@ -125,55 +133,55 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.elapsedTime / 1000,
     )
     if (route.endsWith('/chunk/:index')) chunkPuts.inc({ status: reply.statusCode })
-    request.log.info(
-      {
-        method: request.method,
-        url: loggableUrl(request.url),
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime),
-      },
-      'request',
-    )
+    const line = { method: request.method, url: loggableUrl(request.url), status: reply.statusCode }
+    request.log.info({ ...line, ms: Math.round(reply.elapsedTime) }, 'request')
   })
+}
 
-  await app.register(fastifyCookie)
-  const limits = installRateLimits(app, {
-    perUserPerMinute: options.requestRateLimitPerMinute,
-    unauthenticatedPerAddressPerMinute: options.anonymousRateLimitPerMinute,
+interface ApiParts {
+  config: AppConfig
+  services: AppServices
+  limits: RateLimits
+}
+
+/** The routes under /api/v1: signed in (unless a route says it is public) and same-site. */
+function apiRoutes(api: FastifyInstance, { config, services, limits }: ApiParts): void {
+  api.addHook('onRequest', async (request) => {
+    // Before any body is read: an unauthenticated upload is refused without taking its bytes.
+    if (request.routeOptions.config.public) return
+    const { token } = credentialsOf(request)
+    request.auth = await limits.authenticate(request, () => services.auth.authenticate(token))
   })
+  api.addHook('onRequest', refuseCrossSiteCookieRequests({ publicUrl: config.http.publicUrl }))
+  authRoutes(api, {
+    services,
+    sessionTtlMs: config.auth.sessionTtlMs,
+    loginRateLimitPerMinute: config.auth.loginRateLimitPerMinute,
+  })
+  folderRoutes(api, { services })
+  fileRoutes(api, { services })
+  uploadRoutes(api, { services })
+  historyRoutes(api, { services })
+  syncRoutes(api, { services, maxLongPollsPerUser: config.sync.maxLongPollsPerUser })
+  shareRoutes(api, {
+    services,
+    shareRateLimitPerMinute: config.shares.rateLimitPerMinute,
+    linkBase: (request) => `${config.http.publicUrl ?? `${request.protocol}://${request.host}`}${API_PREFIX}`,
+  })
+}
 
-  opsRoutes(app, { services, metrics })
-  await app.register(
-    async (api) => {
-      api.addHook('onRequest', async (request) => {
-        // Before any body is read: an unauthenticated upload is refused without taking its bytes.
-        if (request.routeOptions.config.public) return
-        const { token } = credentialsOf(request)
-        request.auth = await limits.authenticate(request, () => services.auth.authenticate(token))
-      })
-      api.addHook('onRequest', refuseCrossSiteCookieRequests({ publicUrl: options.publicUrl }))
-      authRoutes(api, options)
-      folderRoutes(api, options)
-      fileRoutes(api, options)
-      uploadRoutes(api, options)
-      historyRoutes(api, options)
-      syncRoutes(api, options)
-      shareRoutes(api, {
-        services,
-        shareRateLimitPerMinute: options.shareRateLimitPerMinute,
-        linkBase: (request) => `${options.publicUrl ?? `${request.protocol}://${request.host}`}${API_PREFIX}`,
-      })
-    },
-    { prefix: API_PREFIX },
-  )
-
+/** The sync WebSocket, closed before the server stops listening, and its gauges. */
+function attachSyncSockets(
+  app: FastifyInstance,
+  { config, services, limits, metrics }: ApiParts & { metrics: Registry },
+): void {
   const sockets = attachSyncSocket(app, services, {
-    ...options.syncSocket,
+    ...config.sync,
     path: `${API_PREFIX}/sync/ws`,
     parseCookie: (header) => app.parseCookie(header),
     sessionCookie: SESSION_COOKIE,
     limits,
-    trustProxy: options.trustProxy,
+    trustProxy: config.http.trustProxy,
   })
   // Before the server stops listening: open sockets and long polls would keep it waiting.
   app.addHook('preClose', async () => {
@@ -196,5 +204,4 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       this.set(services.hub.size.users)
     },
   })
-  return app
 }

@@ -1,12 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
-import { AppError } from '../domain/errors.js'
-import { changeMessage, encodeJournalCursor } from '../domain/journal.js'
+import { changeMessage, encodeJournalCursor, type JournalEntry } from '../domain/journal.js'
 import type { User } from '../domain/model.js'
 import type { AppServices } from '../services/app-services.js'
 import type { SyncWatcher } from '../services/sync-hub.js'
-import { parseCursor } from '../services/sync-service.js'
 import { toAppError } from './error-response.js'
+import { parseInput } from './request-input.js'
+import { socketCursor } from './routes/sync-schemas.js'
 
 export interface SyncConnectionOptions {
   /** How often sockets are pinged; a peer that misses one ping is dropped. */
@@ -21,6 +21,19 @@ export interface SyncConnectionOptions {
    * follow, and is told to reconnect and catch up from its cursor, and dropped.
    */
   slowClientMs: number
+}
+
+/** Whose socket it is: the user, and the session token their handshake gave (checked again on each ping). */
+export interface SyncSession {
+  user: User
+  token: string
+}
+
+/** What every socket of this node shares. */
+export interface SyncConnectionContext {
+  services: AppServices
+  options: SyncConnectionOptions
+  log: FastifyBaseLogger
 }
 
 /** Close codes of the sync socket (4000–4999 are the application's). */
@@ -70,14 +83,22 @@ export class SyncConnection implements SyncWatcher {
   #pingWindowStart = 0
   #pings = 0
 
+  private readonly user: User
+  private readonly token: string
+  private readonly services: AppServices
+  private readonly options: SyncConnectionOptions
+  private readonly log: FastifyBaseLogger
+
   constructor(
     private readonly ws: WebSocket,
-    private readonly user: User,
-    private readonly token: string,
-    private readonly services: AppServices,
-    private readonly options: SyncConnectionOptions,
-    private readonly log: FastifyBaseLogger,
+    session: SyncSession,
+    { services, options, log }: SyncConnectionContext,
   ) {
+    this.user = session.user
+    this.token = session.token
+    this.services = services
+    this.options = options
+    this.log = log
     ws.on('pong', () => {
       this.#alive = true
     })
@@ -96,12 +117,8 @@ export class SyncConnection implements SyncWatcher {
       const unwatch = await this.services.hub.watch(this.user.id, this)
       if (this.#closed) return unwatch()
       this.#unwatch = unwatch
-      if (rawCursor === null || rawCursor === '') {
-        this.#cursor = await this.services.sync.latest(this.user)
-      } else {
-        this.#cursor = parseCursor(rawCursor)
-        await this.services.sync.checkCursor(this.user, this.#cursor)
-      }
+      const after = parseInput(socketCursor, rawCursor)
+      this.#cursor = await this.services.sync.startingPosition(this.user, after)
       this.#send({ type: 'hello', userId: this.user.id, cursor: encodeJournalCursor(this.#cursor) })
       this.#started = true
       this.wake()
@@ -146,39 +163,40 @@ export class SyncConnection implements SyncWatcher {
     })
   }
 
+  /** Sends what the journal holds after the cursor, page by page, until nothing is left. */
   async #drain(): Promise<void> {
     this.#draining = true
     try {
       do {
         this.#again = false
-        const entries = await this.services.meta.journal.after(this.user.id, this.#cursor, PAGE)
-        // Positions are consecutive: a hole after the cursor means compaction overtook it.
-        if (entries.length > 0 && entries[0]?.seq !== this.#cursor + 1) {
-          throw new AppError(
-            'CURSOR_EXPIRED',
-            'the journal was compacted past this socket: list from scratch',
-          )
-        }
-        for (const entry of entries) {
-          if (this.#closed) return
-          if (this.ws.bufferedAmount > this.options.maxBufferedBytes && !(await this.#drained())) {
-            this.log.warn(
-              { userId: this.user.id, buffered: this.ws.bufferedAmount },
-              'sync socket too slow: dropped',
-            )
-            void this.close(SYNC_CLOSE.tooSlow, 'too slow: reconnect and catch up from your cursor')
-            return
-          }
-          this.ws.send(JSON.stringify(changeMessage(entry)))
-          this.#cursor = entry.seq
-        }
-        if (entries.length === PAGE) this.#again = true
+        // The service refuses a cursor that compaction overtook (CURSOR_EXPIRED: list from scratch).
+        const page = await this.services.sync.changes(this.user, { after: this.#cursor, limit: PAGE })
+        if (!(await this.#sendAll(page.entries))) return
+        if (page.hasMore) this.#again = true
       } while (this.#again && !this.#closed)
     } catch (error) {
       this.#fail(error)
     } finally {
       this.#draining = false
     }
+  }
+
+  /** Sends entries in order, moving the cursor; false once the socket is closed or dropped. */
+  async #sendAll(entries: readonly JournalEntry[]): Promise<boolean> {
+    for (const entry of entries) {
+      if (this.#closed) return false
+      if (this.ws.bufferedAmount > this.options.maxBufferedBytes && !(await this.#drained())) {
+        this.log.warn(
+          { userId: this.user.id, buffered: this.ws.bufferedAmount },
+          'sync socket too slow: dropped',
+        )
+        void this.close(SYNC_CLOSE.tooSlow, 'too slow: reconnect and catch up from your cursor')
+        return false
+      }
+      this.ws.send(JSON.stringify(changeMessage(entry)))
+      this.#cursor = entry.seq
+    }
+    return true
   }
 
   /** Waits for the client to read its queue down to half the limit; false if it does not in time. */

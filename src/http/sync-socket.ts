@@ -3,13 +3,15 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { type WebSocket, WebSocketServer } from 'ws'
 import { AppError } from '../domain/errors.js'
+import type { User } from '../domain/model.js'
 import type { AppServices } from '../services/app-services.js'
 import type { Authenticated } from '../services/auth-service.js'
 import { clientIpOf } from './client-ip.js'
 import { STATUS, toAppError } from './error-response.js'
+import { PerUserSlots } from './per-user-slots.js'
 import { assertNoRepeatedParameter } from './query-strings.js'
 import type { RateLimits } from './rate-limits.js'
-import { SyncConnection, type SyncConnectionOptions } from './sync-connection.js'
+import { SyncConnection, type SyncConnectionContext, type SyncConnectionOptions } from './sync-connection.js'
 
 export interface SyncSocketOptions extends SyncConnectionOptions {
   /** The path clients connect to (API.md: `WS /sync/ws`). */
@@ -39,20 +41,54 @@ export function attachSyncSocket(
   services: AppServices,
   options: SyncSocketOptions,
 ): { readonly connections: number; close(): Promise<void> } {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
-  // A handshake ws cannot take (a bad version or key) is answered in the contract's shape.
-  wss.on('wsClientError', (error: Error, socket: Duplex) =>
-    refuse(
-      socket,
-      new AppError('INVALID_REQUEST', `not a WebSocket handshake this server takes: ${error.message}`),
-    ),
-  )
-  const connections = new Set<SyncConnection>()
-  const perUser = new Map<string, number>()
+  const server = new SyncSocketServer(app, services, options)
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+    server.upgrade(request, socket, head)
+  app.server.on('upgrade', onUpgrade)
 
-  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  // One timer for every socket: a peer that did not answer the last ping is dropped, and every
+  // session is checked again, so a logout or an expired session ends its sockets too.
+  const heartbeat = setInterval(() => server.heartbeat(), options.pingIntervalMs)
+  heartbeat.unref()
+
+  return {
+    get connections() {
+      return server.connections.size
+    },
+    async close() {
+      clearInterval(heartbeat)
+      app.server.off('upgrade', onUpgrade)
+      await server.close()
+    },
+  }
+}
+
+/** The sockets of this node: who may open one, and the connections open. */
+class SyncSocketServer {
+  readonly connections = new Set<SyncConnection>()
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES })
+  readonly #sockets: PerUserSlots
+  readonly #context: SyncConnectionContext
+
+  constructor(
+    app: FastifyInstance,
+    private readonly services: AppServices,
+    private readonly options: SyncSocketOptions,
+  ) {
+    this.#sockets = new PerUserSlots(options.maxSocketsPerUser)
+    this.#context = { services, options, log: app.log }
+    // A handshake ws cannot take (a bad version or key) is answered in the contract's shape.
+    this.#wss.on('wsClientError', (error: Error, socket: Duplex) =>
+      refuse(
+        socket,
+        new AppError('INVALID_REQUEST', `not a WebSocket handshake this server takes: ${error.message}`),
+      ),
+    )
+  }
+
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(request.url ?? '/', 'http://localhost')
-    const ip = clientIpOf(request, options.trustProxy)
+    const ip = clientIpOf(request, this.options.trustProxy)
     socket.on('error', () => socket.destroy())
     try {
       assertNoRepeatedParameter(request.url ?? '/')
@@ -60,9 +96,9 @@ export function attachSyncSocket(
       refuse(socket, toAppError(error))
       return
     }
-    if (url.pathname !== options.path) {
+    if (url.pathname !== this.options.path) {
       // Counted like a request for no route: a 404 costs the address its budget, then 429s.
-      options.limits.countUnknownRoute(ip).then(
+      this.options.limits.countUnknownRoute(ip).then(
         () => refuse(socket, new AppError('NOT_FOUND', 'no such route')),
         (error: unknown) => refuse(socket, toAppError(error)),
       )
@@ -70,65 +106,56 @@ export function attachSyncSocket(
     }
     // A failed handshake counts against the address's unauthenticated budget (429 once spent),
     // a valid one against its user's, like any request.
-    options.limits
-      .authenticateFrom(ip, () => authenticateUpgrade(request, url, services, options))
+    this.options.limits
+      .authenticateFrom(ip, () => authenticateUpgrade(request, url, this.services, this.options))
       .then(
-        ({ user, token }) => {
-          const held = perUser.get(user.id) ?? 0
-          if (held >= options.maxSocketsPerUser) {
-            refuse(
-              socket,
-              new AppError(
-                'TOO_MANY_CONNECTIONS',
-                `at most ${options.maxSocketsPerUser} sync sockets per user`,
-              ),
-            )
-            return
-          }
-          perUser.set(user.id, held + 1)
-          const release = () => {
-            const left = (perUser.get(user.id) ?? 1) - 1
-            if (left > 0) perUser.set(user.id, left)
-            else perUser.delete(user.id)
-          }
-          let opened = false
-          wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
-            opened = true
-            const connection = new SyncConnection(ws, user, token, services, options, app.log)
-            connections.add(connection)
-            ws.once('close', () => {
-              connections.delete(connection)
-              release()
-            })
-            void connection.start(url.searchParams.get('cursor'))
-          })
-          // ws refuses a malformed handshake (a bad version or key) itself, without calling
-          // back; it calls back synchronously otherwise. A refused one must give its slot back.
-          if (!opened) release()
-        },
+        (auth) => this.#open(auth, { request, socket, head, url }),
         (error: unknown) => refuse(socket, toAppError(error)),
       )
   }
-  app.server.on('upgrade', onUpgrade)
 
-  // One timer for every socket: a peer that did not answer the last ping is dropped, and every
-  // session is checked again, so a logout or an expired session ends its sockets too.
-  const heartbeat = setInterval(() => {
-    for (const connection of connections) connection.heartbeat()
-  }, options.pingIntervalMs)
-  heartbeat.unref()
-
-  return {
-    get connections() {
-      return connections.size
-    },
-    async close() {
-      clearInterval(heartbeat)
-      app.server.off('upgrade', onUpgrade)
-      await Promise.all([...connections].map((connection) => connection.close(1001, 'server shutting down')))
-      wss.close()
-    },
+  /** Opens the socket of an authenticated handshake, within the user's bound of sockets. */
+  #open({ user, token }: { user: User; token: string }, handshake: Handshake): void {
+    const { request, socket, head, url } = handshake
+    const release = this.#sockets.take(user.id)
+    if (!release) {
+      const message = `at most ${this.options.maxSocketsPerUser} sync sockets per user`
+      refuse(socket, new AppError('TOO_MANY_CONNECTIONS', message))
+      return
+    }
+    let opened = false
+    this.#wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
+      opened = true
+      const connection = new SyncConnection(ws, { user, token }, this.#context)
+      this.connections.add(connection)
+      ws.once('close', () => {
+        this.connections.delete(connection)
+        release()
+      })
+      void connection.start(url.searchParams.get('cursor'))
+    })
+    // ws refuses a malformed handshake (a bad version or key) itself, without calling
+    // back; it calls back synchronously otherwise. A refused one must give its slot back.
+    if (!opened) release()
   }
+
+  heartbeat(): void {
+    for (const connection of this.connections) connection.heartbeat()
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.connections].map((connection) => connection.close(1001, 'server shutting down')),
+    )
+    this.#wss.close()
+  }
+}
+
+interface Handshake {
+  request: IncomingMessage
+  socket: Duplex
+  head: Buffer
+  url: URL
 }
 
 async function authenticateUpgrade(

@@ -39,7 +39,7 @@ export async function appendVersion(
   const ownerId = target.kind === 'existing' ? target.file.ownerId : target.ownerId
   const nodeId = target.kind === 'existing' ? target.file.id : target.id
   const grows = content.size - (previous?.size ?? 0)
-  if (!(await tx.users.addUsedBytes(ownerId, grows, grows > 0))) {
+  if (!(await tx.users.addUsedBytes(ownerId, grows, { withinQuota: grows > 0 }))) {
     throw new AppError('QUOTA_EXCEEDED', 'the file does not fit in the remaining quota')
   }
   const version = versionMadeBy(target)

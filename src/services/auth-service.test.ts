@@ -110,11 +110,8 @@ describe('AuthService', () => {
     const { store } = db
 
     for (const t of [token, login.token]) {
-      expect(await store.sessions.find(sha256Hex(t), now)).toMatchObject({
-        tokenHash: sha256Hex(t),
-        userId: user.id,
-      })
-      expect(await store.sessions.find(t, now)).toBeNull()
+      expect(await store.sessions.findUser(sha256Hex(t), now)).toMatchObject({ user: { id: user.id } })
+      expect(await store.sessions.findUser(t, now)).toBeNull()
     }
     expect((await auth.authenticate(login.token)).tokenHash).toBe(sha256Hex(login.token))
 
@@ -146,8 +143,8 @@ describe('AuthService', () => {
 
     expect(await auth.sweepExpiredSessions()).toBe(1)
     // Gone, not merely filtered out: not even found as of a time it was valid.
-    expect(await db.store.sessions.find(sha256Hex(early), start)).toBeNull()
-    expect(await db.store.sessions.find(sha256Hex(later), now)).not.toBeNull()
+    expect(await db.store.sessions.findUser(sha256Hex(early), start)).toBeNull()
+    expect(await db.store.sessions.findUser(sha256Hex(later), now)).not.toBeNull()
     expect((await auth.authenticate(later)).user.email).toBe('dan@example.com')
     expect(await auth.sweepExpiredSessions()).toBe(0)
 

@@ -4,7 +4,6 @@ import type { FolderMember, MemberRole, User } from '../domain/model.js'
 import type { SharedFolder } from '../ports/metadata/sharing-repository.js'
 import type { MetadataStore, Repositories } from '../ports/metadata-store.js'
 import { locate, locateLocked, mayWriteFolder } from './access.js'
-import { normalizeEmail } from './auth-service.js'
 import type { ChangeJournal } from './change-journal.js'
 
 export interface MemberView {
@@ -14,7 +13,19 @@ export interface MemberView {
   createdAt: number
 }
 
-const ROLES: readonly MemberRole[] = ['viewer', 'editor']
+/** An invitation to a folder, or a new role for a member of it. */
+export interface AddMemberCommand {
+  folderId: string
+  /** The invitee's address, as `normalizeEmail` gives it (as accounts are registered with). */
+  email: string
+  role: MemberRole
+}
+
+/** Who leaves a folder: the member removed by its owner, or the caller leaving. */
+export interface RemoveMemberCommand {
+  folderId: string
+  userId: string
+}
 
 /**
  * Folders shared between users (API.md, Sharing): the owner adds members by email as viewer or
@@ -32,14 +43,8 @@ export class MemberService {
   /** Adds (201: `created`) or changes the role of (200) a member; the owner only. */
   async add(
     owner: User,
-    folderId: string,
-    input: { email?: unknown; role?: unknown },
+    { folderId, email, role }: AddMemberCommand,
   ): Promise<{ member: MemberView; created: boolean }> {
-    const email = normalizeEmail(input.email)
-    const role = input.role
-    if (typeof role !== 'string' || !ROLES.includes(role as MemberRole)) {
-      throw invalid('role must be "viewer" or "editor"')
-    }
     return this.journal.transaction(owner.id, async (tx, log) => {
       const { node: folder } = await locateLocked(tx, owner, folderId, 'own', 'folder')
       if (folder.parentId === null) throw invalid('the root folder cannot be shared; share a folder in it')
@@ -50,7 +55,7 @@ export class MemberService {
       const member: FolderMember = {
         folderId: folder.id,
         userId: invitee.id,
-        role: role as MemberRole,
+        role,
         addedBy: owner.id,
         createdAt: this.clock(),
       }
@@ -80,7 +85,7 @@ export class MemberService {
   }
 
   /** The owner removes anyone; a member may remove themselves (leave). 404 for a non-member. */
-  async remove(user: User, folderId: string, memberId: string): Promise<void> {
+  async remove(user: User, { folderId, userId: memberId }: RemoveMemberCommand): Promise<void> {
     await this.journal.transaction(user.id, async (tx, log) => {
       const leaving = memberId === user.id
       const { node: folder } = await locateLocked(tx, user, folderId, leaving ? 'read' : 'own', 'folder')

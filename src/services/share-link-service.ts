@@ -4,7 +4,6 @@ import type { Clock } from '../domain/clock.js'
 import { AppError, invalid, notFound } from '../domain/errors.js'
 import { newId } from '../domain/ids.js'
 import type { Millis, NodeKind, NodeRecord, ShareLink, User } from '../domain/model.js'
-import { parseRfc3339 } from '../domain/rfc3339.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
 import { locate } from './access.js'
 import { hashToken } from './auth-service.js'
@@ -14,10 +13,10 @@ import type { PasswordHasher } from './password-hasher.js'
 
 export interface ShareLinkOptions {
   /** Passwords a link checks per window (a right one is given back); then 429 until it ends. */
-  attemptLimit: number
+  passwordAttempts: number
   /** The share of those one client address may use (its IPv6 /64: `addressKey`). */
-  attemptsPerAddress: number
-  attemptWindowMs: Millis
+  passwordAttemptsPerAddress: number
+  passwordWindowMs: Millis
 }
 
 /** Who opens a link: the password they sent (X-Share-Password) and the address they came from. */
@@ -29,12 +28,27 @@ export interface Visitor {
 /** 256 bits: twice the contract's minimum; a guess is hopeless at any request rate. */
 const TOKEN_BYTES = 32
 const TOKEN = /^[A-Za-z0-9_-]{43}$/
-const MAX_PASSWORD_LENGTH = 1024
-/**
- * The latest expiry: the last millisecond of year 9999, the last that RFC 3339 (and so the
- * answer's `expiresAt`) can write; a Date goes on to year 275760 in a form no parser takes back.
- */
-const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+/** The longest password a link takes; a longer one sent by a visitor is wrong without hashing. */
+export const MAX_LINK_PASSWORD_LENGTH = 1024
+
+/** A new link to an item of the caller's own. */
+export interface CreateLinkCommand {
+  nodeId: string
+  /** What the route says the item is: a file link to a folder id is 404, and so on. */
+  kind: NodeKind
+  /** Null: anyone with the token opens it. */
+  password: string | null
+  /** Null: it does not expire; else a time in the future. */
+  expiresAt: Millis | null
+}
+
+/** Which page of a folder link a visitor asks for, as the query string gave it. */
+export interface LinkViewQuery {
+  /** A folder at or below the linked one (absent or empty: the linked folder itself). */
+  folderId?: string
+  limit?: string
+  cursor?: string
+}
 
 /** A link opened by its visitor: the link and the live item it names. */
 export interface OpenedLink {
@@ -70,16 +84,10 @@ export class ShareLinkService {
   ) {}
 
   /** A new link to a file or folder of the caller's own (members do not share further). */
-  async create(
-    user: User,
-    nodeId: string,
-    kind: NodeKind,
-    input: { password?: unknown; expiresAt?: unknown },
-  ): Promise<ShareLink> {
+  async create(user: User, { nodeId, kind, password, expiresAt }: CreateLinkCommand): Promise<ShareLink> {
     const { node } = await locate(this.meta, user, nodeId, 'own', kind)
     if (node.parentId === null) throw invalid('the root folder cannot be shared; share a folder in it')
-    const expiresAt = this.#parseExpiry(input.expiresAt)
-    const password = parsePassword(input.password)
+    if (expiresAt !== null && expiresAt <= this.clock()) throw invalid('expiresAt must be in the future')
     const link: ShareLink = {
       id: newId(),
       token: randomBytes(TOKEN_BYTES).toString('base64url'),
@@ -120,11 +128,7 @@ export class ShareLinkService {
    * What a visitor sees: the file, or a page of the folder (or of `folderId` inside it).
    * Revoked, expired, unknown and deleted are all 404; a password wrong or missing is 401.
    */
-  async view(
-    token: string,
-    visitor: Visitor,
-    query: { folderId?: unknown; limit?: unknown; cursor?: unknown },
-  ): Promise<LinkView> {
+  async view(token: string, visitor: Visitor, query: LinkViewQuery): Promise<LinkView> {
     const { link, node } = await this.open(token, visitor)
     if (node.kind === 'file') return { kind: 'file', link, file: node }
     const limit = parseLimit(query.limit)
@@ -145,12 +149,12 @@ export class ShareLinkService {
   async planDownload(
     token: string,
     visitor: Visitor,
-    fileId: unknown,
+    { fileId }: { fileId?: string },
   ): Promise<{ plan: DownloadPlan; countDownload: () => Promise<void> }> {
     const { link, node } = await this.open(token, visitor)
     let file = node
     if (node.kind === 'folder') {
-      if (typeof fileId !== 'string' || fileId === '') throw invalid('fileId is required for a folder link')
+      if (fileId === undefined || fileId === '') throw invalid('fileId is required for a folder link')
       file = (await this.#inside(node, fileId, 'file')).target
     } else if (fileId !== undefined && fileId !== '' && fileId !== node.id) {
       throw notFound('file not found')
@@ -184,10 +188,10 @@ export class ShareLinkService {
   }
 
   /**
-   * Checks a link's password, at most `attemptLimit` times per window whatever the concurrency
+   * Checks a link's password, at most `passwordAttempts` times per window whatever the concurrency
    * and however many API nodes: a slot is taken in the database before argon2 runs (we cannot
    * know a password is right before checking it) and given back when it was right, so only
-   * wrong ones use the budget up. One address may take only `attemptsPerAddress` of the slots,
+   * wrong ones use the budget up. One address may take only `passwordAttemptsPerAddress` of the slots,
    * so a single guesser cannot lock the link's other visitors out.
    */
   async #checkPassword(link: ShareLink, hash: string, visitor: Visitor, now: Millis): Promise<void> {
@@ -196,12 +200,12 @@ export class ShareLinkService {
       throw new AppError('SHARE_PASSWORD_REQUIRED', 'this link needs its password (X-Share-Password)')
     }
     // Never right, and costs no hashing: refused without taking a slot.
-    if (password.length > MAX_PASSWORD_LENGTH) throw wrongPassword()
+    if (password.length > MAX_LINK_PASSWORD_LENGTH) throw wrongPassword()
     const address = addressKey(visitor.address)
     const attempt = await this.meta.sharing.reservePasswordAttempt(link.id, address, now, {
-      windowMs: this.options.attemptWindowMs,
-      perLink: this.options.attemptLimit,
-      perAddress: this.options.attemptsPerAddress,
+      windowMs: this.options.passwordWindowMs,
+      perLink: this.options.passwordAttempts,
+      perAddress: this.options.passwordAttemptsPerAddress,
     })
     if (!attempt.granted) {
       throw new AppError('RATE_LIMITED', 'too many wrong passwords for this link; try again later', {
@@ -216,11 +220,11 @@ export class ShareLinkService {
   /** A live node of `kind` at or below the linked folder, with its path from it; else 404. */
   async #inside(
     root: NodeRecord,
-    id: unknown,
+    id: string | undefined,
     kind: NodeKind,
   ): Promise<{ target: NodeRecord; path: string }> {
     if ((id === undefined || id === '') && kind === 'folder') return { target: root, path: '/' }
-    const lineage = typeof id === 'string' && id.length <= 64 ? await this.meta.nodes.lineage(id) : []
+    const lineage = id !== undefined && id.length <= 64 ? await this.meta.nodes.lineage(id) : []
     const at = lineage.findIndex((ancestor) => ancestor.id === root.id)
     const target = lineage[0]
     if (!target || at < 0 || target.kind !== kind || lineage.slice(0, at).some((n) => n.deletedAt !== null)) {
@@ -232,31 +236,6 @@ export class ShareLinkService {
       .reverse()
     return { target, path: `/${names.join('/')}` }
   }
-
-  #parseExpiry(raw: unknown): Millis | null {
-    if (raw === undefined || raw === null) return null
-    // Only RFC 3339 text: Date.parse would take `2027` or an RFC 2822 date, and roll
-    // `2027-02-30` over to 2 March, an expiry nobody asked for.
-    const at =
-      typeof raw === 'string' ? (parseRfc3339(raw) ?? Number.NaN) : typeof raw === 'number' ? raw : Number.NaN
-    // Whole milliseconds within what a Date can hold: the database keeps a bigint, and the
-    // link is presented as an ISO date-time (a larger number would be saved, then fail to list).
-    if (!Number.isSafeInteger(at) || Math.abs(at) > MAX_DATE_MS) {
-      throw invalid(
-        'expiresAt must be an RFC 3339 date-time (2027-01-31T12:00:00Z, a day and time that exist), or whole milliseconds since 1970 up to the end of year 9999',
-      )
-    }
-    if (at <= this.clock()) throw invalid('expiresAt must be in the future')
-    return at
-  }
 }
 
 const wrongPassword = () => new AppError('SHARE_PASSWORD_REQUIRED', 'wrong password for this link')
-
-function parsePassword(raw: unknown): string | null {
-  if (raw === undefined || raw === null) return null
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_PASSWORD_LENGTH) {
-    throw invalid(`password must be a string of 1 to ${MAX_PASSWORD_LENGTH} characters`)
-  }
-  return raw
-}

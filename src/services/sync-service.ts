@@ -1,9 +1,8 @@
 import type { Clock } from '../domain/clock.js'
-import { AppError, invalid } from '../domain/errors.js'
-import { decodeJournalCursor, type JournalEntry } from '../domain/journal.js'
+import { AppError } from '../domain/errors.js'
+import type { JournalEntry } from '../domain/journal.js'
 import type { Millis, User } from '../domain/model.js'
 import type { MetadataStore } from '../ports/metadata-store.js'
-import { parseLimit } from './paging.js'
 import type { SyncHub } from './sync-hub.js'
 
 export interface SyncOptions {
@@ -13,6 +12,20 @@ export interface SyncOptions {
   journalMaxEntries: number
 }
 
+/** Which page of the journal: the entries after position `after`, at most `limit` of them. */
+export interface ChangesQuery {
+  after: number
+  limit: number
+}
+
+export interface LongPollOptions {
+  /** The position the client has: any entry after it ends the wait. */
+  after: number
+  timeoutMs: Millis
+  /** Aborted when the client goes away: the wait ends at once. */
+  signal?: AbortSignal
+}
+
 export interface ChangesPage {
   entries: JournalEntry[]
   /** Where to continue from: the last entry's position, or the cursor given. */
@@ -20,8 +33,6 @@ export interface ChangesPage {
   hasMore: boolean
 }
 
-export const LONGPOLL_DEFAULT_SECONDS = 30
-export const LONGPOLL_MAX_SECONDS = 300
 /** Journals compacted per statement batch by `compact`. */
 const COMPACT_USERS_PER_BATCH = 500
 
@@ -34,14 +45,15 @@ export class SyncService {
     private readonly options: SyncOptions,
   ) {}
 
-  /** One page of the caller's journal after `cursor` (no cursor: from the start). */
-  async changes(user: User, query: { cursor?: unknown; limit?: unknown }): Promise<ChangesPage> {
-    const after = parseCursor(query.cursor)
-    const limit = parseLimit(query.limit)
+  /**
+   * One page of the caller's journal after `after` (0: from the start). The HTTP route and the
+   * sync socket both read through here, so a cursor compaction overtook is refused by one rule.
+   */
+  async changes(user: User, { after, limit }: ChangesQuery): Promise<ChangesPage> {
     const entries = await this.meta.journal.after(user.id, after, limit + 1)
     // Read after the entries: compaction raises the floor before it deletes, so an entry
     // missing from this page shows up as a floor above the cursor (see compact()).
-    await this.checkCursor(user, after)
+    await this.#checkCursor(user, after)
     const page = entries.slice(0, limit)
     return { entries: page, cursor: page.at(-1)?.seq ?? after, hasMore: entries.length > limit }
   }
@@ -52,60 +64,52 @@ export class SyncService {
   }
 
   /**
+   * Where a live feed starts: the position given, once the journal is known to hold everything
+   * after it, or the newest position when none is given (the client wants what comes next).
+   */
+  async startingPosition(user: User, after: number | undefined): Promise<number> {
+    if (after === undefined) return this.latest(user)
+    await this.#checkCursor(user, after)
+    return after
+  }
+
+  /**
+   * Long poll: resolves true as soon as the journal has something after `after`, false after
+   * `timeoutMs` (or when the server shuts down, or `signal` aborts: the client went away).
+   */
+  async waitForChange(user: User, { after, timeoutMs, signal }: LongPollOptions): Promise<boolean> {
+    const wakeUp = new WakeUp()
+    // Watching before the first read: a change committed in between still wakes us.
+    const unwatch = await this.hub.watch(user.id, wakeUp)
+    const abort = () => wakeUp.wake()
+    signal?.addEventListener('abort', abort)
+    const deadline = Date.now() + timeoutMs
+    try {
+      await this.#checkCursor(user, after)
+      for (;;) {
+        if ((await this.meta.journal.bounds(user.id)).head > after) return true
+        const left = deadline - Date.now()
+        if (left <= 0 || signal?.aborted || this.hub.closed) return false
+        await wakeUp.next(left)
+      }
+    } finally {
+      signal?.removeEventListener('abort', abort)
+      unwatch()
+    }
+  }
+
+  /**
    * Throws CURSOR_EXPIRED when the journal no longer holds everything after `after`
    * (compacted), or never held it (a position beyond the head: another server's cursor, or a
    * database restored from a backup).
    */
-  async checkCursor(user: User, after: number): Promise<void> {
+  async #checkCursor(user: User, after: number): Promise<void> {
     const { head, floor } = await this.meta.journal.bounds(user.id)
     if (after < floor || after > head) {
       throw new AppError(
         'CURSOR_EXPIRED',
         'this cursor is older than the journal kept (or not from this server): take GET /sync/latest and list from scratch',
       )
-    }
-  }
-
-  /**
-   * Long poll: resolves true as soon as the journal has something after `cursor`, false after
-   * `timeout` seconds (or when the server shuts down, or `signal` aborts: the client went away).
-   */
-  async waitForChange(
-    user: User,
-    query: { cursor?: unknown; timeout?: unknown },
-    signal?: AbortSignal,
-  ): Promise<boolean> {
-    const after = parseCursor(query.cursor)
-    const timeoutMs = parseTimeout(query.timeout) * 1000
-    let wake: () => void = () => {}
-    let woken = new Promise<void>((resolve) => {
-      wake = resolve
-    })
-    // Watching before the first read: a change committed in between still wakes us.
-    const unwatch = await this.hub.watch(user.id, { wake: () => wake() })
-    const abort = () => wake()
-    signal?.addEventListener('abort', abort)
-    const deadline = Date.now() + timeoutMs
-    let timer: NodeJS.Timeout | undefined
-    try {
-      await this.checkCursor(user, after)
-      for (;;) {
-        if ((await this.meta.journal.bounds(user.id)).head > after) return true
-        const left = deadline - Date.now()
-        if (left <= 0 || signal?.aborted || this.hub.closed) return false
-        const timeout = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, left)
-        })
-        await Promise.race([woken, timeout])
-        clearTimeout(timer)
-        woken = new Promise<void>((resolve) => {
-          wake = resolve
-        })
-      }
-    } finally {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', abort)
-      unwatch()
     }
   }
 
@@ -125,19 +129,39 @@ export class SyncService {
   }
 }
 
-/** A cursor from a query string: absent or empty is the start of the journal. */
-export function parseCursor(raw: unknown): number {
-  if (raw === undefined || raw === '') return 0
-  const seq = typeof raw === 'string' ? decodeJournalCursor(raw) : null
-  if (seq === null) throw invalid('cursor is not one this server handed out')
-  return seq
-}
+/**
+ * What a long poll waits on: woken by the hub (or by the client leaving), or after a time. A
+ * wake that comes while the poll is reading the journal is kept for the next wait, not lost.
+ */
+class WakeUp {
+  #woken!: Promise<void>
+  #resolve!: () => void
 
-function parseTimeout(raw: unknown): number {
-  if (raw === undefined || raw === '') return LONGPOLL_DEFAULT_SECONDS
-  const seconds = typeof raw === 'string' && /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN
-  if (!(seconds >= 1 && seconds <= LONGPOLL_MAX_SECONDS)) {
-    throw invalid(`timeout must be a whole number of seconds from 1 to ${LONGPOLL_MAX_SECONDS}`)
+  constructor() {
+    this.#arm()
   }
-  return seconds
+
+  wake(): void {
+    this.#resolve()
+  }
+
+  /** Resolves at the next wake (or one already come since the last), or after `ms`. */
+  async next(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms)
+    })
+    try {
+      await Promise.race([this.#woken, timeout])
+    } finally {
+      clearTimeout(timer)
+      this.#arm()
+    }
+  }
+
+  #arm(): void {
+    this.#woken = new Promise<void>((resolve) => {
+      this.#resolve = resolve
+    })
+  }
 }

@@ -150,5 +150,5 @@ async function purgeTree(tx: Repositories, root: NodeRecord): Promise<void> {
   await tx.chunks.dropReferences(await tx.versions.delete(versionIds))
   await tx.nodes.deleteMany(nodes.map((node) => node.id))
   const freed = files.reduce((sum, file) => sum + file.size, 0)
-  if (freed > 0) await tx.users.addUsedBytes(root.ownerId, -freed, false)
+  if (freed > 0) await tx.users.addUsedBytes(root.ownerId, -freed)
 }

@@ -1,3 +1,6 @@
+import { expect } from 'vitest'
+import type { BlobKey } from '../../src/domain/blob-key.js'
+import { AppError } from '../../src/domain/errors.js'
 import { sha256Hex } from '../../src/domain/hashes.js'
 import { newId } from '../../src/domain/ids.js'
 import type {
@@ -205,3 +208,37 @@ export async function insertUploadNaming(
 
 /** Byte-wise UTF-8 order: SQLite's BINARY collation, PostgreSQL's "C". */
 export const binaryCompare = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
+/** Awaits `promise` and expects it to fail with an AppError of this code. */
+export async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  )
+  expect(error).toBeInstanceOf(AppError)
+  expect((error as AppError).code).toBe(code)
+}
+
+/** The hashes of these chunk records, sorted: for answers whose order is not promised. */
+export const hashesOf = (chunks: readonly ChunkRecord[]): string[] => chunks.map((c) => c.hash).sort()
+export const sorted = (items: Iterable<string>): string[] => [...items].sort()
+
+/** A claimed chunk row as the store answers it (its copy under generationOf unless told). */
+export const deleting = (chunkHash: string, size = 1, generation = generationOf(chunkHash)): ChunkRecord => ({
+  hash: chunkHash,
+  size,
+  refCount: 0,
+  state: 'deleting',
+  generation,
+  damaged: false,
+})
+
+/** The copy a fixture recorded for a hash (insertChunks, insertDeletingChunk). */
+export const copyOf = (chunkHash: string): BlobKey => ({
+  hash: chunkHash,
+  generation: generationOf(chunkHash),
+})
+
+/** By hash, then generation: for answers whose order is not promised. */
+export const byCopy = (a: BlobKey, b: BlobKey): number =>
+  binaryCompare(a.hash, b.hash) || binaryCompare(a.generation, b.generation)

@@ -1,30 +1,40 @@
-import { describe, expect, it } from 'vitest'
-import { AppError } from '../../src/domain/errors.js'
+import { describe } from 'vitest'
 import { DATABASES, openTestMetadataStore } from '../helpers/databases.js'
-import { insertFolder, insertUser, node } from './metadata-fixtures.js'
-import { metadataStoreContract } from './metadata-store.contract.js'
+import { auditRepositoryContract } from './metadata/audit-repository.contract.js'
+import { chunkRepositoryContract } from './metadata/chunk-repository.contract.js'
+import { collectorRepositoryContract } from './metadata/collector-repository.contract.js'
+import { journalRepositoryContract } from './metadata/journal-repository.contract.js'
+import { leaseRepositoryContract } from './metadata/lease-repository.contract.js'
+import { nodeRepositoryContract } from './metadata/node-repository.contract.js'
+import { sessionRepositoryContract } from './metadata/session-repository.contract.js'
+import { settingRepositoryContract } from './metadata/setting-repository.contract.js'
+import { sharingRepositoryContract } from './metadata/sharing-repository.contract.js'
+import { unitOfWorkContract } from './metadata/unit-of-work.contract.js'
+import { uploadRepositoryContract } from './metadata/upload-repository.contract.js'
+import { userRepositoryContract } from './metadata/user-repository.contract.js'
+import { versionRepositoryContract } from './metadata/version-repository.contract.js'
+
+/** What the metadata port promises: the unit of work, then each repository (test/contract/metadata/). */
+const CONTRACTS = [
+  unitOfWorkContract,
+  userRepositoryContract,
+  sessionRepositoryContract,
+  nodeRepositoryContract,
+  versionRepositoryContract,
+  chunkRepositoryContract,
+  collectorRepositoryContract,
+  auditRepositoryContract,
+  uploadRepositoryContract,
+  journalRepositoryContract,
+  sharingRepositoryContract,
+  settingRepositoryContract,
+  leaseRepositoryContract,
+]
 
 // The SQL store once per database (Kysely's own suite does the same per dialect). PostgreSQL
 // is skipped only when global setup found it unreachable, and said so loudly.
 for (const { name, available } of DATABASES) {
   describe.skipIf(!available)(`SqlMetadataStore on ${name}`, () => {
-    metadataStoreContract(() => openTestMetadataStore(name))
-
-    it('raises a plain error, not NAME_TAKEN, for a reused node id', async () => {
-      const { store, cleanup } = await openTestMetadataStore(name)
-      try {
-        const user = await insertUser(store)
-        const folder = await insertFolder(store, user, user.rootFolderId, 'one')
-        const clash = node({ id: folder.id, ownerId: user.id, parentId: user.rootFolderId, name: 'two' })
-        const error = await store.nodes.insert(clash).then(
-          () => null,
-          (caught: unknown) => caught,
-        )
-        expect(error).toBeInstanceOf(Error)
-        expect(error).not.toBeInstanceOf(AppError)
-      } finally {
-        await cleanup()
-      }
-    })
+    for (const contract of CONTRACTS) contract(() => openTestMetadataStore(name))
   })
 }

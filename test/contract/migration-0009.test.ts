@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { migrations } from '../../src/adapters/sql/migrations/index.js'
 import { runMigrations } from '../../src/adapters/sql/migrations/runner.js'
-import { DEFAULT_RETENTION } from '../../src/domain/retention.js'
+import { loadConfig } from '../../src/config.js'
 import { VersionHistory } from '../../src/services/version-history.js'
 import { DATABASES } from '../helpers/databases.js'
 import {
@@ -111,7 +111,7 @@ for (const { name: kind, available } of DATABASES) {
 
       // The first sweep finds each due file once and computes its real due time.
       const store = await database.openStore()
-      const history = new VersionHistory(store, DEFAULT_RETENTION)
+      const history = new VersionHistory(store, loadConfig({}).versions)
       expect(await history.sweep(Date.now())).toEqual({ visited: 2, pruned: 0, policyChanged: true })
       expect(await history.sweep(Date.now())).toEqual({ visited: 0, pruned: 0, policyChanged: false })
       // Version 1 of each was made at `at + 1`: it ages out 30 days and 1 ms later.

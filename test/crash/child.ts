@@ -11,8 +11,8 @@
  * only this module's types, so the operation below runs only when it is started as a script.
  */
 import { createReadStream } from 'node:fs'
+import { openServices } from '../../src/composition.js'
 import { loadConfig } from '../../src/config.js'
-import { openStores, servicesFor } from '../../src/main.js'
 
 export type ChildOperation =
   | {
@@ -37,8 +37,9 @@ export type ChildScenario = ChildOperation & {
 
 async function main(scenario: ChildScenario): Promise<void> {
   const config = loadConfig(scenario.env)
-  const { meta, blobs } = await openStores(config)
-  const services = servicesFor(config, meta, blobs, () => Date.now() + scenario.clockOffsetMs)
+  const clock = () => Date.now() + scenario.clockOffsetMs
+  const { services, close } = await openServices({ ...config, bus: { kind: 'local' } }, clock)
+  const { meta } = services
   const userOf = async (id: string) => {
     const user = await meta.users.findById(id)
     if (!user) throw new Error(`no user ${id}`)
@@ -62,7 +63,7 @@ async function main(scenario: ChildScenario): Promise<void> {
       await services.gc.run({ orphans: scenario.orphans })
       break
   }
-  await meta.close()
+  await close()
   process.stdout.write('crash child: finished without crashing\n')
 }
 

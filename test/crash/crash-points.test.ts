@@ -21,11 +21,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { openServices } from '../../src/composition.js'
 import { loadConfig } from '../../src/config.js'
 import type { BlobKey } from '../../src/domain/blob-key.js'
 import { sha256Hex } from '../../src/domain/hashes.js'
 import type { User } from '../../src/domain/model.js'
-import { openStores, servicesFor } from '../../src/main.js'
 import type { AppServices } from '../../src/services/app-services.js'
 import type { CrashPoint } from '../../src/support/crash-points.js'
 import { createTestDatabase, DATABASES, type DatabaseKind } from '../helpers/databases.js'
@@ -100,12 +100,12 @@ interface Opened {
 /** Opens the stores as the server would (fresh state), runs `work`, closes them. */
 async function withStores<T>(dep: Deployment, offsetMs: number, work: (opened: Opened) => Promise<T>) {
   const config = loadConfig(dep.env)
-  const { meta, blobs } = await openStores(config)
   const clock = { offsetMs }
+  const opened = await openServices({ ...config, bus: { kind: 'local' } }, () => Date.now() + clock.offsetMs)
   try {
-    return await work({ s: servicesFor(config, meta, blobs, () => Date.now() + clock.offsetMs), clock })
+    return await work({ s: opened.services, clock })
   } finally {
-    await meta.close()
+    await opened.close()
   }
 }
 

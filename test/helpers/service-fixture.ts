@@ -1,13 +1,20 @@
 import { LocalEventBus } from '../../src/adapters/local-bus/local-event-bus.js'
 import { MemoryBlobStore } from '../../src/adapters/memory/memory-blob-store.js'
+import { buildServices } from '../../src/composition.js'
+import { type Config, loadConfig } from '../../src/config.js'
 import type { Millis, User } from '../../src/domain/model.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import type { AppServices } from '../../src/services/app-services.js'
-import { buildServices } from '../../src/services/index.js'
 import { type DatabaseKind, openTestMetadataStore } from './databases.js'
 
-/** Cheap, but real argon2id: registering a user in a unit test should cost milliseconds. */
-const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
+/**
+ * The configuration as the server would read it from these variables, with what tests need
+ * unless they say otherwise: cheap (but real) argon2id, so that registering costs milliseconds,
+ * and chunks of any size, so that files of a few bytes have several.
+ */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ ARGON2_MEMORY_KIB: '1024', ARGON2_PASSES: '1', UPLOAD_MIN_CHUNK_BYTES: '1', ...env })
+}
 
 /**
  * The services wired as the server wires them, over a fresh metadata store (SQLite by default,
@@ -31,15 +38,12 @@ export async function openServiceFixture(kind: DatabaseKind = 'sqlite'): Promise
   const blobs = new MemoryBlobStore()
   let now = Date.UTC(2030, 0, 1)
   let users = 0
-  const services = buildServices(db.store, blobs, () => now, {
-    bus: new LocalEventBus({ nodeId: 'unit-test' }),
-    sessionTtlMs: 24 * 3_600_000,
-    sessionCacheMs: 0,
-    defaultQuotaBytes: 1024 ** 3,
-    uploadSessionTtlMs: 24 * 3_600_000,
-    uploadMinChunkBytes: 1,
-    passwordHashing: CHEAP_ARGON2,
-  })
+  const bus = new LocalEventBus({ nodeId: 'unit-test' })
+  const services = buildServices(
+    { meta: db.store, blobs, bus },
+    () => now,
+    testConfig({ SESSION_CACHE_MS: '0' }),
+  )
   return {
     services,
     meta: db.store,

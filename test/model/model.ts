@@ -2,6 +2,7 @@ import { conflictedCopyName, restoredName } from '../../src/domain/conflicted-na
 import type { ErrorCode } from '../../src/domain/errors.js'
 import { contentHashOf, sha256Hex } from '../../src/domain/hashes.js'
 import { nextPruneAt, type RetentionPolicy, versionsToPrune } from '../../src/domain/retention.js'
+import { testConfig } from '../helpers/service-fixture.js'
 
 /**
  * The reference model of the storage model test: what Tessera should hold, in plain memory.
@@ -13,12 +14,21 @@ import { nextPruneAt, type RetentionPolicy, versionsToPrune } from '../../src/do
 export const MINUTE = 60_000
 export const HOUR = 3_600_000
 export const DAY = 24 * HOUR
-export const GC_GRACE_MS = HOUR
-export const UPLOAD_TTL_MS = 24 * HOUR
+/**
+ * The system under test runs with the server's defaults (config.ts) but for what the model needs:
+ * sessions that outlive any run, no session cache, a quota no run reaches, chunks of any size.
+ */
+export const MODEL_CONFIG = testConfig({
+  SESSION_TTL_HOURS: String(365 * 24),
+  SESSION_CACHE_MS: '0',
+  DEFAULT_QUOTA_BYTES: String(1024 ** 3),
+})
+export const GC_GRACE_MS = MODEL_CONFIG.gc.graceMs
+export const UPLOAD_TTL_MS = MODEL_CONFIG.uploads.sessionTtlMs
 /** A completed session answers a retried complete at least this long (services/uploads/commit.ts). */
 export const COMPLETION_REMEMBERED_MS = HOUR
-/** What the trash listing shows as purgeAt (buildServices' default retention). */
-export const TRASH_RETENTION_MS = 30 * 24 * HOUR
+/** What the trash listing shows as purgeAt. */
+export const TRASH_RETENTION_MS = MODEL_CONFIG.trash.retentionMs
 export const USERS = 3
 /** Upload targets: few, so that most uploads make a new version of something. */
 export const NAMES = ['notes.txt', 'photo.jpg', 'README'] as const

@@ -4,15 +4,16 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js'
+import { LocalEventBus } from '../../src/adapters/local-bus/local-event-bus.js'
 import { openPostgresMetadataStore } from '../../src/adapters/postgres/postgres-metadata-store.js'
 import { openSqliteMetadataStore } from '../../src/adapters/sqlite/sqlite-metadata-store.js'
+import { buildServices } from '../../src/composition.js'
 import type { User } from '../../src/domain/model.js'
 import type { RetentionPolicy } from '../../src/domain/retention.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import type { AppServices } from '../../src/services/app-services.js'
-import { buildServices } from '../../src/services/index.js'
 import { createTestDatabase, type DatabaseKind } from '../helpers/databases.js'
-import { GC_GRACE_MS, UPLOAD_TTL_MS } from './model.js'
+import { MODEL_CONFIG } from './model.js'
 
 /**
  * The system under test: the services over a real metadata store (SQLite file or PostgreSQL
@@ -37,8 +38,6 @@ export interface System {
   /** Closes everything and deletes the data. */
   dispose(): Promise<void>
 }
-
-const CHEAP_ARGON2 = { memoryKiB: 1024, passes: 1 }
 
 export async function openSystem(
   kind: DatabaseKind,
@@ -68,17 +67,8 @@ export async function openSystem(
   const wire = (meta: MetadataStore, blobs: DiskBlobStore) => {
     system.meta = meta
     system.blobs = blobs
-    system.services = buildServices(meta, blobs, clock, {
-      sessionTtlMs: 365 * 24 * 3_600_000,
-      sessionCacheMs: 0,
-      defaultQuotaBytes: 1024 ** 3,
-      uploadSessionTtlMs: UPLOAD_TTL_MS,
-      // The model's files are made of chunks of a few bytes (declared with chunkSizes).
-      uploadMinChunkBytes: 1,
-      passwordHashing: CHEAP_ARGON2,
-      retention,
-      gcGraceMs: GC_GRACE_MS,
-    })
+    const bus = new LocalEventBus({ nodeId: 'storage-model' })
+    system.services = buildServices({ meta, blobs, bus }, clock, { ...MODEL_CONFIG, versions: retention })
   }
 
   let meta: MetadataStore | null = null

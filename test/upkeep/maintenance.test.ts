@@ -4,10 +4,11 @@ import path from 'node:path'
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js'
+import { LocalEventBus } from '../../src/adapters/local-bus/local-event-bus.js'
+import { buildServices } from '../../src/composition.js'
 import type { Millis } from '../../src/domain/model.js'
 import type { MetadataStore } from '../../src/ports/metadata-store.js'
 import type { AppServices } from '../../src/services/app-services.js'
-import { buildServices } from '../../src/services/index.js'
 import {
   Maintenance,
   type MaintenanceReport,
@@ -16,6 +17,7 @@ import {
 } from '../../src/services/maintenance.js'
 import { maintenanceMetrics } from '../../src/services/maintenance-metrics.js'
 import { DATABASES, openTestMetadataStore } from '../helpers/databases.js'
+import { testConfig } from '../helpers/service-fixture.js'
 
 /**
  * Periodic upkeep over a real database and a real disk blob store: one node at a time (the
@@ -54,12 +56,9 @@ describe.each(DATABASES)('upkeep on $name', ({ name, available }) => {
     blobs = new DiskBlobStore({ root: path.join(dir, 'chunks') })
     await blobs.init()
     now = Date.now()
-    services = buildServices(store, blobs, () => now, {
-      sessionTtlMs: HOUR,
-      sessionCacheMs: 0,
-      defaultQuotaBytes: 1024 ** 3,
-      uploadSessionTtlMs: HOUR,
-    })
+    const bus = new LocalEventBus({ nodeId: 'upkeep-test' })
+    const config = testConfig({ SESSION_TTL_HOURS: '1', SESSION_CACHE_MS: '0', UPLOAD_TTL_HOURS: '1' })
+    services = buildServices({ meta: store, blobs, bus }, () => now, config)
   })
   afterEach(async () => {
     await cleanupStore?.()

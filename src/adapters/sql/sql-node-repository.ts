@@ -1,6 +1,6 @@
-import { type CompiledQuery, type Insertable, type Kysely, type NotNull, type Selectable, sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { AppError } from '../../domain/errors.js'
-import type { MemberRole, Millis, NodeKind, NodeRecord } from '../../domain/model.js'
+import type { Millis, NodeKind, NodeRecord } from '../../domain/model.js'
 import { nameKey } from '../../domain/names.js'
 import type {
   ChildrenPage,
@@ -11,24 +11,18 @@ import type {
 } from '../../ports/metadata/node-repository.js'
 import { withSavepoint } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
-import type { Database, NodesTable } from './schema.js'
+import { toNode, toRow } from './node-rows.js'
+import type { Database } from './schema.js'
+import { LineageQueries, MAX_DEPTH } from './sql-lineage-queries.js'
 import { uniqueViolation } from './unique-violation.js'
-
-/**
- * Deeper than any real tree. Moves are checked against cycles by the services; this bound
- * only keeps a corrupted parent chain from making a recursive query run forever.
- */
-const MAX_DEPTH = 10_000
-/** Stands for the id in the compiled lineage query; replaced by the real one at each call. */
-const LINEAGE_PLACEHOLDER = '\u0000lineage-id'
-/** Stands for the user in the compiled lineage-with-roles query. */
-const MEMBER_PLACEHOLDER = '\u0000lineage-member'
 
 const nameTaken = (): AppError =>
   new AppError('NAME_TAKEN', 'An item with this name already exists in the folder')
 
 export class SqlNodeRepository implements NodeRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<Database>) {
+    this.#lineage = new LineageQueries(db)
+  }
 
   async insert(node: NodeRecord): Promise<void> {
     // ON CONFLICT on the partial unique index (live siblings) instead of catching the error:
@@ -119,63 +113,16 @@ export class SqlNodeRepository implements NodeRepository {
     return rows.map(toNode)
   }
 
-  async lineage(id: string): Promise<NodeRecord[]> {
-    // Every listing and folder lookup runs this: it is built and compiled once, and only
-    // the id changes (building a recursive query costs more than SQLite takes to run it).
-    this.#lineageQuery ??= this.buildLineage(LINEAGE_PLACEHOLDER).compile()
-    const template = this.#lineageQuery
-    const parameters = template.parameters.map((value) => (value === LINEAGE_PLACEHOLDER ? id : value))
-    const { rows } = await this.db.executeQuery<Selectable<NodesTable>>({ ...template, parameters })
-    return rows.map(toNode)
+  /** The node and its ancestors up to the root, nearest first. */
+  lineage(id: string): Promise<NodeRecord[]> {
+    return this.#lineage.of(id)
   }
 
-  #lineageQuery: CompiledQuery<Selectable<NodesTable>> | undefined
-
-  async lineageWithRoles(userId: string, id: string): Promise<LineageStep[]> {
-    // Every request of an upload session (each chunk PUT) runs this: compiled once, like lineage.
-    this.#rolesQuery ??= this.buildLineage(LINEAGE_PLACEHOLDER)
-      .leftJoin('folder_members', (join) =>
-        join
-          .onRef('folder_members.folder_id', '=', 'nodes.id')
-          .on('folder_members.user_id', '=', MEMBER_PLACEHOLDER),
-      )
-      .select('folder_members.role as member_role')
-      .compile()
-    const template = this.#rolesQuery
-    const parameters = template.parameters.map((value) =>
-      value === LINEAGE_PLACEHOLDER ? id : value === MEMBER_PLACEHOLDER ? userId : value,
-    )
-    const { rows } = await this.db.executeQuery<Selectable<NodesTable> & { member_role: MemberRole | null }>({
-      ...template,
-      parameters,
-    })
-    return rows.map(({ member_role, ...row }) => ({ node: toNode(row), memberRole: member_role }))
+  lineageWithRoles(userId: string, id: string): Promise<LineageStep[]> {
+    return this.#lineage.withRoles(userId, id)
   }
 
-  #rolesQuery: CompiledQuery<Selectable<NodesTable> & { member_role: MemberRole | null }> | undefined
-
-  private buildLineage(id: string) {
-    return this.db
-      .withRecursive('lineage(id, depth)', (db) =>
-        db
-          .selectFrom('nodes')
-          .select(['id', sql.lit(0).as('depth')])
-          .where('id', '=', id)
-          .unionAll((db) =>
-            db
-              .selectFrom('nodes')
-              .innerJoin('lineage', 'lineage.id', 'nodes.id')
-              .select(['nodes.parent_id as id', sql<number>`lineage.depth + 1`.as('depth')])
-              .where('nodes.parent_id', 'is not', null)
-              .where('lineage.depth', '<', MAX_DEPTH)
-              .$narrowType<{ id: NotNull }>(),
-          ),
-      )
-      .selectFrom('lineage')
-      .innerJoin('nodes', 'nodes.id', 'lineage.id')
-      .selectAll('nodes')
-      .orderBy('lineage.depth', 'asc')
-  }
+  readonly #lineage: LineageQueries
 
   async update(id: string, patch: { name?: string; parentId?: string; updatedAt: Millis }): Promise<void> {
     const oldParent = await this.parentOf(id)
@@ -370,41 +317,5 @@ export class SqlNodeRepository implements NodeRepository {
     for (const batch of batches(ids, VALUES_PER_STATEMENT)) {
       await this.db.deleteFrom('nodes').where('id', 'in', batch).execute()
     }
-  }
-}
-
-function toRow(node: NodeRecord): Insertable<NodesTable> {
-  return {
-    id: node.id,
-    owner_id: node.ownerId,
-    parent_id: node.parentId,
-    kind: node.kind,
-    name: node.name,
-    name_key: nameKey(node.name),
-    size: node.size,
-    current_version: node.currentVersion,
-    content_hash: node.contentHash,
-    created_at: node.createdAt,
-    updated_at: node.updatedAt,
-    deleted_at: node.deletedAt,
-    trash_root_id: node.trashRootId,
-  }
-}
-
-export function toNode(row: Selectable<NodesTable>): NodeRecord {
-  return {
-    id: row.id,
-    ownerId: row.owner_id,
-    parentId: row.parent_id,
-    kind: row.kind,
-    name: row.name,
-    size: row.size,
-    currentVersion: row.current_version,
-    contentHash: row.content_hash,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    deletedAt: row.deleted_at,
-    trashRootId: row.trash_root_id,
-    listingVersion: row.listing_version,
   }
 }

@@ -1,7 +1,7 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { AuthSession, Millis, User } from '../../domain/model.js'
 import type { SessionRepository } from '../../ports/metadata/session-repository.js'
-import type { AuthSessionsTable, Database } from './schema.js'
+import type { Database } from './schema.js'
 import { toUser } from './sql-user-repository.js'
 
 export class SqlSessionRepository implements SessionRepository {
@@ -17,16 +17,6 @@ export class SqlSessionRepository implements SessionRepository {
         expires_at: session.expiresAt,
       })
       .execute()
-  }
-
-  async find(tokenHash: string, now: Millis): Promise<AuthSession | null> {
-    const row = await this.db
-      .selectFrom('auth_sessions')
-      .selectAll()
-      .where('token_hash', '=', tokenHash)
-      .where('expires_at', '>', now)
-      .executeTakeFirst()
-    return row ? toSession(row) : null
   }
 
   async findUser(tokenHash: string, now: Millis): Promise<{ user: User; expiresAt: Millis } | null> {
@@ -48,14 +38,5 @@ export class SqlSessionRepository implements SessionRepository {
   async deleteExpired(now: Millis): Promise<number> {
     const result = await this.db.deleteFrom('auth_sessions').where('expires_at', '<=', now).executeTakeFirst()
     return Number(result.numDeletedRows)
-  }
-}
-
-function toSession(row: Selectable<AuthSessionsTable>): AuthSession {
-  return {
-    tokenHash: row.token_hash,
-    userId: row.user_id,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
   }
 }

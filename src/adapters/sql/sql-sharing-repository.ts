@@ -8,8 +8,8 @@ import type {
 } from '../../ports/metadata/sharing-repository.js'
 import { atomically } from './atomic.js'
 import { batches, VALUES_PER_STATEMENT } from './batches.js'
+import { toNode } from './node-rows.js'
 import type { Database, FolderMembersTable, NodesTable, ShareLinksTable } from './schema.js'
-import { toNode } from './sql-node-repository.js'
 
 export class SqlSharingRepository implements SharingRepository {
   constructor(private readonly db: Kysely<Database>) {}

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 import { AppError } from '../../domain/errors.js'
 import type { User } from '../../domain/model.js'
-import type { UserRepository } from '../../ports/metadata/user-repository.js'
+import type { UsedBytesOptions, UserRepository } from '../../ports/metadata/user-repository.js'
 import type { SqlDialect } from './dialect.js'
 import type { Database, UsersTable } from './schema.js'
 
@@ -42,14 +42,14 @@ export class SqlUserRepository implements UserRepository {
     return row ? toUser(row) : null
   }
 
-  async addUsedBytes(userId: string, delta: number, enforceQuota: boolean): Promise<boolean> {
+  async addUsedBytes(userId: string, delta: number, options: UsedBytesOptions = {}): Promise<boolean> {
     // One conditional UPDATE: the row lock (PostgreSQL) or the single writer (SQLite) makes
     // a second concurrent caller re-check the condition against the first one's result.
     const result = await this.db
       .updateTable('users')
       .set((eb) => ({ used_bytes: eb('used_bytes', '+', delta) }))
       .where('id', '=', userId)
-      .$if(enforceQuota, (qb) =>
+      .$if(options.withinQuota === true, (qb) =>
         qb.where((eb) => eb(eb('used_bytes', '+', delta), '<=', eb.ref('quota_bytes'))),
       )
       .executeTakeFirst()

@@ -1,10 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { NodeKind, NodeRecord, ShareLink } from '../../domain/model.js'
 import type { AppServices } from '../../services/app-services.js'
+import type { MemberView } from '../../services/member-service.js'
 import type { LinkView, Visitor } from '../../services/share-link-service.js'
-import { objectBody, param, userOf } from '../context.js'
+import { param, userOf } from '../context.js'
 import { sendDownload } from '../download.js'
 import { presentIso, presentListItem } from '../presenters.js'
+import { bodyOf, queryOf } from '../request-input.js'
+import { addMemberBody, createLinkBody, linkDownloadQuery, linkViewQuery } from './share-schemas.js'
 
 export interface ShareRouteOptions {
   services: AppServices
@@ -18,19 +21,23 @@ const PASSWORD_HEADER = 'x-share-password'
 
 /** Links and members (API.md, Sharing). The anonymous side is `/share/:token`. */
 export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
-  const { services, linkBase } = options
-  const presentLink = (request: FastifyRequest, link: ShareLink) => ({
-    token: link.token,
-    url: `${linkBase(request)}/share/${link.token}`,
-    expiresAt: link.expiresAt === null ? null : presentIso(link.expiresAt),
-    hasPassword: link.passwordHash !== null,
-    createdAt: presentIso(link.createdAt),
-  })
+  ownerLinkRoutes(app, options)
+  publicLinkRoutes(app, options)
+  memberRoutes(app, options.services)
+}
+
+/** The owner's side of links: create, list, revoke. */
+function ownerLinkRoutes(app: FastifyInstance, { services, linkBase }: ShareRouteOptions) {
+  const present = (request: FastifyRequest, link: ShareLink) => presentLink(linkBase(request), link)
 
   const createLink = (kind: NodeKind) => async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = objectBody(request)
-    const link = await services.links.create(userOf(request), param(request, 'id'), kind, body)
-    return reply.code(201).send({ ...presentLink(request, link), type: kind, itemId: link.nodeId })
+    const input = bodyOf(request, createLinkBody)
+    const link = await services.links.create(userOf(request), {
+      ...input,
+      nodeId: param(request, 'id'),
+      kind,
+    })
+    return reply.code(201).send({ ...present(request, link), type: kind, itemId: link.nodeId })
   }
   app.post('/files/:id/share', createLink('file'))
   app.post('/folders/:id/share', createLink('folder'))
@@ -39,7 +46,7 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
     const links = await services.links.list(userOf(request))
     return {
       shares: links.map(({ link, node, expired }) => ({
-        ...presentLink(request, link),
+        ...present(request, link),
         type: node.kind,
         itemId: node.id,
         name: node.name,
@@ -55,27 +62,25 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
     await services.links.revoke(userOf(request), param(request, 'token'))
     return reply.code(204).send()
   })
+}
 
+/** The visitor's side of links: no account, a budget of requests per address. */
+function publicLinkRoutes(app: FastifyInstance, { services, shareRateLimitPerMinute }: ShareRouteOptions) {
   const anonymous = {
-    config: { public: true, addressLimit: { bucket: 'share', perMinute: options.shareRateLimitPerMinute } },
-  }
-  // request.ip is the socket's address, or X-Forwarded-For's when TRUST_PROXY says to honour it.
-  const visitor = (request: FastifyRequest): Visitor => {
-    const value = request.headers[PASSWORD_HEADER]
-    return { password: typeof value === 'string' ? value : undefined, address: request.ip }
+    config: { public: true, addressLimit: { bucket: 'share', perMinute: shareRateLimitPerMinute } },
   }
 
   app.get('/share/:token', anonymous, async (request) => {
-    const query = request.query as Record<string, unknown>
-    return presentView(await services.links.view(param(request, 'token'), visitor(request), query))
+    const query = queryOf(request, linkViewQuery)
+    return presentView(await services.links.view(param(request, 'token'), visitorOf(request), query))
   })
 
   app.get('/share/:token/download', anonymous, async (request, reply) => {
-    const { fileId } = request.query as Record<string, unknown>
+    const query = queryOf(request, linkDownloadQuery)
     const { plan, countDownload } = await services.links.planDownload(
       param(request, 'token'),
-      visitor(request),
-      fileId,
+      visitorOf(request),
+      query,
     )
     // A download counts once the whole file went out: a GET answered 200, or 206 for a range
     // from the first byte to the last. Not HEAD, a 304, any shorter range (`bytes=0-0` is how
@@ -87,13 +92,16 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
     })
     return sendDownload(request, reply, plan)
   })
+}
 
+/** Members of a shared folder, and the folders shared with the caller. */
+function memberRoutes(app: FastifyInstance, services: AppServices) {
   app.post('/folders/:id/members', async (request, reply) => {
-    const { member, created } = await services.members.add(
-      userOf(request),
-      param(request, 'id'),
-      objectBody(request),
-    )
+    const input = bodyOf(request, addMemberBody)
+    const { member, created } = await services.members.add(userOf(request), {
+      ...input,
+      folderId: param(request, 'id'),
+    })
     return reply.code(created ? 201 : 200).send(presentMember(member))
   })
 
@@ -102,7 +110,8 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
   }))
 
   app.delete('/folders/:id/members/:userId', async (request, reply) => {
-    await services.members.remove(userOf(request), param(request, 'id'), param(request, 'userId'))
+    const command = { folderId: param(request, 'id'), userId: param(request, 'userId') }
+    await services.members.remove(userOf(request), command)
     return reply.code(204).send()
   })
 
@@ -123,6 +132,12 @@ export function shareRoutes(app: FastifyInstance, options: ShareRouteOptions) {
   })
 }
 
+/** Who opens a link. request.ip is the socket's address, or X-Forwarded-For's under TRUST_PROXY. */
+function visitorOf(request: FastifyRequest): Visitor {
+  const value = request.headers[PASSWORD_HEADER]
+  return { password: typeof value === 'string' ? value : undefined, address: request.ip }
+}
+
 function sentWholeFile(reply: FastifyReply): boolean {
   if (reply.statusCode === 200) return true
   if (reply.statusCode !== 206) return false
@@ -130,7 +145,17 @@ function sentWholeFile(reply: FastifyReply): boolean {
   return range !== null && Number(range[1]) + 1 === Number(range[2])
 }
 
-const presentMember = (member: { userId: string; email: string; role: string; createdAt: number }) => ({
+function presentLink(base: string, link: ShareLink) {
+  return {
+    token: link.token,
+    url: `${base}/share/${link.token}`,
+    expiresAt: link.expiresAt === null ? null : presentIso(link.expiresAt),
+    hasPassword: link.passwordHash !== null,
+    createdAt: presentIso(link.createdAt),
+  }
+}
+
+const presentMember = (member: MemberView) => ({
   userId: member.userId,
   email: member.email,
   role: member.role,
