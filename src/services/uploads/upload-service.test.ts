@@ -53,16 +53,18 @@ describe('uploads (services/uploads)', () => {
 
   describe('session lifecycle', () => {
     it('reserves the declared bytes at init, and refuses a session that would not fit beside them', async () => {
-      // 640 MiB of the fixture's 1 GiB quota.
-      const first = await uploads().init(ann, bigDeclaration('first.bin', 40))
-      expect(first.chunksNeeded).toHaveLength(40)
-      expect(await reserved(ann)).toBe(640 * MiB)
+      // Three fifths of the owner's quota, twice.
+      const quota = (await fx.meta.users.findById(ann.id))?.quotaBytes ?? 0
+      const count = Math.floor((quota * 0.6) / (16 * MiB))
+      const first = await uploads().init(ann, bigDeclaration('first.bin', count))
+      expect(first.chunksNeeded).toHaveLength(count)
+      expect(await reserved(ann)).toBe(count * 16 * MiB)
 
-      await expect(uploads().init(ann, bigDeclaration('second.bin', 40))).rejects.toMatchObject({
+      await expect(uploads().init(ann, bigDeclaration('second.bin', count))).rejects.toMatchObject({
         code: 'QUOTA_EXCEEDED',
-        message: expect.stringContaining(`${640 * MiB} bytes of it are held by open upload sessions`),
+        message: expect.stringContaining(`${count * 16 * MiB} bytes of it are held by open upload sessions`),
       })
-      expect(await reserved(ann)).toBe(640 * MiB)
+      expect(await reserved(ann)).toBe(count * 16 * MiB)
     })
 
     it('abort ends the session and releases its reservation', async () => {
@@ -70,13 +72,14 @@ describe('uploads (services/uploads)', () => {
       await uploads().abort(ann, first.uploadId)
       expect(await reserved(ann)).toBe(0)
       await expect(uploads().check(ann, first.uploadId)).rejects.toMatchObject({ code: 'UPLOAD_NOT_FOUND' })
-      // The quota it held is free again.
-      await uploads().init(ann, bigDeclaration('second.bin', 40))
+      await expect(uploads().init(ann, bigDeclaration('second.bin', 40))).resolves.toMatchObject({
+        totalChunks: 40,
+      })
     })
 
     it('an expired session holds nothing, and the sweep removes it', async () => {
-      await uploads().init(ann, bigDeclaration('first.bin', 40))
-      fx.advance(24 * 3_600_000 + 1)
+      const session = await uploads().init(ann, bigDeclaration('first.bin', 40))
+      fx.advance(session.expiresAt - fx.now() + 1)
       expect(await reserved(ann)).toBe(0)
       expect(await uploads().sweepExpired()).toBe(1)
     })
