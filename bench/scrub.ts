@@ -92,7 +92,14 @@ async function buildStore(root: string): Promise<Store> {
     })
     for (const [index, hash] of hashes.entries()) {
       const body = Readable.from([buffers[index]!.subarray(0, sizes[index])])
-      await services.uploads.putChunk(user, session.uploadId, String(index), hash, sizes[index], body)
+      await services.uploads.putChunk({
+        user,
+        uploadId: session.uploadId,
+        index,
+        hash,
+        contentLength: sizes[index],
+        body,
+      })
       chunks.push({ hash, file: await copyOf(blobs, hash) })
     }
     await services.uploads.complete(user, session.uploadId)

@@ -20,7 +20,7 @@ import { ShareLinkService } from './services/share-link-service.js'
 import { SyncHub } from './services/sync-hub.js'
 import { SyncService } from './services/sync-service.js'
 import { TrashService } from './services/trash-service.js'
-import { UploadService } from './services/upload-service.js'
+import { UploadService } from './services/uploads/upload-service.js'
 import { VersionHistory } from './services/version-history.js'
 import { VersionService } from './services/version-service.js'
 import { Sha256Pool } from './support/sha256-pool.js'
@@ -120,7 +120,7 @@ export function buildServices(
     links: new ShareLinkService(meta, passwords, clock, reader, config.shares),
     folders: new FolderService(meta, journal, clock),
     files: new FileService(meta, journal, clock, reader),
-    uploads: new UploadService(meta, journal, blobs, clock, history, integrity, hashers, config.uploads),
+    uploads: new UploadService({ meta, journal, blobs, clock, history, integrity, hashers }, config.uploads),
     versions: new VersionService(meta, journal, clock, history),
     trash: new TrashService(meta, journal, clock, config.trash),
     sync: new SyncService(meta, hub, clock, config.sync),

@@ -112,7 +112,7 @@ export interface UploadRecord {
 /**
  * What an open upload session holds of `ownerId`'s quota: the `bytes` it may bring in (its
  * declared size), less the current size of `creditFileId`, the file it replaces, while that file
- * exists. A file covers at most one open session (UploadService.#reserve).
+ * exists. A file covers at most one open session (services/uploads/quota-reservation.ts).
  */
 export interface QuotaReservation {
   ownerId: string

@@ -12,7 +12,7 @@ import type { ShareLinkService } from './share-link-service.js'
 import type { SyncHub } from './sync-hub.js'
 import type { SyncService } from './sync-service.js'
 import type { TrashService } from './trash-service.js'
-import type { UploadService } from './upload-service.js'
+import type { UploadService } from './uploads/upload-service.js'
 import type { VersionHistory } from './version-history.js'
 import type { VersionService } from './version-service.js'
 

@@ -12,7 +12,7 @@ export type CrashPoint =
   | 'blob.put.after-fsync'
   | 'blob.put.after-link'
   | 'blob.put.after-dir-fsync'
-  // Chunk PUT (services/upload-service): bytes durable, row not yet recorded / recorded.
+  // Chunk PUT (services/uploads/chunk-receipt.ts): bytes durable, row not yet recorded / recorded.
   | 'chunk.put.before-row'
   | 'chunk.put.after-row'
   // complete: before the transaction, and after it commits but before the answer.

@@ -49,7 +49,8 @@ async function main(scenario: ChildScenario): Promise<void> {
     case 'put-chunk': {
       const { uploadId, index, hash, size, file } = scenario
       const user = await userOf(scenario.userId)
-      await services.uploads.putChunk(user, uploadId, String(index), hash, size, createReadStream(file))
+      const body = createReadStream(file)
+      await services.uploads.putChunk({ user, uploadId, index, hash, contentLength: size, body })
       break
     }
     case 'complete':

@@ -167,7 +167,8 @@ function initUpload(s: AppServices, user: User, filename: string, parts: Buffer[
 }
 
 function putPart(s: AppServices, user: User, uploadId: string, index: number, bytes: Buffer) {
-  return s.uploads.putChunk(user, uploadId, String(index), sha256Hex(bytes), bytes.length, bodyOf(bytes))
+  const hash = sha256Hex(bytes)
+  return s.uploads.putChunk({ user, uploadId, index, hash, contentLength: bytes.length, body: bodyOf(bytes) })
 }
 
 /** The whole upload flow; answers the file as it must download now. */

@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js'
  * observed at its blob store (a count of reads of the chunk), not by timing.
  */
 
-/** The per-request bound (services/upload-service.ts MAX_PROOFS_PER_REQUEST). */
+/** The per-request bound (services/uploads/proofs.ts MAX_PROOFS_PER_REQUEST). */
 const MAX_PROOFS = 1_024
 const CHUNK_BYTES = 64 * 1024
 

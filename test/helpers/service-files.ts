@@ -28,14 +28,14 @@ export async function storeFile(
     baseVersion: options.baseVersion,
   })
   for (const index of [...view.chunksNeeded, ...view.chunksToProve]) {
-    await services.uploads.putChunk(
+    await services.uploads.putChunk({
       user,
-      view.uploadId,
-      String(index),
+      uploadId: view.uploadId,
+      index,
       hash,
-      bytes.length,
-      Readable.from([bytes]),
-    )
+      contentLength: bytes.length,
+      body: Readable.from([bytes]),
+    })
   }
   return (await services.uploads.complete(user, view.uploadId)).file
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import fc from 'fast-check'
 import { expect } from 'vitest'
 import { type BlobKey, blobName, newGeneration } from '../../src/domain/blob-key.js'
-import type { UploadSessionView } from '../../src/services/upload-service.js'
+import type { UploadSessionView } from '../../src/services/uploads/upload-service.js'
 import { expectAppError } from '../helpers/app-error.js'
 import { batchCommand } from './concurrent.js'
 import {
@@ -188,14 +188,14 @@ export async function putChunks(
     const chunk = session.content[index]!
     const bytes = POOL[chunk]!
     const deduplicated = m.rows.has(chunk)
-    const receipt = await s.services.uploads.putChunk(
-      s.users[session.user]!,
-      session.id,
-      String(index),
-      POOL_HASHES[chunk],
-      bytes.length,
-      Readable.from([bytes]),
-    )
+    const receipt = await s.services.uploads.putChunk({
+      user: s.users[session.user]!,
+      uploadId: session.id,
+      index,
+      hash: POOL_HASHES[chunk],
+      contentLength: bytes.length,
+      body: Readable.from([bytes]),
+    })
     expect(receipt).toEqual({ index, hash: POOL_HASHES[chunk], deduplicated })
     // A crashed PUT's copy has a generation of its own: the new copy goes beside it, and it
     // stays an orphan (the model's putChunk would count it as the chunk's bytes).

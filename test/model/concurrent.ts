@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { expect } from 'vitest'
 import { AppError, type ErrorCode } from '../../src/domain/errors.js'
 import type { GcReport } from '../../src/services/garbage-collector.js'
-import type { CompletedUpload, UploadSessionView } from '../../src/services/upload-service.js'
+import type { CompletedUpload, UploadSessionView } from '../../src/services/uploads/upload-service.js'
 import type { HistorySweepReport } from '../../src/services/version-history.js'
 import {
   advance,
@@ -481,14 +481,14 @@ async function runUpload(s: System, op: Extract<Op, { kind: 'upload' }>): Promis
     const chunk = op.content[index]!
     for (let tries = 0; ; tries++) {
       const receipt = await attempt(
-        s.services.uploads.putChunk(
-          account,
-          view.uploadId,
-          String(index),
-          POOL_HASHES[chunk],
-          POOL[chunk]!.length,
-          Readable.from([POOL[chunk]!]),
-        ),
+        s.services.uploads.putChunk({
+          user: account,
+          uploadId: view.uploadId,
+          index,
+          hash: POOL_HASHES[chunk],
+          contentLength: POOL[chunk]!.length,
+          body: Readable.from([POOL[chunk]!]),
+        }),
       )
       if (receipt.ok) {
         expect(receipt.value, `${op.label}: receipt of chunk ${index}`).toMatchObject({

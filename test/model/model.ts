@@ -25,7 +25,7 @@ export const MODEL_CONFIG = testConfig({
 })
 export const GC_GRACE_MS = MODEL_CONFIG.gc.graceMs
 export const UPLOAD_TTL_MS = MODEL_CONFIG.uploads.sessionTtlMs
-/** A completed session answers a retried complete at least this long (upload-service.ts). */
+/** A completed session answers a retried complete at least this long (services/uploads/commit.ts). */
 export const COMPLETION_REMEMBERED_MS = HOUR
 /** What the trash listing shows as purgeAt. */
 export const TRASH_RETENTION_MS = MODEL_CONFIG.trash.retentionMs

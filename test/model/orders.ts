@@ -1,7 +1,7 @@
 import type { ErrorCode } from '../../src/domain/errors.js'
 import type { NodeRecord } from '../../src/domain/model.js'
 import { versionsToPrune } from '../../src/domain/retention.js'
-import type { CompletedUpload } from '../../src/services/upload-service.js'
+import type { CompletedUpload } from '../../src/services/uploads/upload-service.js'
 import type { HistorySweepReport } from '../../src/services/version-history.js'
 import { folderIdOf } from './commands.js'
 import { type Answer, describeAnswer, type Op, type TreeOpKind } from './concurrent.js'
@@ -86,7 +86,7 @@ export function completeEvent(
       const done = trial.completed.get(sessionId)
       if (done) {
         // However the race went, a complete that lost to another answers what that one made,
-        // as that version (upload-service.ts, `complete`); 404 once the file is purged.
+        // as that version (services/uploads/commit.ts, `complete`); 404 once the file is purged.
         if (!m.nodes(user).some((node) => node.id === done.fileId)) return expectError(answer, 'NOT_FOUND')
         if (!answer.ok)
           return `a complete that lost to another answered ${answer.code}, not the file ${done.fileId} the winner made`

@@ -408,7 +408,7 @@ export async function reconcile(
     // The orphan walk counts every copy it finds unnamed and deletes: also the copy a losing PUT
     // wrote (a dedup hit on a chunk stored anew meanwhile, or a PUT told CHUNK_BUSY) when it
     // lists it before that PUT discards it itself and the upload completes. So it may count more
-    // than went (upload-service.ts #discard; garbage-collector.ts #sweepOrphans).
+    // than went (services/uploads/chunk-receipt.ts #discard; garbage-collector.ts #sweepOrphans).
     const losingCopies =
       uploads.reduce((n, { seen }) => n + seen.busy, 0) +
       uploads.flatMap(({ seen }) => seen.receipts).filter((r) => r.deduplicated && stored.includes(r.chunk))

@@ -1,10 +1,12 @@
-import { Readable } from 'node:stream'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { MAX_DECLARATION_BYTES } from '../../domain/chunk-plan.js'
 import type { AppServices } from '../../services/app-services.js'
-import type { UploadSessionView } from '../../services/upload-service.js'
-import { objectBody, param, userOf } from '../context.js'
+import type { UploadSessionView } from '../../services/uploads/upload-service.js'
+import { chunkUploadOf } from '../chunk-body.js'
+import { param, userOf } from '../context.js'
 import { presentFile, presentIso } from '../presenters.js'
+import { bodyOf } from '../request-input.js'
+import { uploadInitBody, uploadProveBody } from './upload-schemas.js'
 
 const presentSession = (session: UploadSessionView) => ({
   ...session,
@@ -16,15 +18,7 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
 
   // A 10 GiB file declares 2,560 hashes (~170 KB of JSON); the limit fits MAX_CHUNKS of them.
   app.post('/upload/init', { bodyLimit: MAX_DECLARATION_BYTES }, async (request, reply) => {
-    const body = objectBody(request)
-    const session = await uploads.init(userOf(request), {
-      filename: body.filename,
-      size: body.size,
-      folderId: body.folderId,
-      chunkHashes: body.chunkHashes,
-      chunkSizes: body.chunkSizes,
-      baseVersion: body.baseVersion,
-    })
+    const session = await uploads.init(userOf(request), bodyOf(request, uploadInitBody))
     return reply.code(201).send(presentSession(session))
   })
 
@@ -33,7 +27,7 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
   )
 
   app.post('/upload/:id/prove', async (request) => {
-    const { proofs } = objectBody(request)
+    const { proofs } = bodyOf(request, uploadProveBody)
     return presentSession(await uploads.prove(userOf(request), param(request, 'id'), proofs))
   })
 
@@ -54,26 +48,6 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
   app.register(async (raw) => {
     raw.removeAllContentTypeParsers()
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
-    raw.put('/upload/:id/chunk/:index', async (request) => {
-      return uploads.putChunk(
-        userOf(request),
-        param(request, 'id'),
-        param(request, 'index'),
-        headerValue(request, 'x-chunk-hash'),
-        contentLength(request),
-        // No parser runs for an empty body without a Content-Type: then the request is the body.
-        request.body instanceof Readable ? request.body : request.raw,
-      )
-    })
+    raw.put('/upload/:id/chunk/:index', async (request) => uploads.putChunk(chunkUploadOf(request)))
   })
-}
-
-function headerValue(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name]
-  return Array.isArray(value) ? value[0] : value
-}
-
-function contentLength(request: FastifyRequest): number | undefined {
-  const raw = headerValue(request, 'content-length')
-  return raw === undefined || !/^\d+$/.test(raw) ? undefined : Number(raw)
 }
