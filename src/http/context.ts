@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { invalid, notFound } from '../domain/errors.js'
+import { notFound } from '../domain/errors.js'
 import type { User } from '../domain/model.js'
 import type { Authenticated } from '../services/auth-service.js'
 
@@ -13,13 +13,6 @@ declare module 'fastify' {
 export function userOf(request: FastifyRequest): User {
   if (!request.auth) throw new Error('route reached without authentication')
   return request.auth.user
-}
-
-/** A JSON body that must be an object (possibly empty when the route takes no fields). */
-export function objectBody(request: FastifyRequest): Record<string, unknown> {
-  const body = request.body ?? {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('the body must be a JSON object')
-  return body as Record<string, unknown>
 }
 
 export function param(request: FastifyRequest, name: string): string {
