@@ -62,6 +62,11 @@ describe('access (the one permission check)', () => {
       shareRoot: { id: team.id },
     })
     await expectAppError(locate(s.fx.meta, carol, team.id, 'write', 'folder'), 'FORBIDDEN')
+    // The other way round: the stronger role wins whichever folder it is on.
+    const dave = await s.fx.user('dave')
+    await share(team.id, dave, 'editor')
+    await share(inner.id, dave, 'viewer')
+    expect((await locate(s.fx.meta, dave, file.id, 'write', 'file')).role).toBe('editor')
   })
 
   it('answers NOT_FOUND, never FORBIDDEN, for what the caller cannot see at all, whatever it needs', async () => {
