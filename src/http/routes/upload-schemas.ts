@@ -13,13 +13,15 @@ const BASE_VERSION = 'baseVersion must be a positive integer'
 
 /** `POST /upload/init`. */
 export const uploadInitBody = z.object({
-  filename: z.unknown(),
+  // Absent or not a string alike: the domain's INVALID_NAME ("name must be a string").
+  filename: z.unknown().optional(),
+  // In the order the fields were always checked, so that of two faults the same one is answered.
   size: z.number({ error: SIZE }).int({ error: SIZE }).min(0, { error: SIZE }),
-  folderId: z.string({ error: 'folderId must be a folder id or null' }).nullish(),
   chunkHashes: z.array(z.unknown(), { error: 'chunkHashes must be an array of SHA-256 hex strings' }),
   chunkSizes: z.array(z.unknown(), { error: 'chunkSizes must be an array of integers' }).nullish(),
   // Its range is the domain's (declaration.ts): a type fault alone is answered here.
   baseVersion: z.number({ error: BASE_VERSION }).nullish(),
+  folderId: z.string({ error: 'folderId must be a folder id or null' }).nullish(),
 })
 
 /**

@@ -14,7 +14,7 @@ const PROOF_NONCE_BYTES = 32
  */
 export interface UploadDeclaration {
   /** A name as sent: the domain judges names (INVALID_NAME, also for one that is no string). */
-  filename: unknown
+  filename?: unknown
   size: number
   /** The caller's root when absent or null. */
   folderId?: string | null
