@@ -169,8 +169,8 @@ export class SyncConnection implements SyncWatcher {
     try {
       do {
         this.#again = false
-        // The service refuses a cursor that compaction overtook (CURSOR_EXPIRED: list from scratch).
-        const page = await this.services.sync.changes(this.user, { after: this.#cursor, limit: PAGE })
+        // CURSOR_EXPIRED when compaction overtook the socket: the client lists from scratch.
+        const page = await this.services.sync.follow(this.user, { after: this.#cursor, limit: PAGE })
         if (!(await this.#sendAll(page.entries))) return
         if (page.hasMore) this.#again = true
       } while (this.#again && !this.#closed)

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { expectAppError } from '../../test/helpers/app-error.js'
 import { openServiceFixture, type ServiceFixture } from '../../test/helpers/service-fixture.js'
 import type { User } from '../domain/model.js'
 
@@ -48,6 +49,20 @@ describe('SyncService', () => {
     expect((await fx.services.sync.changes(user, { after: head - 2, limit: 10 })).entries).toHaveLength(2)
     // A live feed without a cursor starts at the newest position.
     expect(await fx.services.sync.startingPosition(user, undefined)).toBe(head)
+  })
+
+  it('follows a live feed page by page, and refuses one compaction overtook while it was open', async () => {
+    const start = await fx.services.sync.startingPosition(user, undefined)
+    await makeFolders(5)
+    const first = await fx.services.sync.follow(user, { after: start, limit: 3 })
+    expect([first.entries.map((e) => e.name), first.hasMore]).toEqual([['f0', 'f1', 'f2'], true])
+    const rest = await fx.services.sync.follow(user, { after: first.cursor, limit: 3 })
+    expect([rest.entries.map((e) => e.name), rest.hasMore]).toEqual([['f3', 'f4'], false])
+    // Compaction drops what the feed has not read yet: its next page would start past a hole.
+    await fx.services.folders.create(user, { name: 'late' })
+    await fx.services.folders.create(user, { name: 'later' })
+    await fx.meta.journal.compact(0, 1, 100)
+    await expectAppError(fx.services.sync.follow(user, { after: rest.cursor, limit: 3 }), 'CURSOR_EXPIRED')
   })
 
   it('wakes a long poll when a change commits, and times out when none does', async () => {

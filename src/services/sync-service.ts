@@ -45,15 +45,26 @@ export class SyncService {
     private readonly options: SyncOptions,
   ) {}
 
-  /**
-   * One page of the caller's journal after `after` (0: from the start). The HTTP route and the
-   * sync socket both read through here, so a cursor compaction overtook is refused by one rule.
-   */
+  /** One page of the caller's journal after a cursor the client sent (0: from the start). */
   async changes(user: User, { after, limit }: ChangesQuery): Promise<ChangesPage> {
     const entries = await this.meta.journal.after(user.id, after, limit + 1)
     // Read after the entries: compaction raises the floor before it deletes, so an entry
     // missing from this page shows up as a floor above the cursor (see compact()).
     await this.#checkCursor(user, after)
+    const page = entries.slice(0, limit)
+    return { entries: page, cursor: page.at(-1)?.seq ?? after, hasMore: entries.length > limit }
+  }
+
+  /**
+   * The next page of a live feed (the sync socket) whose starting position was checked
+   * (`startingPosition`): one query, where `changes` needs two. Positions are consecutive, so
+   * a hole right after the feed's position means compaction overtook it while it was open.
+   */
+  async follow(user: User, { after, limit }: ChangesQuery): Promise<ChangesPage> {
+    const entries = await this.meta.journal.after(user.id, after, limit + 1)
+    if (entries.length > 0 && entries[0]?.seq !== after + 1) {
+      throw new AppError('CURSOR_EXPIRED', 'the journal was compacted past this socket: list from scratch')
+    }
     const page = entries.slice(0, limit)
     return { entries: page, cursor: page.at(-1)?.seq ?? after, hasMore: entries.length > limit }
   }
