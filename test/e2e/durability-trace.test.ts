@@ -22,6 +22,7 @@ import { ApiClient, hmac, sha256 } from '../helpers/api-client.js'
 import { type ServerProcess, startServerProcess } from '../helpers/server-process.js'
 import {
   fdPath,
+  inTraceOrder,
   PageCacheModel,
   parseTrace,
   type Syscall,
@@ -153,13 +154,8 @@ function replay(calls: Syscall[], dataDir: string, files: Map<string, string[]>)
   const answers: Checked[] = []
   const rows: Checked[] = []
   let linked: string[] = []
-  const events = calls.flatMap((call) => [
-    { line: call.start, order: 0, call },
-    { line: call.end, order: 1, call },
-  ])
-  events.sort((a, b) => a.line - b.line || a.order - b.order)
-  for (const { order, call } of events) {
-    if (order === 1) {
+  for (const { phase, call } of inTraceOrder(calls)) {
+    if (phase === 'end') {
       model.end(call)
       const target = call.name.startsWith('link') && call.result === 0 ? call.args.split('"')[3] : undefined
       if (target?.startsWith(`${chunksDir}/`) && !target.startsWith(`${chunksDir}/tmp/`)) linked.push(target)
@@ -170,8 +166,9 @@ function replay(calls: Syscall[], dataDir: string, files: Map<string, string[]>)
     const file =
       answer?.status === 201 ? /"HTTP\/1\.1 201[^{]*\{"file":\{"id":"([^"]+)"/.exec(answer.text) : null
     if (chunk) answers.push({ answer: `chunk ${chunk[1]}`, volatile: promised([chunk[1] as string]) })
+    const fileHashes = file ? files.get(file[1] as string) : undefined
     if (file)
-      answers.push({ answer: `complete ${file[1]}`, volatile: promised(files.get(file[1] as string) ?? []) })
+      answers.push({ answer: `complete ${file[1]}`, volatile: promised(fileHashes ?? ['unknown file']) })
     if (WRITES.includes(call.name) && fdPath(call.args) === wal) {
       rows.push(...linked.map((copy) => ({ answer: `row of ${copy}`, volatile: model.volatile(copy) })))
       linked = []

@@ -80,6 +80,15 @@ function finish(
   return { tid, name: begun.name, args, result, start: begun.start, end, text: begun.text }
 }
 
+/** Each call's beginning and end in trace order (a call on one line: its beginning first). */
+export function inTraceOrder(calls: Syscall[]): { phase: 'begin' | 'end'; call: Syscall }[] {
+  const events = calls.flatMap((call) => [
+    { line: call.start, phase: 'begin' as const, call },
+    { line: call.end, phase: 'end' as const, call },
+  ])
+  return events.sort((a, b) => a.line - b.line || (a.phase === 'begin' ? -1 : 1))
+}
+
 /** The path an fd argument stands for (`27</data/tessera.db-wal>`), without " (deleted)". */
 export function fdPath(args: string): string | undefined {
   const match = /^-?\d+<(.*?)>(?:,|$)/.exec(args)
