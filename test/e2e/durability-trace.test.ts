@@ -170,7 +170,14 @@ function replay(calls: Syscall[], dataDir: string, files: Map<string, string[]>)
     if (file)
       answers.push({ answer: `complete ${file[1]}`, volatile: promised(fileHashes ?? ['unknown file']) })
     if (WRITES.includes(call.name) && fdPath(call.args) === wal) {
-      rows.push(...linked.map((copy) => ({ answer: `row of ${copy}`, volatile: model.volatile(copy) })))
+      // A copy whose writes the trace did not show (io_uring) would look durable: that fails too.
+      const unseen = (copy: string) =>
+        model.writesTo(copy) > 0 ? [] : [{ path: copy, why: 'no write seen' }]
+      const check = (copy: string) => ({
+        answer: `row of ${copy}`,
+        volatile: [...unseen(copy), ...model.volatile(copy)],
+      })
+      rows.push(...linked.map(check))
       linked = []
     }
     model.begin(call)

@@ -203,6 +203,11 @@ export class PageCacheModel {
     return [...this.#paths.keys()].filter((path) => test(basename(path)))
   }
 
+  /** How many writes to `path` (through any of its names) the trace showed: none means it saw too little. */
+  writesTo(path: string): number {
+    return this.#paths.get(path)?.writes.length ?? 0
+  }
+
   /** What a power cut now would lose of `path`: its bytes, or a name on the way to it. */
   volatile(path: string): Volatile[] {
     const found: Volatile[] = []
