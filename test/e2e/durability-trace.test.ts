@@ -98,12 +98,13 @@ async function startTracedServer(dataDir: string, traceFile: string): Promise<Se
 /**
  * One after the other: ann uploads a file of three new chunks (the first into an empty store),
  * then a second file sharing one of them; bob uploads the first file's bytes again, proving two
- * chunks and sending the third (deduplicated).
+ * chunks and sending the third (deduplicated). Then a small file each in one request: ann's new,
+ * bob's the bytes of a chunk ann stored.
  */
 async function uploads(server: ServerProcess): Promise<Scenario> {
   const [ann, bob] = [await new ApiClient(server.api).register(), await new ApiClient(server.api).register()]
-  const parts = [300, 200, 100, 150].map((size) => randomBytes(size * KiB))
-  const [p0, p1, p2, p3] = parts as [Buffer, Buffer, Buffer, Buffer]
+  const parts = [300, 200, 100, 150, 50].map((size) => randomBytes(size * KiB))
+  const [p0, p1, p2, p3, p4] = parts as [Buffer, Buffer, Buffer, Buffer, Buffer]
   const files = new Map<string, string[]>()
   let chunkAnswers = 0
   const upload = async (client: ApiClient, name: string, chunks: Buffer[], prove: number[] = []) => {
@@ -129,10 +130,19 @@ async function uploads(server: ServerProcess): Promise<Scenario> {
     expect(await client.downloadedHash(done.body.file.id)).toBe(sha256(Buffer.concat(chunks)))
     return init.body
   }
+  /** The one-request upload (PUT /files/content): its 201 promises what a complete's does. */
+  const direct = async (client: ApiClient, name: string, bytes: Buffer) => {
+    const headers = { 'x-content-sha256': sha256(bytes) }
+    const put = await client.request('PUT', `/files/content?name=${name}`, bytes, headers)
+    expect(put.status).toBe(201)
+    files.set(put.body.file.id, [sha256(bytes)])
+  }
   expect(await upload(ann, 'one.bin', [p0, p1, p2])).toMatchObject({ chunksNeeded: [0, 1, 2] })
   expect(await upload(ann, 'two.bin', [p0, p3])).toMatchObject({ chunksNeeded: [1] })
   expect(await upload(bob, 'one.bin', [p0, p1, p2], [0, 1])).toMatchObject({ chunksToProve: [0, 1, 2] })
-  return { chunkAnswers, files, newCopies: 4 }
+  await direct(ann, 'small.bin', p4)
+  await direct(bob, 'two.bin', p3)
+  return { chunkAnswers, files, newCopies: 5 }
 }
 
 /**
