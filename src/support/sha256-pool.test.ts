@@ -17,7 +17,7 @@ describe('Sha256Pool.stream', () => {
     )
     const streams = contents.map(() => pool.stream())
     for (let round = 0; round < sizes.length; round++) {
-      contents.forEach((pieces, stream) => streams[stream]?.update(pieces[round] as Buffer))
+      for (const [stream, pieces] of contents.entries()) streams[stream]?.update(pieces[round] as Buffer)
       // Lets the workers hand buffers back between rounds, so later copies reuse them.
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
