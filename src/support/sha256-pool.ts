@@ -10,7 +10,7 @@ const { parentPort } = require('node:worker_threads')
 const { createHash, createHmac } = require('node:crypto')
 // Streams being hashed piece by piece, by id.
 const streams = new Map()
-parentPort.on('message', ({ id, op, pieces, hmacKey }) => {
+parentPort.on('message', ({ id, op, pieces, length, hmacKey }) => {
   let entry = streams.get(id)
   if (!entry) {
     const hmac = hmacKey ? createHmac('sha256', Buffer.from(hmacKey, 'hex')) : null
@@ -18,12 +18,14 @@ parentPort.on('message', ({ id, op, pieces, hmacKey }) => {
     streams.set(id, entry)
   }
   for (const piece of pieces) {
-    const bytes = new Uint8Array(piece)
+    // An update's one piece may be a spare buffer longer than the bytes it carries.
+    const bytes = new Uint8Array(piece, 0, length ?? piece.byteLength)
     entry.hash.update(bytes)
     if (entry.hmac) entry.hmac.update(bytes)
-    entry.size += piece.byteLength
+    entry.size += bytes.byteLength
   }
-  if (op === 'update') return
+  // Handed back to be filled again (Sha256Pool.#spare), rather than left to this thread's GC.
+  if (op === 'update') return parentPort.postMessage({ spare: pieces[0] }, pieces)
   streams.delete(id)
   const hmac = entry.hmac ? entry.hmac.digest('hex') : undefined
   parentPort.postMessage({ id, hex: entry.hash.digest('hex'), size: entry.size, hmac })
@@ -46,6 +48,11 @@ export interface Sha256Stream {
   digest(): Promise<Digest>
 }
 
+/** The size of a copy's buffer: a disk read's (DiskBlobStore's READ_HIGH_WATER_MARK). */
+const SPARE_SIZE = 1024 * 1024
+/** Spare buffers kept beyond this are left to the GC: enough for the pieces of a few streams in flight. */
+const MAX_SPARE_BYTES = 16 * SPARE_SIZE
+
 interface Pending {
   resolve(result: Digest): void
   reject(error: Error): void
@@ -60,6 +67,9 @@ interface Pending {
 export class Sha256Pool {
   readonly #workers: Worker[] = []
   readonly #pending = new Map<number, Pending>()
+  /** Buffers the workers have hashed and handed back, for the next copies (#spareFor). */
+  readonly #spares: ArrayBuffer[] = []
+  #spareBytes = 0
   #next = 0
   #closed = false
 
@@ -95,10 +105,12 @@ export class Sha256Pool {
     const worker = this.#closed ? undefined : this.#worker(id % this.size)
     return {
       update: (piece) => {
-        if (this.#closed) return
-        // One copy into a buffer of its own, which then moves to the worker without another.
-        const copy = new Uint8Array(piece).buffer
-        worker?.postMessage({ id, op: 'update', pieces: [copy], hmacKey }, [copy])
+        if (this.#closed || !worker) return
+        // One copy into a buffer of its own, which then moves to the worker without another,
+        // and comes back to be filled again.
+        const copy = this.#spareFor(piece.length)
+        new Uint8Array(copy).set(piece)
+        worker.postMessage({ id, op: 'update', pieces: [copy], length: piece.length, hmacKey }, [copy])
       },
       digest: () => {
         if (this.#closed || !worker || this.#workers[id % this.size] !== worker) {
@@ -107,6 +119,28 @@ export class Sha256Pool {
         return this.#finish(id, [], hmacKey)
       },
     }
+  }
+
+  /**
+   * A buffer for a copy of `length` bytes: one the workers handed back when there is one large
+   * enough. A download sends its bytes at hundreds of MiB/s; a new buffer for every copy left
+   * that much garbage a second, which V8 collects only every few hundred MiB (issue 12).
+   */
+  #spareFor(length: number): ArrayBuffer {
+    const spare = this.#spares.pop()
+    if (spare !== undefined && spare.byteLength >= length) {
+      this.#spareBytes -= spare.byteLength
+      return spare
+    }
+    // Too small (the store reads in other sizes now): dropped, and a buffer of the usual size made.
+    if (spare !== undefined) this.#spareBytes -= spare.byteLength
+    return new ArrayBuffer(Math.max(length, SPARE_SIZE))
+  }
+
+  #keepSpare(spare: ArrayBuffer): void {
+    if (this.#closed || this.#spareBytes + spare.byteLength > MAX_SPARE_BYTES) return
+    this.#spares.push(spare)
+    this.#spareBytes += spare.byteLength
   }
 
   #finish(id: number, buffers: ArrayBuffer[], hmacKey?: string): Promise<Digest> {
@@ -119,6 +153,7 @@ export class Sha256Pool {
 
   async close(): Promise<void> {
     this.#closed = true
+    this.#spares.length = 0
     await Promise.all(this.#workers.map((worker) => worker.terminate()))
     this.#workers.length = 0
   }
@@ -129,7 +164,8 @@ export class Sha256Pool {
     const worker = new Worker(WORKER_SOURCE, { eval: true })
     // Idle workers must not keep the process alive.
     worker.unref()
-    worker.on('message', ({ id, hex, size, hmac }: Digest & { id: number }) => {
+    worker.on('message', ({ id, hex, size, hmac, spare }: Digest & { id: number; spare?: ArrayBuffer }) => {
+      if (spare !== undefined) return this.#keepSpare(spare)
       this.#pending.get(id)?.resolve(hmac === undefined ? { hex, size } : { hex, size, hmac })
       this.#pending.delete(id)
     })

@@ -137,10 +137,13 @@ export class DiskBlobStore implements BlobStore {
     }
     try {
       // Opening a directory for reading succeeds on Linux; fail here, not in the middle of a response.
-      if (!(await file.stat()).isFile()) throw notARegularFile(path)
+      const stats = await file.stat()
+      if (!stats.isFile()) throw notARegularFile(path)
       return file.createReadStream({
         start: range?.start,
-        end: range?.end,
+        // Bounded by the size: unbounded, the stream makes one more read to find the end, into a
+        // new buffer of READ_HIGH_WATER_MARK bytes (a fifth more garbage per 4 MiB chunk).
+        end: range?.end ?? (stats.size > 0 ? stats.size - 1 : undefined),
         highWaterMark: READ_HIGH_WATER_MARK,
       })
     } catch (error) {
