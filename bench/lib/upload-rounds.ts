@@ -2,14 +2,16 @@
 // tus, and every outside client on every backend, each upload on a fresh server (fresh content:
 // nothing deduplicated) whose memory is sampled throughout. The limits are measured again
 // between the backends, so that a drift of the machine hits figures and limits alike.
+import { randomBytes } from 'node:crypto'
 import { rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { TusUploadResult } from '../clients/tus-upload.js'
+import { sha256Hex } from './api.js'
 import type { Backend } from './backends.js'
 import type { WholeUploadResult } from './outside-client.js'
 import { phase, say } from './phases.js'
 import { runClient, runCommand } from './processes.js'
-import { startBareServer, withTessera } from './run-servers.js'
+import { startBareServer, type TesseraServer, withTessera } from './run-servers.js'
 import { SETTINGS, transferTimeout, UPLOAD_CLIENTS, type UploadClient } from './run-settings.js'
 import type { TesseraCommand } from './tessera-server.js'
 import { fmt, fmtMiB, fmtMiBs, fmtSeconds, mibPerSecond, timed } from './timing.js'
@@ -97,10 +99,28 @@ async function measureTus(file: string, root: string): Promise<TusRound> {
   }
 }
 
-/** One outside client's upload of the file to a fresh server. */
+/**
+ * Two fresh chunks through the project's client, untimed: a server that has just started would
+ * otherwise charge its first requests' JIT compilation and statement preparation to the figure.
+ */
+async function warmUp(server: TesseraServer): Promise<void> {
+  const chunks = [randomBytes(SETTINGS.chunkSize), randomBytes(SETTINGS.chunkSize)]
+  const hashes = chunks.map(sha256Hex)
+  const session = await server.api.init({
+    filename: 'warm-up.bin',
+    size: 2 * SETTINGS.chunkSize,
+    chunkHashes: hashes,
+  })
+  for (const [index, chunk] of chunks.entries())
+    await server.api.putChunk(session.uploadId, index, hashes[index]!, chunk.length, chunk)
+  await server.api.complete(session.uploadId)
+}
+
+/** One outside client's upload of the file to a fresh (warmed-up) server. */
 async function uploadOnce(context: Context, backend: Backend, client: UploadClient, name: string) {
   const { size } = await stat(context.file)
   return withTessera(context.tessera, backend, name, context.root, async (server) => {
+    await warmUp(server)
     await syncDisks()
     const result = await runClient<WholeUploadResult>(
       client.script,
