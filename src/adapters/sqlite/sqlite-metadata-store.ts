@@ -15,6 +15,7 @@ import {
 import type { MetadataStore } from '../../ports/metadata-store.js'
 import type { Database } from '../sql/schema.js'
 import { openMigrated } from '../sql/sql-metadata-store.js'
+import { WalDurability } from './wal-durability.js'
 
 export interface SqliteMetadataStoreOptions {
   /** Path of the database file (its directory is created), or ':memory:'. */
@@ -35,20 +36,25 @@ export async function openSqliteMetadataStore(options: SqliteMetadataStoreOption
   const database = new BetterSqlite3(file)
   try {
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-    // WAL: readers do not block the writer. synchronous=FULL: a commit is on disk (the WAL is
-    // fsynced) before it is acknowledged; NORMAL could lose the last commits on power loss.
+    // WAL: readers do not block the writer. synchronous=NORMAL: SQLite does not fsync the WAL at
+    // each commit, holding the event loop for it; the store fsyncs it itself, off the loop and
+    // once for all the commits that end together, before any of them is answered (wal-durability.ts).
     database.pragma('journal_mode = WAL')
-    database.pragma('synchronous = FULL')
+    database.pragma('synchronous = NORMAL')
     // Off by default in SQLite; the schema's cascades (upload chunk lists) rely on it.
     database.pragma('foreign_keys = ON')
   } catch (error) {
     database.close()
     throw error
   }
+  const durability = new WalDurability(database, file === IN_MEMORY ? null : path.resolve(file))
   const db = new Kysely<Database>({
-    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }),
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(database) }, durability),
   })
-  return openMigrated(db, 'sqlite')
+  const store = await openMigrated(db, 'sqlite')
+  // The migrations' schema changes count no changed rows: make them durable here.
+  await durability.syncAll()
+  return store
 }
 
 /** Distinct SQL texts kept prepared; the queries are a fixed set, so this is never reached in practice. */
@@ -86,18 +92,43 @@ function withStatementCache(database: BetterSqlite3.Database): SqliteDialectConf
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig
+  readonly #durability: WalDurability
 
-  constructor(config: SqliteDialectConfig) {
+  constructor(config: SqliteDialectConfig, durability: WalDurability) {
     super(config)
     this.#config = config
+    this.#durability = durability
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config)
+    return new ImmediateSqliteDriver(this.#config, this.#durability)
   }
 }
 
+/**
+ * Begins transactions IMMEDIATE, and answers a query or transaction only once what it
+ * committed, and what it could have read, is durable: the wait happens after the connection is
+ * released, so the next transaction runs (and its commit joins the next sync) meanwhile.
+ */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #durability: WalDurability
+
+  constructor(config: SqliteDialectConfig, durability: WalDurability) {
+    super(config)
+    this.#durability = durability
+  }
+
+  override async releaseConnection(): Promise<void> {
+    const durable = this.#durability.afterUse()
+    await super.releaseConnection()
+    await durable()
+  }
+
+  override async destroy(): Promise<void> {
+    await super.destroy()
+    await this.#durability.close()
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'))
   }
