@@ -46,10 +46,15 @@ export async function startTesseraWithAccount(
   // GET /healthz is measured under load: the anonymous request limit would answer 429 instead.
   const env: Record<string, string> = { ANON_RATE_LIMIT_PER_MINUTE: '0' }
   if (database) env.DATABASE_URL = database.url
-  const server = await startTessera({ command, name, root, env, waitFor: 'port' }).catch(async (error) => {
-    await database?.drop()
-    throw error
-  })
+  const start = () => startTessera({ command, name, root, env, waitFor: 'port' })
+  // One retry: on a machine shared with other work, a server has been seen killed while starting.
+  const server = await start()
+    .catch(start)
+    .catch(async (error) => {
+      await database?.drop()
+      await rm(path.join(root, `${name}-data`), { recursive: true, force: true })
+      throw error
+    })
   const sampler = new RssSampler(server.pid, 50)
   sampler.start(false)
   const cleanup = async () => {
