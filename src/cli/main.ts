@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: it must run before anything starts libuv's thread pool.
+import './threadpool.js'
 import { Command, InvalidArgumentError } from 'commander'
 import { openServices } from '../composition.js'
 import { type Config, loadConfig } from '../config.js'

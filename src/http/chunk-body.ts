@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { AppError } from '../domain/errors.js'
 import { chunkIndexOf } from '../services/uploads/chunk-index.js'
 import type { ChunkUpload } from '../services/uploads/chunk-receipt.js'
+import type { DirectUploadCommand } from '../services/uploads/direct-upload.js'
 import { param, userOf } from './context.js'
 
 /**
@@ -19,6 +20,22 @@ export function chunkUploadOf(request: FastifyRequest): ChunkUpload {
     hash: headerValue(request, 'x-chunk-hash'),
     contentLength: contentLength(request),
     // No parser runs for an empty body without a Content-Type: then the request is the body.
+    body: new ChunkBody(request.body instanceof Readable ? request.body : request.raw),
+  }
+}
+
+/** A one-request file upload (`PUT /files/content`) turned into the upload service's command. */
+export function fileUploadOf(
+  request: FastifyRequest,
+  query: { folderId?: string; name?: unknown; baseVersion?: number },
+): DirectUploadCommand {
+  return {
+    user: userOf(request),
+    folderId: query.folderId ?? null,
+    name: query.name,
+    baseVersion: query.baseVersion ?? null,
+    hash: headerValue(request, 'x-content-sha256'),
+    contentLength: contentLength(request),
     body: new ChunkBody(request.body instanceof Readable ? request.body : request.raw),
   }
 }

@@ -33,18 +33,18 @@ export async function locate(
   need: Need,
   kind?: NodeKind,
 ): Promise<Located> {
-  const missing = notFound(
-    kind === 'file' ? 'file not found' : kind === 'folder' ? 'folder not found' : 'not found',
-  )
-  if (!isId(id)) throw missing
+  // Made only when thrown: an error captures a stack, which every request would pay for.
+  const missing = () =>
+    notFound(kind === 'file' ? 'file not found' : kind === 'folder' ? 'folder not found' : 'not found')
+  if (!isId(id)) throw missing()
   // The owner's case first: one indexed lookup, as before there was sharing.
   const own = await repos.nodes.findLive(user.id, id)
   if (own) {
-    if (kind && own.kind !== kind) throw missing
+    if (kind && own.kind !== kind) throw missing()
     return { node: own, role: 'owner', shareRoot: null }
   }
   const located = await throughShares(repos, user, await repos.nodes.lineage(id))
-  if (!located || (kind && located.node.kind !== kind)) throw missing
+  if (!located || (kind && located.node.kind !== kind)) throw missing()
   return permit(located, need)
 }
 

@@ -170,14 +170,14 @@ export class ShareLinkService {
 
   /** The link and its live item, once its password (if any) is right. */
   async open(token: string, visitor: Visitor): Promise<OpenedLink> {
-    const gone = notFound('this link does not exist, has expired or was revoked')
+    const gone = () => notFound('this link does not exist, has expired or was revoked')
     const link = await this.#find(token)
     const now = this.clock()
-    if (!link || link.revokedAt !== null || (link.expiresAt !== null && link.expiresAt <= now)) throw gone
+    if (!link || link.revokedAt !== null || (link.expiresAt !== null && link.expiresAt <= now)) throw gone()
     // The item as it is now; in the trash (itself or with a folder above it) the link rests.
     const lineage = await this.meta.nodes.lineage(link.nodeId)
     const node = lineage[0]
-    if (!node || !lineage.every((ancestor) => ancestor.deletedAt === null)) throw gone
+    if (!node || !lineage.every((ancestor) => ancestor.deletedAt === null)) throw gone()
     if (link.passwordHash !== null) await this.#checkPassword(link, link.passwordHash, visitor, now)
     return { link, node }
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { type Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type BlobKey, blobName, isBlobKey, parseBlobName } from '../../domain/blob-key.js'
 import { MiB } from '../../domain/chunk-plan.js'
@@ -88,15 +88,9 @@ export class DiskBlobStore implements BlobStore {
 
   async #put(key: BlobKey, path: string, body: Readable): Promise<void> {
     await this.init()
-    if (await this.#exists(path)) {
-      // Consumed all the same: a verifying body reports a mismatch only at its end, and the
-      // caller must hear about it.
-      await pipeline(body, discard())
-      // The object may be another put's that has linked it but not yet made the link durable.
-      await this.#durableDir(dirname(path))
-      await this.#syncDir(dirname(path))
-      return
-    }
+    // No look for the key first: callers put under a fresh generation, which never exists, and a
+    // key that does exists all the same fails the link below (EEXIST), keeping the stored copy;
+    // the body is consumed all the same (a verifying body reports a mismatch only at its end).
     const tempPath = join(this.#tempDir, `${blobName(key)}.${randomUUID()}`)
     try {
       await this.#writeTempFile(tempPath, body)
@@ -320,13 +314,6 @@ export class DiskBlobStore implements BlobStore {
 }
 
 const ignoreUntilPiped = (): void => {}
-
-/** A sink that drops what it is given. */
-const discard = (): Writable =>
-  new Writable({
-    write: (_chunk, _encoding, callback) => callback(),
-    writev: (_chunks, callback) => callback(),
-  })
 
 const errorCode = (error: unknown): unknown => (error as NodeJS.ErrnoException | undefined)?.code
 

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { MAX_DECLARATION_BYTES } from '../../domain/chunk-plan.js'
 import type { AppServices } from '../../services/app-services.js'
 import type { UploadSessionView } from '../../services/uploads/upload-service.js'
-import { chunkUploadOf } from '../chunk-body.js'
+import { chunkUploadOf, fileUploadOf } from '../chunk-body.js'
 import { param, userOf } from '../context.js'
 import { presentFile, presentIso } from '../presenters.js'
-import { bodyOf } from '../request-input.js'
-import { uploadInitBody, uploadProveBody } from './upload-schemas.js'
+import { bodyOf, queryOf } from '../request-input.js'
+import { fileContentQuery, uploadInitBody, uploadProveBody } from './upload-schemas.js'
 
 const presentSession = (session: UploadSessionView) => ({
   ...session,
@@ -49,5 +49,12 @@ export function uploadRoutes(app: FastifyInstance, { services }: { services: App
     raw.removeAllContentTypeParsers()
     raw.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
     raw.put('/upload/:id/chunk/:index', async (request) => uploads.putChunk(chunkUploadOf(request)))
+    // A small file whole, in one request (README, API extensions).
+    raw.put('/files/content', async (request, reply) => {
+      const user = userOf(request)
+      const command = fileUploadOf(request, queryOf(request, fileContentQuery))
+      const { file, conflict } = await uploads.putFile(command)
+      return reply.code(201).send({ file: presentFile(file, user), conflict })
+    })
   })
 }

@@ -39,3 +39,15 @@ const jsonObject = (error: string) =>
 export const uploadProveBody = z.object({
   proofs: jsonObject('proofs must be an object of "<index>": "<hex HMAC-SHA256>"'),
 })
+
+/** `PUT /files/content`: the file's place and name in the query, its bytes as the body. */
+export const fileContentQuery = z.object({
+  folderId: z.string({ error: 'folderId must be a folder id' }).optional(),
+  // Absent alike: the domain's INVALID_NAME.
+  name: z.unknown().optional(),
+  baseVersion: z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, { error: BASE_VERSION })
+    .transform(Number)
+    .optional(),
+})

@@ -1,18 +1,17 @@
 import type { Clock } from '../../domain/clock.js'
-import { conflictedCopyName } from '../../domain/conflicted-name.js'
 import { AppError } from '../../domain/errors.js'
 import { contentHashOf } from '../../domain/hashes.js'
-import { isId, newId } from '../../domain/ids.js'
-import type { Millis, NodeRecord, UploadChunkRecord, UploadRecord, User } from '../../domain/model.js'
+import { isId } from '../../domain/ids.js'
+import type { NodeRecord, UploadChunkRecord, UploadRecord, User } from '../../domain/model.js'
 import type { MetadataStore, Repositories } from '../../ports/metadata-store.js'
 import { crashPoint } from '../../support/crash-points.js'
 import { pausePoint } from '../../support/pause-points.js'
-import { locateLocked } from '../access.js'
-import { appendVersion, type VersionTarget, versionMadeBy } from '../append-version.js'
+import { appendVersion, versionMadeBy } from '../append-version.js'
 import type { ChangeJournal, ChangeLog } from '../change-journal.js'
 import type { VersionHistory } from '../version-history.js'
 import type { OpenSessions } from './open-sessions.js'
 import { SessionClosed, uploadNotFound } from './upload-errors.js'
+import { versionTarget } from './version-target.js'
 
 /** A complete that loses a race on PostgreSQL (a name or version taken meanwhile) is retried. */
 const COMPLETE_ATTEMPTS = 3
@@ -121,58 +120,5 @@ export class UploadCommit {
     const file = await appendVersion(tx, this.history, target, content)
     log.record(file, target.kind === 'new' ? 'create' : 'update')
     return { file, conflict }
-  }
-}
-
-/**
- * Where the session's content goes: a new version of the file of its name, or a new file; a
- * conflicted copy beside it when the client's base version is out of date. Takes the folder
- * owner's tree lock (two completes of one name cannot both make version n+1) and the chunk guard.
- */
-async function versionTarget(
-  tx: Repositories,
-  user: User,
-  upload: UploadRecord,
-  clock: Clock,
-): Promise<{ target: VersionTarget; conflict: boolean; now: Millis }> {
-  const { node: folder } = await locateLocked(tx, user, upload.folderId, 'write', 'folder').catch(
-    (error: unknown) => {
-      const gone = error instanceof AppError && error.code === 'NOT_FOUND'
-      throw gone
-        ? new AppError('NOT_FOUND', 'the target folder was deleted (or unshared) during the upload')
-        : error
-    },
-  )
-  await tx.chunks.guard('use')
-  // The time of the version, read once the locks are held.
-  const now = clock()
-  const existing = await tx.nodes.findLiveChild(folder.id, upload.filename)
-  if (existing?.kind === 'folder')
-    throw new AppError('NAME_TAKEN', `a folder named "${upload.filename}" exists here`)
-  const conflict =
-    existing !== null && upload.baseVersion !== null && existing.currentVersion !== upload.baseVersion
-  if (existing && !conflict) return { target: { kind: 'existing', file: existing }, conflict, now }
-  const name = conflict
-    ? await freeConflictedName(tx, folder.id, upload.filename, new Date(now))
-    : upload.filename
-  const target: VersionTarget = {
-    kind: 'new',
-    id: newId(),
-    ownerId: folder.ownerId,
-    parentId: folder.id,
-    name,
-  }
-  return { target, conflict, now }
-}
-
-async function freeConflictedName(
-  tx: Repositories,
-  folderId: string,
-  filename: string,
-  at: Date,
-): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    const candidate = conflictedCopyName(filename, at, attempt)
-    if (!(await tx.nodes.findLiveChild(folderId, candidate))) return candidate
   }
 }

@@ -43,7 +43,8 @@ export function checkDeclaration(declaration: UploadDeclaration, minChunkBytes: 
   return { filename, plan, baseVersion: baseVersionOf(declaration.baseVersion) }
 }
 
-function baseVersionOf(raw: number | null | undefined): number | null {
+/** A base version as sent: absent or a positive integer. */
+export function baseVersionOf(raw: number | null | undefined): number | null {
   if (raw === undefined || raw === null) return null
   if (!Number.isSafeInteger(raw) || raw < 1) throw invalid('baseVersion must be a positive integer')
   return raw
