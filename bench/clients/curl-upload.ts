@@ -1,8 +1,9 @@
 // Uploads one file to Tessera as a shell user would, one process per step: each chunk's bytes
 // cut out with `dd` and hashed with `openssl dgst -sha256` (coreutils' sha256sum is about 3x
-// slower here: it would measure itself, not the server), init and complete with `curl`, and each
-// chunk PUT as `dd … | curl --data-binary @-`, `concurrency` pipelines at a time (xargs -P
-// style). This script only starts the processes and times the whole upload.
+// slower here: it would measure itself, not the server) 8 at a time (`xargs -P 8`: hashing
+// one process after the other would measure process start-up), init and complete with `curl`,
+// and each chunk PUT as `dd … | curl --data-binary @-`, `concurrency` pipelines at a time. This
+// script only starts the processes and times the whole upload.
 import { spawn } from 'node:child_process'
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
@@ -45,6 +46,7 @@ function sh(script: string, args: string[], stdin?: string): Promise<string> {
   })
 }
 
+const HASH_PARALLEL = 8
 const HASH_CHUNK = 'dd if="$1" bs="$2" skip="$3" count=1 status=none | openssl dgst -sha256 -r'
 // curl prints the status; -f is not used so that a failure's body reaches the error.
 const PUT_CHUNK =
@@ -56,7 +58,7 @@ const POST_JSON =
 
 async function hashWithProcesses(config: Config, count: number): Promise<string[]> {
   const hashes: string[] = new Array(count)
-  await inLanes(count, config.concurrency, async (index) => {
+  await inLanes(count, HASH_PARALLEL, async (index) => {
     const out = await sh(HASH_CHUNK, [config.file, String(config.chunkSize), String(index)])
     hashes[index] = out.trim().split(' ')[0]!
   })
