@@ -29,7 +29,10 @@ interface Config {
 /** `sh -c script` with positional arguments; answers its stdout, throws on a non-zero exit. */
 function sh(script: string, args: string[], stdin?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', script, 'sh', ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    // No stdin pipe unless there is input: a pipeline that never reads it would EPIPE our write.
+    const child = spawn('sh', ['-c', script, 'sh', ...args], {
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -38,7 +41,7 @@ function sh(script: string, args: string[], stdin?: string): Promise<string> {
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       err += text
     })
-    child.stdin.end(stdin ?? '')
+    child.stdin?.on('error', reject).end(stdin)
     child.once('error', reject)
     child.once('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`sh -c '${script}' exit ${code}: ${err}${out}`)),
