@@ -35,10 +35,10 @@ function sh(script: string, args: string[], stdin?: string): Promise<string> {
     })
     let out = ''
     let err = ''
-    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
       out += text
     })
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       err += text
     })
     child.stdin?.on('error', reject).end(stdin)
