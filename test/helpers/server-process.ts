@@ -13,20 +13,44 @@ export interface ServerProcess {
   url: string
   /** The API root: url + /api/v1. */
   api: string
+  /** DATA_DIR: the chunks and (without DATABASE_URL) the SQLite database. */
+  dataDir: string
   /** What the process printed (its JSON log lines), for a failing test's message. */
   readonly output: string
-  /** SIGTERM, a graceful shutdown; SIGKILL if it takes longer than 10 s. */
+  /**
+   * SIGTERM, a graceful shutdown; SIGKILL if it takes longer than 10 s. Removes the data
+   * directory unless the caller passed its own.
+   */
   stop(): Promise<void>
+  /** SIGKILL now, as a crash of the process (the machine keeps running); resolves once it is gone. */
+  kill(): Promise<void>
+}
+
+export interface ServerProcessOptions {
+  /** Runs on this data directory, which the caller owns: stop() leaves it (a restart reuses it). */
+  dataDir?: string
+  /**
+   * A command to run the server under, e.g. `['strace', '-f', ...]`, ending where the node
+   * command line starts. The wrapper and the server get a process group of their own, and every
+   * signal goes to the whole group.
+   */
+  wrapper?: string[]
 }
 
 /**
  * `tessera serve` in a process of its own, configured only by `env` (as an operator would),
  * on a free loopback port with a fresh data directory: for tests of several API nodes.
  */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServerProcess(
+  env: Record<string, string>,
+  options: ServerProcessOptions = {},
+): Promise<ServerProcess> {
   const port = await freePort()
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'tessera-node-'))
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'tessera-node-')))
+  const node = [process.execPath, '--import', 'tsx', CLI, 'serve']
+  const [command, ...args] = [...(options.wrapper ?? []), ...node] as [string, ...string[]]
+  const child: ChildProcess = spawn(command, args, {
+    detached: options.wrapper !== undefined,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? tmpdir(),
@@ -53,15 +77,30 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     output += text
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const signal = (name: NodeJS.Signals) => {
+    if (options.wrapper === undefined || child.pid === undefined) child.kill(name)
+    else {
+      try {
+        process.kill(-child.pid, name)
+      } catch {
+        // ESRCH: the group is gone already.
+      }
+    }
+  }
+  const running = () => child.exitCode === null && child.signalCode === null
   const url = `http://127.0.0.1:${port}`
+  const kill = async () => {
+    if (running()) signal('SIGKILL')
+    await exited
+  }
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    if (running()) {
+      signal('SIGTERM')
+      const timer = setTimeout(() => signal('SIGKILL'), 10_000)
       await exited
       clearTimeout(timer)
     }
-    await rm(dataDir, { recursive: true, force: true })
+    if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true })
   }
   const deadline = Date.now() + START_TIMEOUT_MS
   for (;;) {
@@ -79,10 +118,12 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
   return {
     url,
     api: `${url}/api/v1`,
+    dataDir,
     get output() {
       return output
     },
     stop,
+    kill,
   }
 }
 

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import fc from 'fast-check'
 import { expect } from 'vitest'
 import { type BlobKey, blobName, newGeneration } from '../../src/domain/blob-key.js'
+import { sha256Hex } from '../../src/domain/hashes.js'
 import type { UploadSessionView } from '../../src/services/uploads/upload-service.js'
 import { expectAppError } from '../helpers/app-error.js'
 import { batchCommand } from './concurrent.js'
@@ -267,6 +268,51 @@ async function complete(m: StorageModel, s: System, session: ModelSession): Prom
   m.complete(session, predicted, result.file.id)
 }
 
+/** A one-request upload: the file as `complete` would have made it, or the same refusal. */
+async function putFileDirect(m: StorageModel, s: System, session: ModelSession): Promise<void> {
+  const chunk = session.content[0]
+  const bytes = chunk === undefined ? Buffer.alloc(0) : POOL[chunk]!
+  const command = {
+    user: s.users[session.user]!,
+    folderId: session.folder === ROOT ? null : folderIdOf(s, session.user, session.folder),
+    name: session.filename,
+    baseVersion: session.baseVersion,
+    hash: sha256Hex(bytes),
+    contentLength: bytes.length,
+    body: Readable.from([bytes]),
+  }
+  const predicted = m.predictCompletion(session)
+  if (predicted.error !== undefined) {
+    await expectAppError(s.services.uploads.putFile(command), predicted.error)
+    count(`putFile.${predicted.error}`)
+    return
+  }
+  const result = await s.services.uploads.putFile(command)
+  expect({
+    conflict: result.conflict,
+    name: result.file.name,
+    version: result.file.currentVersion,
+    contentHash: result.file.contentHash,
+  }).toEqual({
+    conflict: predicted.conflict,
+    name: predicted.name,
+    version: predicted.version,
+    contentHash: contentHash(session.content),
+  })
+  if (predicted.existing) expect(result.file.id).toBe(predicted.existing.id)
+  // A crashed PUT's copy has a generation of its own: the new copy goes beside it, an orphan still.
+  const orphaned = chunk !== undefined && m.orphans.has(chunk)
+  m.completeDirect(session, predicted, result.file.id)
+  if (orphaned) m.orphans.add(chunk)
+  count(
+    predicted.conflict
+      ? 'putFile.conflictedCopy'
+      : predicted.existing
+        ? 'putFile.newVersion'
+        : 'putFile.newFile',
+  )
+}
+
 export const folderIdOf = (s: System, user: number, folder: string): string =>
   folder === ROOT ? s.users[user]!.rootFolderId : folder
 
@@ -390,6 +436,27 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
           await putChunks(m, s, session, indexesIn(session.states, 'needed'))
           await proveHeld(m, s, session, proofBy)
           await complete(m, s, session)
+        },
+      ),
+    )
+
+  const putFile = fc
+    .record({
+      user: userArb,
+      place: choiceArb,
+      name: nameArb,
+      content: fc.array(fc.nat({ max: POOL.length - 1 }), { maxLength: 1 }),
+      base: baseArb,
+    })
+    .map(({ user, place, name, content, base }) =>
+      command(
+        `putFile(u${user}, place#${place}, ${name}, [${content}], base=${base})`,
+        'putFile',
+        () => true,
+        async (m, s) => {
+          const folder = targetFolder(m, user, place)
+          const baseVersion = baseVersionFor(m, user, folder, name, base)
+          await putFileDirect(m, s, m.directUpload(user, folder, name, content, baseVersion))
         },
       ),
     )
@@ -806,6 +873,7 @@ export function commandArbitrary(stats: Stats): fc.Arbitrary<fc.AsyncCommand<Sto
 
   return fc.oneof(
     { arbitrary: upload, weight: 6 },
+    { arbitrary: putFile, weight: 2 },
     { arbitrary: startPaused, weight: 3 },
     { arbitrary: resume, weight: 4 },
     { arbitrary: abort, weight: 1 },

@@ -457,6 +457,54 @@ export class StorageModel {
   ): ModelFile {
     this.forget(session)
     this.completedExpiries.push(Math.max(session.expiresAt, this.now + COMPLETION_REMEMBERED_MS))
+    return this.makeVersion(session, predicted, newId)
+  }
+
+  /**
+   * A one-request upload (`PUT /files/content`), as a session that is never recorded: for
+   * `predictCompletion`, then `completeDirect`.
+   */
+  directUpload(
+    user: number,
+    folder: string,
+    filename: string,
+    content: Content,
+    baseVersion: number | null,
+  ): ModelSession {
+    return {
+      id: 'direct',
+      user,
+      folder,
+      filename,
+      content,
+      baseVersion,
+      states: content.map(() => 'ok'),
+      expiresAt: this.now,
+      nonce: '',
+      inDb: false,
+      known: false,
+    }
+  }
+
+  /** A one-request upload's chunk stored (or checked) and its version made, in one go. */
+  completeDirect(
+    session: ModelSession,
+    predicted: { name: string; existing: ModelFile | null },
+    newId: string,
+  ): ModelFile {
+    // As putChunk: the row exists now.
+    for (const chunk of session.content) {
+      if (!this.rows.has(chunk)) this.rows.set(chunk, { markedAt: null, neverReferenced: true })
+      this.orphans.delete(chunk)
+    }
+    return this.makeVersion(session, predicted, newId)
+  }
+
+  makeVersion(
+    session: ModelSession,
+    predicted: { name: string; existing: ModelFile | null },
+    newId: string,
+  ): ModelFile {
     if (predicted.existing) {
       this.appendVersion(predicted.existing, session.content)
       return predicted.existing
