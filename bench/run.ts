@@ -1,42 +1,29 @@
-// `npm run bench`: Tessera against the limits and baselines of the performance goals, each
-// measured in this run on the same bytes. A benchmark, not a test: a missed goal is printed
-// as MISS and never fails the process (a phase that cannot run at all exits 1 at the end).
+// `npm run bench`: uploads as outside clients see them, against the limits and tus measured in
+// the same run on the same file, then memory, downloads, small files and listings. A benchmark,
+// not a test: a missed goal is printed as MISS and never fails the process (a phase that cannot
+// run at all exits 1 at the end).
 //
-//   BENCH_SIZE_MIB=1024   size of the big random file (default 1024; 64 with BENCH_QUICK=1)
-//   BENCH_QUICK=1         smoke run: small file, short windows, single runs
-//   BENCH_PG_URL=...      PostgreSQL admin URL (default postgres://postgres@127.0.0.1:5432/postgres)
+//   BENCH_SIZES_MIB=256,1024  sizes of the big random files (default 256,1024; 16 with BENCH_QUICK=1)
+//   BENCH_ROUNDS=3        rounds of every upload measurement (default 3 up to 256 MiB, 2 above)
+//   BENCH_QUICK=1         smoke run: a small file, short windows, one round
+//   BENCH_PG=0            SQLite only; BENCH_PG_URL=... PostgreSQL admin URL
 //   BENCH_SKIP_BUILD=1    use the existing dist/ instead of running `npm run build`
 //   BENCH_KEEP_TMP=1      keep the temp directory (server logs) after the run
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import type { Backend } from './lib/backends.js'
 import { writeRandomFile } from './lib/files.js'
 import { failedPhasesExitCode, phase, say, skip } from './lib/phases.js'
-import { createBenchDatabase, postgresUnreachable } from './lib/postgres.js'
-import { isAborting, onCleanup, runBenchmark, runCleanups } from './lib/processes.js'
-import {
-  load,
-  measureLimit,
-  measureTus,
-  prepareListing,
-  smallUploads,
-  syncDisks,
-  tesseraUploadDownload,
-} from './lib/run-measurements.js'
+import { postgresUnreachable } from './lib/postgres.js'
+import { isAborting, runBenchmark, runCleanups } from './lib/processes.js'
+import { downloads, load, prepareListing, smallFiles } from './lib/run-measurements.js'
 import { type RunResults, report } from './lib/run-report.js'
-import { startBareServer, startTesseraWithAccount, type TesseraServer } from './lib/run-servers.js'
-import { SETTINGS, SIZE_MIB } from './lib/run-settings.js'
-import { beginBenchmark } from './lib/settings.js'
+import { startBareServer, type TesseraServer, withTessera } from './lib/run-servers.js'
+import { SIZES_MIB } from './lib/run-settings.js'
+import { beginBenchmark, PG_ADMIN_URL, PG_ENABLED } from './lib/settings.js'
 import { buildTessera, sourceTessera, type TesseraCommand } from './lib/tessera-server.js'
 import { MiB } from './lib/timing.js'
-
-interface Run {
-  root: string
-  tessera: TesseraCommand
-  /** The big random file, and the smaller ones peak RSS is also measured on (by size in MiB). */
-  bigFile: string
-  rssFiles: Map<number, string>
-  results: RunResults
-}
+import { measureUploads, syncDisks } from './lib/upload-rounds.js'
 
 /** This checkout's build, or its source when the build failed. */
 async function tesseraToMeasure(): Promise<TesseraCommand> {
@@ -48,142 +35,99 @@ async function tesseraToMeasure(): Promise<TesseraCommand> {
   return tessera
 }
 
-async function generateFiles(run: Run): Promise<void> {
-  await phase('generate random files', async () => {
-    await writeRandomFile(run.bigFile, SETTINGS.sizeBytes)
-    for (const sizeMiB of SETTINGS.rssSizesMiB) {
-      if (sizeMiB === SIZE_MIB) continue
-      const file = path.join(run.root, `random-${sizeMiB}MiB.bin`)
-      await writeRandomFile(file, sizeMiB * MiB)
-      run.rssFiles.set(sizeMiB, file)
-    }
+async function backendsToMeasure(results: RunResults): Promise<Backend[]> {
+  const unreachable = PG_ENABLED ? await postgresUnreachable(PG_ADMIN_URL) : 'not run (BENCH_PG=0)'
+  if (!unreachable) return ['SQLite', 'PostgreSQL']
+  results.pgSkipped = PG_ENABLED ? skip('PostgreSQL', unreachable) : unreachable
+  return ['SQLite']
+}
+
+/** The uploads of one size on every backend, then its downloads against a bare http server. */
+async function oneSize(results: RunResults, tessera: TesseraCommand, root: string, sizeMiB: number) {
+  const file = path.join(root, `random-${sizeMiB}MiB.bin`)
+  const written = await phase(`generate ${sizeMiB} MiB of random bytes`, async () => {
+    await writeRandomFile(file, sizeMiB * MiB)
     await syncDisks()
-    say(`${[SIZE_MIB, ...run.rssFiles.keys()].map((size) => `${size} MiB`).join(', ')} written`)
+    return true
   })
-}
-
-/** 1 (upload, download) and 3 (peak RSS) on the big file, with the bare http download interleaved. */
-async function bigTransfer(run: Run, server: TesseraServer): Promise<void> {
-  const big = await phase(
-    `Tessera upload + download ${SIZE_MIB} MiB, bare http download interleaved (RSS sampled)`,
-    async () => {
-      const bare = await startBareServer('file-server', 'file-server.ts', { file: run.bigFile }, run.root)
-      try {
-        return await tesseraUploadDownload(server, run.bigFile, SETTINGS.downloadRepeat, bare)
-      } finally {
-        await bare.stop()
-      }
-    },
-  )
-  run.results.big = big
-  if (big) run.results.rss.set(SIZE_MIB, { report: big.rss, idleRss: server.registeredRss })
-}
-
-/** 5: a listing of 100 items from Tessera and the same JSON from a bare http server; /healthz for scale. */
-async function listings(run: Run, server: TesseraServer): Promise<void> {
-  const listing = await phase('prepare a folder of 100 items', () => prepareListing(server))
-  run.results.listing = listing
-  if (!listing) return
-  const bytes = Buffer.byteLength(listing.body)
-  run.results.listingTessera = await phase('Tessera GET /files?folderId= (32 in flight)', () =>
-    load(listing.url, bytes, { authorization: `Bearer ${server.token}` }),
-  )
-  run.results.healthz = await phase('informational: Tessera GET /healthz (32 in flight)', () =>
-    load(`${server.process.url}/healthz`, Buffer.byteLength('{"status":"ok"}')),
-  )
-  run.results.listingBare = await phase('bare http JSON route, same body (32 in flight)', async () => {
-    const bodyFile = path.join(run.root, 'listing.json')
-    await writeFile(bodyFile, listing.body)
-    const bare = await startBareServer('json-server', 'json-server.ts', { bodyFile }, run.root)
+  if (!written) return
+  results.uploads.push(await measureUploads({ tessera, root, file, backends: results.backends }))
+  const transfer = await phase(`download ${sizeMiB} MiB, SQLite, interleaved with bare http`, async () => {
+    const bare = await startBareServer('file-server', 'file-server.ts', { file }, root)
     try {
-      return await load(`${bare.url}/`, bytes)
+      return await withTessera(tessera, 'SQLite', `sqlite-download-${sizeMiB}MiB`, root, (server) =>
+        downloads(server, file, bare),
+      )
     } finally {
       await bare.stop()
     }
   })
+  if (transfer) results.downloads.push(transfer)
+  await rm(file, { force: true })
 }
 
-/** 1, 2, 3, 4 (SQLite) and 5 on one Tessera server with SQLite metadata. */
-async function sqliteServer(run: Run): Promise<void> {
-  const server = await phase('start Tessera (SQLite) and register', () =>
-    startTesseraWithAccount(run.tessera, 'tessera-sqlite', run.root),
-  )
-  if (!server) return
-  await bigTransfer(run, server)
-  run.results.smallSqlite = await phase('Tessera small uploads, SQLite (1 KiB, 16 in flight)', () =>
-    smallUploads(server, 'small-files'),
-  )
-  await listings(run, server)
-  await server.close()
-}
-
-/** 3 on the other sizes, each on a fresh server: a peak of its own, not the last phase's heap. */
-async function peakRssOnFreshServers(run: Run): Promise<void> {
-  for (const [sizeMiB, file] of run.rssFiles) {
-    await phase(`Tessera upload + download ${sizeMiB} MiB on a fresh server (RSS sampled)`, async () => {
-      const server = await startTesseraWithAccount(run.tessera, `tessera-rss-${sizeMiB}`, run.root)
-      try {
-        const transfer = await tesseraUploadDownload(server, file, 1)
-        run.results.rss.set(sizeMiB, { report: transfer.rss, idleRss: server.registeredRss })
-      } finally {
-        await server.close()
-      }
-    })
+/** A listing of 100 items from Tessera and the same JSON from a bare http server; /healthz for scale. */
+async function listings(results: RunResults, server: TesseraServer, root: string): Promise<void> {
+  const listing = await prepareListing(server)
+  results.listing = listing
+  const bytes = Buffer.byteLength(listing.body)
+  say('GET /files?folderId= (32 in flight)')
+  results.listingTessera = await load(listing.url, bytes, { authorization: `Bearer ${server.token}` })
+  say('GET /healthz (32 in flight)')
+  results.healthz = await load(`${server.process.url}/healthz`, Buffer.byteLength('{"status":"ok"}'))
+  const bodyFile = path.join(root, 'listing.json')
+  await writeFile(bodyFile, listing.body)
+  const bare = await startBareServer('json-server', 'json-server.ts', { bodyFile }, root)
+  try {
+    say('bare http JSON route, same body (32 in flight)')
+    results.listingBare = await load(`${bare.url}/`, bytes)
+  } finally {
+    await bare.stop()
   }
 }
 
-/** 4 on PostgreSQL (informational), on a throwaway database. */
-async function postgresSmallUploads(run: Run): Promise<void> {
-  run.results.smallPg = await phase('Tessera small uploads, PostgreSQL (1 KiB, 16 in flight)', async () => {
-    const unreachable = await postgresUnreachable(SETTINGS.pgAdminUrl)
-    if (unreachable) {
-      run.results.pgSkipped = skip('PostgreSQL small uploads', unreachable)
-      return undefined
-    }
-    const database = await createBenchDatabase(SETTINGS.pgAdminUrl)
-    onCleanup(() => database.drop())
-    say(`database ${database.name}`)
-    const server = await startTesseraWithAccount(run.tessera, 'tessera-postgres', run.root, {
-      DATABASE_URL: database.url,
-    })
-    try {
-      return await smallUploads(server, 'small-files')
-    } finally {
-      await server.close()
-      await database.drop()
-    }
-  })
+/** Small files (one request, then three) on each backend; listings on SQLite. */
+async function requestsPerSecond(results: RunResults, tessera: TesseraCommand, root: string) {
+  for (const backend of results.backends) {
+    await phase(`small files, ${backend} (4 KiB, 16 fetch clients)`, () =>
+      withTessera(
+        tessera,
+        backend,
+        `${backend === 'SQLite' ? 'sqlite' : 'pg'}-small`,
+        root,
+        async (server) => {
+          const oneRequest = await smallFiles(server, 'one-request')
+          const threeRequest = await smallFiles(server, 'three-request')
+          results.small.set(backend, { oneRequest, threeRequest })
+        },
+      ),
+    )
+  }
+  await phase('listings, SQLite', () =>
+    withTessera(tessera, 'SQLite', 'sqlite-listing', root, (server) => listings(results, server, root)),
+  )
 }
 
 async function main(): Promise<number> {
   const root = await beginBenchmark({
     title: 'Tessera benchmark',
     settings: [
-      `big file: ${SIZE_MIB} MiB of random bytes; everything over loopback, each party in its own process`,
+      `sizes: ${SIZES_MIB.map((size) => `${size} MiB`).join(', ')} of random bytes; 4 MiB chunks; ` +
+        'everything over loopback, each party in its own process',
     ],
     tmpPrefix: 'tessera-bench-',
   })
   const tessera = await tesseraToMeasure()
-  const run: Run = {
-    root,
-    tessera,
-    bigFile: path.join(root, `random-${SIZE_MIB}MiB.bin`),
-    rssFiles: new Map(),
-    results: { rss: new Map() },
+  const results: RunResults = { backends: [], uploads: [], downloads: [], small: new Map() }
+  results.backends = await backendsToMeasure(results)
+  for (const sizeMiB of SIZES_MIB) {
+    if (isAborting()) break
+    await oneSize(results, tessera, root, sizeMiB)
   }
-  await generateFiles(run)
-  run.results.limit = await phase('limit: openssl dgst -sha256, dd bs=4M conv=fsync', () =>
-    measureLimit(run.bigFile, root),
-  )
-  run.results.tus = await phase('tus upload (tus-js-client defaults: chunkSize Infinity)', () =>
-    measureTus(run.bigFile, root),
-  )
-  await sqliteServer(run)
-  await peakRssOnFreshServers(run)
-  await postgresSmallUploads(run)
+  await requestsPerSecond(results, tessera, root)
   await runCleanups()
   if (isAborting()) return 1
-  report(run.results)
+  report(results)
   return failedPhasesExitCode()
 }
 

@@ -65,8 +65,9 @@ export class RssSampler {
     readonly intervalMs = 20,
   ) {}
 
-  start(): void {
-    this.#peakWasReset = resetPeak(this.pid)
+  /** `fromNow`: VmHWM reset to the RSS now; otherwise it covers the process's whole life. */
+  start(fromNow = true): void {
+    this.#peakWasReset = fromNow && resetPeak(this.pid)
     const first = readMemory(this.pid)
     this.#atStart = first?.rss ?? 0
     this.#sample()
