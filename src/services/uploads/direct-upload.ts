@@ -154,7 +154,8 @@ async function assertReservedQuotaAllows(
   now: number,
 ): Promise<void> {
   if (grows <= 0) return
-  await tx.uploads.lockAccounts([ownerId])
+  // No lockAccounts: versionTarget holds the owner's tree lock, which is the same account row
+  // an init's reservation locks, so the two cannot interleave.
   const owner = await tx.users.findById(ownerId)
   if (!owner) throw new AppError('NOT_FOUND', 'the folder owner no longer exists')
   const reserved = await tx.uploads.reservedBytes(ownerId, now)
