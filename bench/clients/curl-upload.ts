@@ -14,17 +14,13 @@ import {
   inLanes,
   monotonicMicros,
   type Session,
+  type WholeUploadConfig,
   type WholeUploadResult,
+  wholeUploadResult,
 } from '../lib/outside-client.js'
 import { now } from '../lib/timing.js'
 
-interface Config {
-  base: string
-  token: string
-  file: string
-  chunkSize: number
-  concurrency: number
-}
+type Config = WholeUploadConfig
 
 /** `sh -c script` with positional arguments; answers its stdout, throws on a non-zero exit. */
 function sh(script: string, args: string[], stdin?: string): Promise<string> {
@@ -115,16 +111,9 @@ clientMain<Config, WholeUploadResult>(async (config) => {
   )
   const end = now()
   if (done.file?.size !== size) throw new Error(`complete: ${JSON.stringify(done).slice(0, 300)}`)
-  return {
-    bytes: size,
-    ms: end - start,
-    hashMs: hashed - start,
-    initMs: initiated - hashed,
-    putsMs: put - initiated,
-    completeMs: end - put,
-    chunks: session.totalChunks,
-    fileId: done.file.id,
-    startMicros,
-    endMicros: monotonicMicros(),
-  }
+  return wholeUploadResult(
+    { start, hashed, initiated, put, end, startMicros },
+    done.file,
+    session.totalChunks,
+  )
 })

@@ -14,17 +14,13 @@ import {
   monotonicMicros,
   readFully,
   type Session,
+  type WholeUploadConfig,
   type WholeUploadResult,
+  wholeUploadResult,
 } from '../lib/outside-client.js'
 import { now } from '../lib/timing.js'
 
-interface Config {
-  base: string
-  token: string
-  file: string
-  chunkSize: number
-  concurrency: number
-}
+type Config = WholeUploadConfig
 
 async function putChunks(config: Config, session: Session, hashes: string[], size: number) {
   const handle = await open(config.file, 'r')
@@ -76,18 +72,6 @@ clientMain<Config, WholeUploadResult>(async (config) => {
     201,
   )
   const end = now()
-  const endMicros = monotonicMicros()
   if (file.size !== size) throw new Error(`the server made a file of ${file.size} bytes, not ${size}`)
-  return {
-    bytes: size,
-    ms: end - start,
-    hashMs: hashed - start,
-    initMs: initiated - hashed,
-    putsMs: put - initiated,
-    completeMs: end - put,
-    chunks: session.totalChunks,
-    fileId: file.id,
-    startMicros,
-    endMicros,
-  }
+  return wholeUploadResult({ start, hashed, initiated, put, end, startMicros }, file, session.totalChunks)
 })

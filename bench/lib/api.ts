@@ -1,3 +1,5 @@
+export { forEachConcurrently } from './lanes.js'
+
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { type Dispatcher, request } from 'undici'
@@ -76,22 +78,6 @@ export class Tessera {
       201,
     )
   }
-}
-
-/** Runs `worker` over 0..count-1 with at most `concurrency` calls in flight. */
-export async function forEachConcurrently(
-  count: number,
-  concurrency: number,
-  worker: (index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0
-  const lanes = Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) {
-      const index = next++
-      await worker(index)
-    }
-  })
-  await Promise.all(lanes)
 }
 
 export async function postJson<T>(base: string, route: string, body: unknown, expect: number): Promise<T> {

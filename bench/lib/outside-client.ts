@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { open } from 'node:fs/promises'
 
+export { forEachConcurrently as inLanes } from './lanes.js'
+
 export const API_PREFIX = '/api/v1'
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
@@ -35,17 +37,13 @@ export async function hashChunks(file: string, size: number, chunkSize: number):
   return hashes
 }
 
-/** Runs `worker` over 0..count-1 with at most `concurrency` calls in flight. */
-export async function inLanes(
-  count: number,
-  concurrency: number,
-  worker: (index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0
-  const lanes = Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) await worker(next++)
-  })
-  await Promise.all(lanes)
+/** What a whole-upload client is told: where, as whom, which file, and how. */
+export interface WholeUploadConfig {
+  base: string
+  token: string
+  file: string
+  chunkSize: number
+  concurrency: number
 }
 
 /** A JSON call with `fetch`; throws unless the status is `expect`. */
@@ -97,4 +95,34 @@ export interface WholeUploadResult {
   /** monotonicMicros() at the start and the end. */
   startMicros: number
   endMicros: number
+}
+
+/** The moments a whole upload passed, as `now()` read them, and when it started (monotonic µs). */
+export interface UploadMoments {
+  start: number
+  hashed: number
+  initiated: number
+  put: number
+  end: number
+  startMicros: number
+}
+
+/** A whole upload's figures from the moments it passed; its end in µs is read now. */
+export function wholeUploadResult(
+  at: UploadMoments,
+  file: { id: string; size: number },
+  chunks: number,
+): WholeUploadResult {
+  return {
+    bytes: file.size,
+    ms: at.end - at.start,
+    hashMs: at.hashed - at.start,
+    initMs: at.initiated - at.hashed,
+    putsMs: at.put - at.initiated,
+    completeMs: at.end - at.put,
+    chunks,
+    fileId: file.id,
+    startMicros: at.startMicros,
+    endMicros: monotonicMicros(),
+  }
 }
