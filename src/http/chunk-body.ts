@@ -32,12 +32,34 @@ export function fileUploadOf(
   return {
     user: userOf(request),
     folderId: query.folderId ?? null,
-    name: query.name,
+    name: query.name === undefined ? undefined : strictlyDecoded(request, 'name'),
     baseVersion: query.baseVersion ?? null,
     hash: headerValue(request, 'x-content-sha256'),
-    contentLength: contentLength(request),
+    // HTTP/1.1: a request with neither Content-Length nor Transfer-Encoding has no body.
+    contentLength:
+      contentLength(request) ?? (headerValue(request, 'transfer-encoding') === undefined ? 0 : undefined),
     body: new ChunkBody(request.body instanceof Readable ? request.body : request.raw),
   }
+}
+
+/**
+ * A query value decoded strictly: the query parser keeps a value it cannot decode as the raw text
+ * (`%C3`, `%ED%A0%80`), which as a file name would silently name the file after its encoding.
+ * The schema has refused a repeated key already.
+ */
+function strictlyDecoded(request: FastifyRequest, key: string): string | undefined {
+  const query = request.url.slice(request.url.indexOf('?') + 1)
+  for (const pair of query.split('&')) {
+    const separator = pair.indexOf('=')
+    if ((separator === -1 ? pair : pair.slice(0, separator)) !== key) continue
+    const raw = separator === -1 ? '' : pair.slice(separator + 1)
+    try {
+      return decodeURIComponent(raw.replaceAll('+', ' '))
+    } catch {
+      throw new AppError('INVALID_NAME', `${key} is not percent-encoded UTF-8`)
+    }
+  }
+  return undefined
 }
 
 function headerValue(request: FastifyRequest, name: string): string | undefined {

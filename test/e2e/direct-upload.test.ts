@@ -44,6 +44,28 @@ describe.each(DATABASES)('one-request file upload on %s', ({ name: backend, avai
     return { status: response.status, body: text ? JSON.parse(text) : undefined }
   }
 
+  /**
+   * Sends only the head of a PUT that announces `bytes` and asks `Expect: 100-continue`, and
+   * answers the first line the server sends back: a refusal that needs no body comes at once.
+   */
+  function firstLineForHead(client: ApiClient, query: string, bytes: Buffer): Promise<string> {
+    const url = new URL(`${server.api}/files/content?${query}`)
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(
+          `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+            `Authorization: Bearer ${client.token}\r\nX-Content-SHA256: ${sha256(bytes)}\r\n` +
+            `Content-Length: ${bytes.length}\r\nExpect: 100-continue\r\n\r\n`,
+        )
+      })
+      socket.once('data', (data) => {
+        resolve(data.toString('latin1').split('\r\n')[0] ?? '')
+        socket.destroy()
+      })
+      socket.on('error', reject)
+    })
+  }
+
   const names = async (client: ApiClient) =>
     ((await client.get('/files')).body.items as Array<{ name: string }>).map((item) => item.name)
 
@@ -128,6 +150,36 @@ describe.each(DATABASES)('one-request file upload on %s', ({ name: backend, avai
     expect(await names(ann)).toEqual([])
   })
 
+  it.skipIf(!available)('refuses a name a folder has before reading the body', async () => {
+    const ann = await someone()
+    expect((await ann.post('/folders', { name: 'docs' })).status).toBe(201)
+    expect(await firstLineForHead(ann, 'name=docs', randomBytes(MiB))).toMatch(/^HTTP\/1\.1 409/)
+    const put = await putFile(ann, 'Docs', randomBytes(100))
+    expect(put.body.error.code).toBe('NAME_TAKEN')
+  })
+
+  it.skipIf(!available)(
+    'takes the name as percent-encoded UTF-8, refusing what does not decode',
+    async () => {
+      const ann = await someone()
+      const raw = async (query: string) => {
+        const body = Buffer.from('x')
+        const response = await fetch(`${server.api}/files/content?${query}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${ann.token}`, 'x-content-sha256': sha256(body) },
+          body,
+        })
+        return { status: response.status, body: (await response.json()) as any }
+      }
+      for (const bad of ['%C3', 'ok%ZZ.txt', '%E9%FF', '%ED%A0%80']) {
+        const put = await raw(`name=${bad}`)
+        expect([bad, put.status, put.body.error.code]).toEqual([bad, 400, 'INVALID_NAME'])
+      }
+      expect((await raw('name=r%C3%A9sum%C3%A9+final.txt')).body.file.name).toBe('résumé final.txt')
+      expect(await names(ann)).toEqual(['résumé final.txt'])
+    },
+  )
+
   it.skipIf(!available)('stores an empty file, whose hash is that of no bytes', async () => {
     const ann = await someone()
     const empty = await putFile(ann, 'empty', Buffer.alloc(0))
@@ -136,6 +188,24 @@ describe.each(DATABASES)('one-request file upload on %s', ({ name: backend, avai
     expect((await ann.download(empty.body.file.id)).body.length).toBe(0)
     const lying = await putFile(ann, 'empty2', Buffer.alloc(0), { hash: sha256(Buffer.from('x')) })
     expect(lying.body.error.code).toBe('HASH_MISMATCH')
+    // Without Content-Length or Transfer-Encoding a request has no body (curl -X PUT, no data).
+    const url = new URL(`${server.api}/files/content?name=bare`)
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write(
+          `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n` +
+            `Authorization: Bearer ${ann.token}\r\nX-Content-SHA256: ${sha256(Buffer.alloc(0))}\r\n\r\n`,
+        )
+      })
+      let text = ''
+      socket.on('data', (data) => {
+        text += data.toString('utf8')
+      })
+      socket.on('close', () => resolve(text))
+      socket.on('error', reject)
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 201/)
+    expect(await names(ann)).toContain('bare')
   })
 
   it.skipIf(!available)(
@@ -172,6 +242,8 @@ describe.each(DATABASES)('one-request file upload on %s', ({ name: backend, avai
     const replace = await putFile(ann, 'three.bin', randomBytes(3 * MiB))
     expect(replace.status).toBe(201)
     expect(await ann.usedBytes()).toBe(3 * MiB)
+    // Refused from the head alone: no 100 Continue, no body read (as init refuses it).
+    expect(await firstLineForHead(ann, 'name=later.bin', randomBytes(2 * MiB))).toMatch(/^HTTP\/1\.1 507/)
     expect((await ann.delete(`/upload/${init.body.uploadId}`)).status).toBe(204)
     expect((await putFile(ann, 'two.bin', randomBytes(2 * MiB))).status).toBe(201)
   })

@@ -13,7 +13,7 @@ import { VerifyingStream } from '../verifying-stream.js'
 import type { VersionHistory } from '../version-history.js'
 import type { ChunkCopies, DeclaredChunk, Received, Recorded } from './chunk-copies.js'
 import type { CompletedUpload } from './commit.js'
-import { baseVersionOf } from './declaration.js'
+import { baseVersionOf, replacedFile } from './declaration.js'
 import { type UploadTarget, versionTarget } from './version-target.js'
 
 /** A one-request upload that loses a race on PostgreSQL (a name taken meanwhile) is retried. */
@@ -59,10 +59,11 @@ export class DirectUpload {
     const { size, hash } = this.#checkHeaders(command)
     const filename = normalizeName(command.name)
     const baseVersion = baseVersionOf(command.baseVersion)
-    // Refused before a byte is read: a folder the caller may not write to, or a full quota.
+    // Refused before a byte is read: a folder the caller may not write to, a name taken by a
+    // folder, or a full quota.
     const { node: folder } = await locateTarget(this.meta, user, command.folderId, 'folderId')
-    await this.#assertMayFit(folder.ownerId, folder.id, filename, size)
     const target = { folderId: folder.id, filename, baseVersion }
+    await this.#refuseEarly(folder.ownerId, target, size)
     const chunk = { index: 0, hash, size }
     if (size === 0) {
       await drainEmpty(body)
@@ -89,14 +90,24 @@ export class DirectUpload {
     return { size, hash }
   }
 
-  /** An early refusal; the transaction checks the quota again, exactly, under the lock. */
-  async #assertMayFit(ownerId: string, folderId: string, filename: string, size: number): Promise<void> {
+  /**
+   * What can be refused before a byte is read: a folder of that name, or a file that cannot fit
+   * beside what the owner uses and what open sessions reserve. The transaction checks both
+   * again, under the lock.
+   */
+  async #refuseEarly(ownerId: string, target: UploadTarget, size: number): Promise<void> {
+    const existing = await this.meta.nodes.findLiveChild(target.folderId, target.filename)
+    if (existing?.kind === 'folder') {
+      throw new AppError('NAME_TAKEN', `a folder named "${target.filename}" exists here`)
+    }
+    // A new version is charged what it grows by; a conflicted copy, all of it.
+    const grows = size - (replacedFile(existing, target.baseVersion)?.size ?? 0)
+    if (grows <= 0) return
     const owner = await this.meta.users.findById(ownerId)
-    if (!owner || owner.usedBytes + size <= owner.quotaBytes) return
-    // A new version of a file is charged only what it grows by.
-    const existing = await this.meta.nodes.findLiveChild(folderId, filename)
-    const replaces = existing?.kind === 'file' ? existing.size : 0
-    if (owner.usedBytes + size - replaces > owner.quotaBytes) throw quotaExceeded(size)
+    if (!owner) return
+    if (owner.usedBytes + grows > owner.quotaBytes) throw quotaExceeded(grows)
+    const reserved = await this.meta.uploads.reservedBytes(ownerId, this.clock())
+    if (owner.usedBytes + reserved + grows > owner.quotaBytes) throw quotaExceeded(grows, reserved)
   }
 
   async #commit(
