@@ -249,6 +249,20 @@ describe.each(DATABASES)('one-request file upload on %s', ({ name: backend, avai
   })
 
   it.skipIf(!available)(
+    'concurrent uploads into a nearly full quota: exactly what fits is kept',
+    async () => {
+      const ann = await someone()
+      const puts = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => putFile(ann, `race-${i}.bin`, randomBytes(2 * MiB))),
+      )
+      const statuses = puts.map((put) => put.status).sort()
+      expect(statuses).toEqual([201, 201, 201, 201, 201, 201, 507, 507])
+      expect(await ann.usedBytes()).toBe(QUOTA)
+      expect((await names(ann)).length).toBe(6)
+    },
+  )
+
+  it.skipIf(!available)(
     'writes into a folder shared for editing, at its owner; not for viewers',
     async () => {
       const ann = await someone()

@@ -102,12 +102,7 @@ export class DirectUpload {
     }
     // A new version is charged what it grows by; a conflicted copy, all of it.
     const grows = size - (replacedFile(existing, target.baseVersion)?.size ?? 0)
-    if (grows <= 0) return
-    const owner = await this.meta.users.findById(ownerId)
-    if (!owner) return
-    if (owner.usedBytes + grows > owner.quotaBytes) throw quotaExceeded(grows)
-    const reserved = await this.meta.uploads.reservedBytes(ownerId, this.clock())
-    if (owner.usedBytes + reserved + grows > owner.quotaBytes) throw quotaExceeded(grows, reserved)
+    await assertFits(this.meta, ownerId, grows, this.clock())
   }
 
   async #commit(
@@ -126,7 +121,9 @@ export class DirectUpload {
             recorded = chunk ? await this.copies.record(tx, chunk, received) : {}
             const ownerId = version.kind === 'existing' ? version.file.ownerId : version.ownerId
             const replacedSize = version.kind === 'existing' ? version.file.size : 0
-            await assertReservedQuotaAllows(tx, ownerId, (chunk?.size ?? 0) - replacedSize, now)
+            // No lockAccounts: versionTarget holds the owner's tree lock, which is the same
+            // account row an init's reservation locks, so the two cannot interleave.
+            await assertFits(tx, ownerId, (chunk?.size ?? 0) - replacedSize, now)
             const chunks: ChunkRef[] = chunk ? [{ ...chunk, offset: 0 }] : []
             const content = {
               size: chunk?.size ?? 0,
@@ -156,26 +153,17 @@ export class DirectUpload {
 
 /**
  * The growth must fit beside what the owner uses and what the owner's open upload sessions hold:
- * a session's reservation is a promise that its complete will fit.
+ * a session's reservation is a promise that its complete will fit. Asked before the body is read
+ * (through the store) and again in the transaction (under the owner's lock).
  */
-async function assertReservedQuotaAllows(
-  tx: Repositories,
-  ownerId: string,
-  grows: number,
-  now: number,
-): Promise<void> {
+async function assertFits(repos: Repositories, ownerId: string, grows: number, now: number): Promise<void> {
   if (grows <= 0) return
-  // No lockAccounts: versionTarget holds the owner's tree lock, which is the same account row
-  // an init's reservation locks, so the two cannot interleave.
-  const owner = await tx.users.findById(ownerId)
+  const owner = await repos.users.findById(ownerId)
   if (!owner) throw new AppError('NOT_FOUND', 'the folder owner no longer exists')
-  const reserved = await tx.uploads.reservedBytes(ownerId, now)
-  if (owner.usedBytes + reserved + grows > owner.quotaBytes) throw quotaExceeded(grows, reserved)
-}
-
-function quotaExceeded(bytes: number, reserved = 0): AppError {
+  const reserved = await repos.uploads.reservedBytes(ownerId, now)
+  if (owner.usedBytes + reserved + grows <= owner.quotaBytes) return
   const held = reserved > 0 ? ` (${reserved} bytes of it are held by open upload sessions)` : ''
-  return new AppError('QUOTA_EXCEEDED', `${bytes} bytes do not fit in the remaining quota${held}`)
+  throw new AppError('QUOTA_EXCEEDED', `${grows} bytes do not fit in the remaining quota${held}`)
 }
 
 /** An empty file's body: checked to be empty all the same (a lying Content-Length cannot say 0 and send more). */
